@@ -1,0 +1,70 @@
+# TrustGuard Assistant. `make run` and `make test` work on a fresh machine: see README.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+INSTALLED := $(VENV)/.installed
+MODEL := models/trustguard.tar.gz
+TRAINING_INPUTS := config.yml domain.yml $(shell find data -type f -name '*.yml')
+SHOP ?=
+
+export RASA_TELEMETRY_ENABLED := false
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help setup run shell train lint format test test-unit test-dialogues test-e2e clean
+
+help:
+	@echo "make run     set everything up and start the assistant (REST channel, port 5005)"
+	@echo "make shell   talk to the assistant in the terminal (SHOP=<id> for another shop)"
+	@echo "make train   validate the training data and train, only when it changed"
+	@echo "make test    set everything up and run every check and test"
+	@echo "make lint    ruff lint and format check; make format fixes formatting"
+
+$(INSTALLED): requirements.txt constraints.txt scripts/bootstrap
+	scripts/bootstrap $(VENV)
+	@touch $@
+
+.env: | $(INSTALLED)
+	$(PY) -m bot env init
+
+setup: $(INSTALLED) .env
+	$(PY) -m bot db upgrade
+	$(PY) -m bot shop demo
+
+# Retrained only when the training data, domain or config changed; a failed validation or
+# training leaves the previous model in place.
+$(MODEL): $(TRAINING_INPUTS) | $(INSTALLED)
+	$(PY) scripts/validate_data.py
+	$(BIN)/rasa train --fixed-model-name trustguard --out models
+
+train: $(MODEL)
+
+run: setup train
+	$(PY) -m bot.launcher
+
+shell: setup train
+	$(if $(SHOP),DEFAULT_SHOP=$(SHOP)) $(PY) -m bot.launcher --shell
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test-unit: $(INSTALLED)
+	$(PY) -m pytest -m "not e2e"
+
+test-dialogues: $(MODEL)
+	$(BIN)/rasa test core --model $(MODEL) --stories tests/stories --e2e --fail-on-prediction-errors --out results/core
+
+test-e2e: $(MODEL)
+	$(PY) -m pytest -m e2e
+
+test: lint test-unit test-dialogues test-e2e
+
+clean:
+	rm -rf models results .rasa var/test-*

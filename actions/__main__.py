@@ -1,0 +1,14 @@
+"""``python -m actions``: the action server on ACTIONS_PORT (5055), with JSON logs."""
+
+import os
+
+from rasa_sdk.endpoint import run
+
+from bot.logs import configure_logging
+from bot.settings import get_settings
+
+# rasa_sdk imports every module of the package, this one included: only run when executed.
+if __name__ == "__main__":
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    get_settings()  # fail at start-up, not on a buyer's first message, if configuration is wrong
+    run("actions", port=int(os.environ.get("ACTIONS_PORT", "5055")), cors_origins=None)

@@ -1,0 +1,85 @@
+"""What every shop action shares: resolve shop and buyer, decide in a worker thread, reply."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Dict, List
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session
+
+from actions.turn import Turn
+from bot.buyers import find_buyer
+from bot.db import session_scope
+from bot.models import Buyer, Shop
+from bot.shops import get_shop
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Reply:
+    """One domain response, with the values for its placeholders."""
+
+    response: str
+    params: Dict[str, Any] = field(default_factory=dict)
+    buttons: List[Dict[str, str]] = field(default_factory=list)
+    custom: Dict[str, Any] | None = None
+
+
+@dataclass
+class Outcome:
+    replies: List[Reply]
+    events: List[Dict[str, Any]] = field(default_factory=list)
+
+
+class ShopAction(Action, abc.ABC):
+    """Runs ``decide`` in one database transaction, off the event loop, and utters its replies.
+
+    Subclasses set ``requires_verified`` when only verified buyers may use them; the buyer is
+    then guaranteed to be present and verified inside ``decide``.
+    """
+
+    requires_verified = False
+
+    @abc.abstractmethod
+    def decide(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer | None) -> Outcome:
+        """Choose the replies and slot events for this turn."""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[Dict[str, Any]]:
+        turn = Turn.from_tracker(tracker)
+        try:
+            outcome = await asyncio.to_thread(self._decide_in_transaction, turn)
+        except Exception:
+            logger.exception(
+                "action failed", extra={"action": self.name(), "shop_id": turn.shop_id}
+            )
+            outcome = Outcome([Reply("utter_technical_problem")])
+        for reply in outcome.replies:
+            dispatcher.utter_message(
+                response=reply.response,
+                buttons=reply.buttons or None,
+                json_message=reply.custom,
+                **reply.params,
+            )
+        return outcome.events
+
+    def _decide_in_transaction(self, turn: Turn) -> Outcome:
+        with session_scope() as session:
+            shop = get_shop(session, turn.shop_id) if turn.shop_id else None
+            if shop is None:
+                logger.warning("message for an unknown shop", extra={"shop_id": turn.shop_id})
+                return Outcome([Reply("utter_shop_unavailable")])
+            buyer = find_buyer(session, shop.id, turn.channel, turn.user_id)
+            if self.requires_verified:
+                if buyer is None:
+                    return Outcome([Reply("utter_not_registered")])
+                if buyer.verified_at is None:
+                    return Outcome([Reply("utter_verify_first")])
+            return self.decide(session, turn, shop, buyer)

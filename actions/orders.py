@@ -1,0 +1,82 @@
+"""Finding the order a buyer means, and the words used to describe one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, Set
+
+from sqlalchemy.orm import Session
+
+from actions.base import Outcome, Reply
+from actions.turn import Turn
+from bot.models import Buyer, Order
+from bot.money import format_naira
+from bot.order_ids import normalize_order_id
+from bot.orders import buyer_orders, get_buyer_order
+
+MAX_CHOICES = 10
+STATUS_TEXT = {
+    "pending": "waiting for your confirmation",
+    "confirmed": "confirmed and being prepared",
+    "shipped": "on its way to you",
+    "delivered": "delivered",
+    "cancelled": "cancelled",
+}
+
+
+def describe(order: Order) -> Dict[str, Any]:
+    """Placeholder values for responses about one order."""
+    return {
+        "order_id": order.id,
+        "description": order.description,
+        "amount": format_naira(order.amount_kobo),
+        "status": order.status,
+        "status_text": STATUS_TEXT.get(order.status, order.status),
+        "updated": f"{order.updated_at:%d %b %Y, %H:%M} UTC",
+    }
+
+
+@dataclass
+class Choice:
+    """Either the order the buyer means, or what to tell them instead."""
+
+    order: Order | None = None
+    outcome: Outcome | None = None
+
+
+def choose_order(
+    session: Session,
+    turn: Turn,
+    buyer: Buyer,
+    *,
+    intent: str,
+    candidates: Set[str],
+    none_reply: str,
+    choose_reply: str,
+) -> Choice:
+    """The typed order id if it is the buyer's; else the only candidate; else ask with buttons.
+
+    An id that is someone else's, or another shop's, is answered exactly like one that does not
+    exist, so nothing can be learnt by guessing.
+    """
+    typed = turn.entities.get("order_id")
+    if typed:
+        order_id = normalize_order_id(typed) or typed.upper()
+        order = get_buyer_order(session, buyer, order_id)
+        if order is None:
+            return Choice(outcome=Outcome([Reply("utter_order_not_found", {"order_id": order_id})]))
+        return Choice(order=order)
+    orders = buyer_orders(session, buyer, candidates)
+    if not orders:
+        return Choice(outcome=Outcome([Reply(none_reply)]))
+    if len(orders) == 1:
+        return Choice(order=orders[0])
+    buttons = [
+        {
+            "title": f"{order.id} {format_naira(order.amount_kobo)}",
+            "payload": f"/{intent}{json.dumps({'order_id': order.id})}",
+        }
+        for order in orders[:MAX_CHOICES]
+    ]
+    return Choice(outcome=Outcome([Reply(choose_reply, {"count": len(orders)}, buttons)]))

@@ -1,0 +1,45 @@
+"""A new conversation session learns which shop it belongs to."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Dict, List
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.db import session_scope
+from bot.settings import get_settings
+from bot.shops import get_shop
+
+
+def _shop_name(shop_id: str | None) -> str | None:
+    if not shop_id:
+        return None
+    with session_scope() as session:
+        shop = get_shop(session, shop_id)
+        return shop.name if shop else None
+
+
+class ActionSessionStart(Action):
+    """Sets ``shop_id``, ``shop_name`` and ``channel`` so every response speaks for the shop."""
+
+    def name(self) -> str:
+        return "action_session_start"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[Dict[str, Any]]:
+        metadata = tracker.get_slot("session_started_metadata") or {}
+        shop_id = (
+            metadata.get("shop_id") or tracker.get_slot("shop_id") or get_settings().default_shop
+        )
+        events: List[Dict[str, Any]] = [SessionStarted(), SlotSet("shop_id", shop_id)]
+        if metadata.get("channel"):
+            events.append(SlotSet("channel", metadata["channel"]))
+        name = await asyncio.to_thread(_shop_name, shop_id)
+        if name:
+            events.append(SlotSet("shop_name", name))
+        events.append(ActionExecuted("action_listen"))
+        return events

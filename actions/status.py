@@ -1,0 +1,31 @@
+"""Where is my order? Status, amount, description and the last change."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from actions.base import Outcome, Reply, ShopAction
+from actions.orders import choose_order, describe
+from actions.turn import Turn
+from bot.models import Buyer, Shop
+
+
+class ActionOrderStatus(ShopAction):
+    requires_verified = True
+
+    def name(self) -> str:
+        return "action_order_status"
+
+    def decide(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer | None) -> Outcome:
+        choice = choose_order(
+            session,
+            turn,
+            buyer,
+            intent="order_status",
+            candidates=set(),
+            none_reply="utter_no_orders",
+            choose_reply="utter_choose_order_for_status",
+        )
+        if choice.outcome:
+            return choice.outcome
+        return Outcome([Reply("utter_order_status", describe(choice.order))])

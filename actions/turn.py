@@ -1,0 +1,64 @@
+"""Who is talking to which shop, read from the tracker once per action."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict
+
+from rasa_sdk import Tracker
+
+from bot.settings import get_settings
+
+# Channels that reach Rasa without our metadata (rest, rasa shell) count as "rest".
+_KNOWN_CHANNELS = {"whatsapp", "instagram"}
+
+
+@dataclass(frozen=True)
+class Turn:
+    shop_id: str | None
+    channel: str
+    user_id: str
+    display_name: str | None
+    text: str
+    entities: Dict[str, str]
+    previous_action: str | None
+    slots: Dict[str, Any]
+
+    @classmethod
+    def from_tracker(cls, tracker: Tracker) -> Turn:
+        """The shop comes from the message metadata, then the slot, then ``DEFAULT_SHOP``."""
+        message = tracker.latest_message or {}
+        metadata: Dict[str, Any] = message.get("metadata") or {}
+        channel = metadata.get("channel") or tracker.get_slot("channel")
+        if channel not in _KNOWN_CHANNELS:
+            channel = "rest"
+        entities: Dict[str, str] = {}
+        for entity in message.get("entities") or []:
+            entities.setdefault(entity.get("entity"), str(entity.get("value")))
+        return cls(
+            shop_id=metadata.get("shop_id")
+            or tracker.get_slot("shop_id")
+            or get_settings().default_shop,
+            channel=channel,
+            user_id=str(metadata.get("user_id") or tracker.sender_id),
+            display_name=metadata.get("user_name"),
+            text=message.get("text") or "",
+            entities=entities,
+            previous_action=_bot_action_before_latest_message(tracker),
+            slots=dict(tracker.slots),
+        )
+
+
+def _bot_action_before_latest_message(tracker: Tracker) -> str | None:
+    """The last thing the bot did before the buyer's newest message (yes/no answers need it)."""
+    seen_user_message = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user_message:
+                return None
+            seen_user_message = True
+        elif seen_user_message and event.get("event") == "action":
+            name = event.get("name")
+            if name not in ("action_listen", None):
+                return name
+    return None

@@ -1,0 +1,98 @@
+"""One-time codes in the chat: issuing, re-sending and checking them."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict
+
+from sqlalchemy.orm import Session
+
+from actions.base import Outcome, Reply, ShopAction
+from actions.turn import Turn
+from bot import audit
+from bot.audit import AuditAction
+from bot.buyers import mark_verified
+from bot.codes import IssueRefused, Verdict, issue_code, verify_code
+from bot.models import Buyer, Shop
+from bot.settings import get_settings
+from bot.tokens import issue_buyer_token
+
+_VERDICT_REPLIES = {
+    Verdict.LOCKED: "utter_code_locked",
+    Verdict.EXPIRED: "utter_code_expired",
+    Verdict.USED: "utter_code_used",
+    Verdict.NO_CODE: "utter_no_code_issued",
+}
+
+
+def send_new_code(session: Session, buyer: Buyer, response: str) -> Outcome:
+    """Issue a code and say it with ``response``; explain instead when the buyer must wait."""
+    settings = get_settings()
+    try:
+        code = issue_code(
+            session, buyer, key=settings.otp_secret, ttl_seconds=settings.otp_ttl_seconds
+        )
+    except IssueRefused as refused:
+        wait = refused.retry_after.total_seconds()
+        if refused.hourly_limit:
+            return Outcome([Reply("utter_code_limit_reached", {"minutes": math.ceil(wait / 60)})])
+        return Outcome([Reply("utter_code_recently_sent", {"seconds": math.ceil(wait)})])
+    audit.record(session, buyer.shop_id, AuditAction.CODE_ISSUED, buyer)
+    minutes = math.ceil(settings.otp_ttl_seconds / 60)
+    return Outcome([Reply(response, {"code": code, "minutes": minutes})])
+
+
+class ActionVerifyCode(ShopAction):
+    def name(self) -> str:
+        return "action_verify_code"
+
+    def decide(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer | None) -> Outcome:
+        if buyer is None:
+            return Outcome([Reply("utter_not_registered")])
+        if buyer.verified_at is not None:
+            return Outcome([Reply("utter_already_verified")])
+        typed = turn.entities.get("otp_code")
+        if not typed:
+            return Outcome([Reply("utter_ask_code")])
+
+        settings = get_settings()
+        result = verify_code(session, buyer, typed, key=settings.otp_secret)
+        if result.verdict is Verdict.VERIFIED:
+            mark_verified(buyer)
+            audit.record(session, shop.id, AuditAction.CODE_VERIFIED, buyer)
+            return Outcome([self._welcome_verified(session, shop, buyer)])
+        if result.verdict in (Verdict.WRONG, Verdict.LOCKED):
+            audit.record(
+                session, shop.id, AuditAction.CODE_FAILED, buyer, attempts_left=result.attempts_left
+            )
+        if result.verdict is Verdict.WRONG:
+            if result.attempts_left == 1:
+                return Outcome([Reply("utter_code_wrong_last")])
+            return Outcome([Reply("utter_code_wrong", {"attempts_left": result.attempts_left})])
+        return Outcome([Reply(_VERDICT_REPLIES[result.verdict])])
+
+    @staticmethod
+    def _welcome_verified(session: Session, shop: Shop, buyer: Buyer) -> Reply:
+        """A signed session for the buyer portal, sent only when there is a portal to open."""
+        settings = get_settings()
+        issued = issue_buyer_token(settings, shop_id=shop.id, buyer_id=buyer.id)
+        audit.record(session, shop.id, AuditAction.TOKEN_ISSUED, buyer, jti=issued["claims"]["jti"])
+        if not settings.buyer_portal_url:
+            return Reply("utter_verified")
+        params: Dict[str, Any] = {
+            "portal_link": f"{settings.buyer_portal_url}/#token={issued['token']}",
+            "minutes": settings.jwt_ttl_seconds // 60,
+        }
+        return Reply("utter_verified_portal", params)
+
+
+class ActionResendCode(ShopAction):
+    def name(self) -> str:
+        return "action_resend_code"
+
+    def decide(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer | None) -> Outcome:
+        if buyer is None:
+            return Outcome([Reply("utter_not_registered")])
+        if buyer.verified_at is not None:
+            return Outcome([Reply("utter_already_verified")])
+        return send_new_code(session, buyer, "utter_code_sent")

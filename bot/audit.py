@@ -1,0 +1,53 @@
+"""The audit trail: who did what in which shop, with buyers masked."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import Any, List
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from bot.masking import mask_user_id, redact
+from bot.models import AuditEvent, Buyer
+
+logger = logging.getLogger(__name__)
+
+
+class AuditAction(str, enum.Enum):
+    BUYER_REGISTERED = "buyer.registered"
+    CODE_ISSUED = "code.issued"
+    CODE_VERIFIED = "code.verified"
+    CODE_FAILED = "code.failed"
+    TOKEN_ISSUED = "token.issued"
+    ORDER_CREATED = "order.created"
+    ORDER_CONFIRMED = "order.confirmed"
+    ORDER_CANCELLED = "order.cancelled"
+    ORDER_STATUS_CHANGED = "order.status_changed"
+    UPLOAD_LINK_ISSUED = "receipt.upload_link_issued"
+
+
+def record(
+    session: Session,
+    shop_id: str,
+    action: AuditAction,
+    buyer: Buyer | None = None,
+    **detail: Any,
+) -> None:
+    masked = mask_user_id(buyer.channel_user_id) if buyer else None
+    detail = redact(detail)
+    session.add(AuditEvent(shop_id=shop_id, buyer=masked, action=action.value, detail=detail))
+    logger.info(
+        "audit", extra={"shop_id": shop_id, "buyer": masked, "action": action.value, **detail}
+    )
+
+
+def tail(session: Session, shop_id: str, limit: int = 20) -> List[AuditEvent]:
+    rows = session.execute(
+        sa.select(AuditEvent)
+        .where(AuditEvent.shop_id == shop_id)
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    ).scalars()
+    return list(reversed(rows.all()))

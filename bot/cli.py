@@ -1,0 +1,257 @@
+"""``python -m bot``: the admin command line for shop owners and operators."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from typing import Callable, List, NoReturn
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import audit, buyers, db, orders, shops
+from bot.audit import AuditAction
+from bot.models import Channel, Order, OrderStatus, Shop
+from bot.money import format_naira, parse_naira
+from bot.order_ids import normalize_order_id
+from bot.settings import PROJECT_ROOT, ConfigurationError, load_dotenv
+
+ENV_TEMPLATE = """\
+# Written by `make run` on first start. Secrets here are random and local to this machine.
+JWT_SECRET={jwt_secret}
+OTP_SECRET={otp_secret}
+RASA_API_TOKEN={api_token}
+DEFAULT_SHOP=demo-shop
+"""
+
+
+class CliError(Exception):
+    """Shown to the user as one line, with exit status 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _print_shop(shop: Shop) -> None:
+    accounts = ", ".join(f"{a.channel}:{a.account_id}" for a in shop.accounts) or "none"
+    print(f"{shop.id}\t{shop.name}\taccounts: {accounts}")
+
+
+def _print_order(order: Order) -> None:
+    print(
+        f"{order.id}\t{order.status}\t{format_naira(order.amount_kobo)}\t{order.description}"
+        f"\tupdated {order.updated_at:%Y-%m-%d %H:%M} UTC"
+        + (f"\treason: {order.cancel_reason}" if order.cancel_reason else "")
+    )
+
+
+def _require_shop(session, shop_id: str) -> Shop:
+    shop = shops.get_shop(session, shop_id)
+    if shop is None:
+        raise CliError(f"no shop {shop_id!r} (see `python -m bot shop list`)")
+    return shop
+
+
+def _order_id(typed: str) -> str:
+    order_id = normalize_order_id(typed)
+    if order_id is None:
+        raise CliError(f"{typed!r} is not an order id like ORD-7F3K9Q")
+    return order_id
+
+
+def cmd_env_init(args: argparse.Namespace) -> None:
+    path = PROJECT_ROOT / ".env"
+    if path.exists():
+        print(f"{path} exists; left as it is")
+        return
+    path.write_text(
+        ENV_TEMPLATE.format(
+            jwt_secret=secrets.token_urlsafe(48),
+            otp_secret=secrets.token_urlsafe(48),
+            api_token=secrets.token_urlsafe(32),
+        )
+    )
+    path.chmod(0o600)
+    print(f"wrote {path} with fresh random secrets")
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> None:
+    db.migrate()
+    print("database is up to date")
+
+
+def cmd_shop_add(args: argparse.Namespace) -> None:
+    with db.session_scope() as session:
+        try:
+            shop = shops.add_shop(
+                session,
+                args.id,
+                args.name,
+                whatsapp_phone_id=args.whatsapp_phone_id,
+                instagram_account_id=args.instagram_account_id,
+            )
+        except shops.ShopError as error:
+            raise CliError(str(error))
+        _print_shop(shop)
+
+
+def cmd_shop_demo(args: argparse.Namespace) -> None:
+    with db.session_scope() as session:
+        shop = shops.ensure_demo_shop(session)
+        if shop:
+            print(f"created demo shop {shop.id!r} ({shop.name})")
+
+
+def cmd_shop_list(args: argparse.Namespace) -> None:
+    with db.session_scope() as session:
+        for shop in shops.list_shops(session):
+            _print_shop(shop)
+
+
+def cmd_shop_show(args: argparse.Namespace) -> None:
+    with db.session_scope() as session:
+        shop = _require_shop(session, args.id)
+        _print_shop(shop)
+        counts = {}
+        for order in orders.list_shop_orders(session, shop.id):
+            counts[order.status] = counts.get(order.status, 0) + 1
+        print("orders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+
+
+def cmd_order_create(args: argparse.Namespace) -> None:
+    try:
+        amount = parse_naira(args.amount)
+    except ValueError as error:
+        raise CliError(str(error))
+    with db.session_scope() as session:
+        shop = _require_shop(session, args.shop)
+        buyer, _ = buyers.get_or_create_buyer(session, shop.id, args.channel, args.buyer)
+        try:
+            order = orders.create_order(session, buyer, amount, args.description)
+        except orders.OrderError as error:
+            raise CliError(str(error))
+        audit.record(session, shop.id, AuditAction.ORDER_CREATED, buyer, order_id=order.id)
+        _print_order(order)
+        print(order.id)
+
+
+def cmd_order_list(args: argparse.Namespace) -> None:
+    with db.session_scope() as session:
+        _require_shop(session, args.shop)
+        for order in orders.list_shop_orders(session, args.shop, args.status):
+            _print_order(order)
+
+
+def cmd_order_show(args: argparse.Namespace) -> None:
+    with db.session_scope() as session:
+        _require_shop(session, args.shop)
+        order = orders.get_shop_order(session, args.shop, _order_id(args.order_id))
+        if order is None:
+            raise CliError(f"shop {args.shop!r} has no order {args.order_id}")
+        _print_order(order)
+
+
+def cmd_order_set_status(args: argparse.Namespace) -> None:
+    with db.session_scope() as session:
+        _require_shop(session, args.shop)
+        order = orders.get_shop_order(session, args.shop, _order_id(args.order_id))
+        if order is None:
+            raise CliError(f"shop {args.shop!r} has no order {args.order_id}")
+        before = order.status
+        change = orders.change_status(session, order, args.status)
+        if change is orders.Change.NOT_ALLOWED:
+            raise CliError(f"an order that is {order.status} cannot become {args.status}")
+        if change is orders.Change.DONE:
+            audit.record(
+                session,
+                args.shop,
+                AuditAction.ORDER_STATUS_CHANGED,
+                order_id=order.id,
+                before=before,
+                after=order.status,
+            )
+        _print_order(order)
+
+
+def cmd_audit_tail(args: argparse.Namespace) -> None:
+    with db.session_scope() as session:
+        _require_shop(session, args.shop)
+        for event in audit.tail(session, args.shop, args.limit):
+            detail = " ".join(f"{k}={v}" for k, v in sorted(event.detail.items()))
+            when = f"{event.created_at:%Y-%m-%d %H:%M:%S}"
+            print(f"{when}\t{event.action}\t{event.buyer or '-'}\t{detail}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m bot", description="TrustGuard admin for owners and operators")
+    groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
+
+    def command(group, name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:
+        sub = group.add_parser(name, help=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def subgroup(name: str, help_text: str):
+        return groups.add_parser(name, help=help_text).add_subparsers(
+            dest="command", required=True, parser_class=_Parser
+        )
+
+    env = subgroup("env", "local configuration")
+    command(env, "init", cmd_env_init, "write .env with fresh random secrets if it is missing")
+
+    database = subgroup("db", "the app database")
+    command(database, "upgrade", cmd_db_upgrade, "apply Alembic migrations")
+
+    shop = subgroup("shop", "shops and their channel accounts")
+    add = command(shop, "add", cmd_shop_add, "register a shop")
+    add.add_argument("--id", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--whatsapp-phone-id")
+    add.add_argument("--instagram-account-id")
+    command(shop, "list", cmd_shop_list, "list shops")
+    show = command(shop, "show", cmd_shop_show, "one shop and its order counts")
+    show.add_argument("id")
+    command(shop, "demo", cmd_shop_demo, "create the demo shop if there is no shop at all")
+
+    order = subgroup("order", "orders")
+    create = command(order, "create", cmd_order_create, "create a pending order for a buyer")
+    create.add_argument("--shop", required=True)
+    create.add_argument("--channel", required=True, choices=[c.value for c in Channel])
+    create.add_argument("--buyer", required=True, help="the buyer's id on that channel")
+    create.add_argument("--amount", required=True, help="in Naira, e.g. 25000 or 25,000.50")
+    create.add_argument("--description", required=True)
+    listing = command(order, "list", cmd_order_list, "a shop's orders")
+    listing.add_argument("--shop", required=True)
+    listing.add_argument("--status", choices=[s.value for s in OrderStatus])
+    show_order = command(order, "show", cmd_order_show, "one order")
+    show_order.add_argument("order_id")
+    show_order.add_argument("--shop", required=True)
+    status = command(
+        order, "set-status", cmd_order_set_status, "move an order along (e.g. shipped)"
+    )
+    status.add_argument("order_id")
+    status.add_argument("--shop", required=True)
+    status.add_argument("--status", required=True, choices=[s.value for s in OrderStatus])
+
+    audit_group = subgroup("audit", "the audit trail")
+    tail = command(audit_group, "tail", cmd_audit_tail, "a shop's latest audit events")
+    tail.add_argument("--shop", required=True)
+    tail.add_argument("--limit", type=int, default=20)
+    return parser
+
+
+def main(argv: List[str] | None = None) -> int:
+    load_dotenv()
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (CliError, ConfigurationError) as error:
+        print(f"python -m bot: error: {error}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as error:
+        first_line = str(getattr(error, "orig", None) or error).splitlines()[0]
+        print(f"python -m bot: database error: {first_line}", file=sys.stderr)
+        return 1
+    return 0

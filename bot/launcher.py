@@ -1,0 +1,130 @@
+"""``python -m bot.launcher``: start the action server and the Rasa server together (make run).
+
+Both listen on loopback; Ctrl-C stops both. ``--shell`` runs ``rasa shell`` instead of the Rasa
+server, for talking to the assistant in the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Dict, List
+
+from bot.settings import PROJECT_ROOT, ConfigurationError, get_settings, load_dotenv
+
+VENV_BIN = Path(sys.executable).parent
+MODELS = PROJECT_ROOT / "models"
+
+
+def child_environment() -> Dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("RASA_PORT", "5005")
+    env.setdefault("ACTIONS_PORT", "5055")
+    env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{env['ACTIONS_PORT']}/webhook")
+    env.setdefault("TRACKER_STORE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'tracker.db'}")
+    env.setdefault("SANIC_HOST", "127.0.0.1")
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{process.args[1:3]} exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    raise SystemExit(f"{url} was not ready after {timeout:.0f} s")
+
+
+def stop(processes: List[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main(argv: List[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.launcher")
+    parser.add_argument("--shell", action="store_true", help="rasa shell instead of the server")
+    args = parser.parse_args(argv)
+
+    load_dotenv()
+    try:
+        get_settings()
+    except ConfigurationError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 1
+    env = child_environment()
+    (PROJECT_ROOT / "var").mkdir(exist_ok=True)
+    rasa = str(VENV_BIN / "rasa")
+    common = ["--model", str(MODELS), "--endpoints", "endpoints.yml"]
+
+    actions = subprocess.Popen([sys.executable, "-m", "actions"], cwd=PROJECT_ROOT, env=env)
+    processes = [actions]
+    try:
+        wait_until_ready(f"http://127.0.0.1:{env['ACTIONS_PORT']}/health", actions, 60)
+        if args.shell:
+            shell = subprocess.run(
+                [rasa, "shell", *common, "--port", env["RASA_PORT"]], cwd=PROJECT_ROOT, env=env
+            )
+            return shell.returncode
+        server = subprocess.Popen(
+            [
+                rasa,
+                "run",
+                *common,
+                "--credentials",
+                "credentials.yml",
+                "--interface",
+                "127.0.0.1",
+                "--port",
+                env["RASA_PORT"],
+                "--enable-api",
+                "--auth-token",
+                env.get("RASA_API_TOKEN", ""),
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+        )
+        processes.append(server)
+        wait_until_ready(f"http://127.0.0.1:{env['RASA_PORT']}/", server, 300)
+        port = env["RASA_PORT"]
+        shop = get_settings().default_shop
+        print(
+            f"\nTrustGuard Assistant is running (shop {shop!r}).\n"
+            f"  Rasa server:   http://127.0.0.1:{port}  (REST channel and HTTP API)\n"
+            f"  Action server: http://127.0.0.1:{env['ACTIONS_PORT']}\n"
+            "Talk to it:\n"
+            f"  curl -s localhost:{port}/webhooks/rest/webhook -H 'Content-Type: application/json' "
+            '-d \'{"sender": "ada", "message": "hi"}\'\n'
+            "or run `make shell` in another terminal (stop this one first: both use the same ports"
+            " unless RASA_PORT/ACTIONS_PORT differ). Ctrl-C stops both servers.\n",
+            flush=True,
+        )
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(processes)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""The app's tables. Every shop-owned row carries a non-null ``shop_id``; queries filter on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Channel(str, enum.Enum):
+    WHATSAPP = "whatsapp"
+    INSTAGRAM = "instagram"
+    REST = "rest"
+
+
+class OrderStatus(str, enum.Enum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+class ReceiptStatus(str, enum.Enum):
+    EXPECTED = "expected"
+    RECEIVED = "received"
+
+
+class Shop(Base):
+    __tablename__ = "shops"
+
+    id = sa.Column(sa.String(64), primary_key=True)
+    name = sa.Column(sa.String(200), nullable=False)
+    settings = sa.Column(sa.JSON, nullable=False, default=dict)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+    accounts = relationship("ChannelAccount", back_populates="shop", lazy="selectin")
+
+
+class ChannelAccount(Base):
+    """A Meta account (WhatsApp phone number id, Instagram account id) owned by one shop."""
+
+    __tablename__ = "channel_accounts"
+    __table_args__ = (sa.UniqueConstraint("channel", "account_id"),)
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
+    channel = sa.Column(sa.String(16), nullable=False)
+    account_id = sa.Column(sa.String(64), nullable=False)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+    shop = relationship("Shop", back_populates="accounts")
+
+
+class Buyer(Base):
+    __tablename__ = "buyers"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "channel", "channel_user_id"),)
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
+    channel = sa.Column(sa.String(16), nullable=False)
+    channel_user_id = sa.Column(sa.String(128), nullable=False)
+    display_name = sa.Column(sa.String(200))
+    verified_at = sa.Column(sa.DateTime)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+
+class OtpChallenge(Base):
+    """One issued code. Only an HMAC of the code is kept."""
+
+    __tablename__ = "otp_challenges"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
+    buyer_id = sa.Column(sa.Integer, sa.ForeignKey("buyers.id"), nullable=False, index=True)
+    code_hmac = sa.Column(sa.String(64), nullable=False)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    expires_at = sa.Column(sa.DateTime, nullable=False)
+    failed_attempts = sa.Column(sa.Integer, nullable=False, default=0)
+    consumed_at = sa.Column(sa.DateTime)
+    superseded_at = sa.Column(sa.DateTime)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id = sa.Column(sa.String(16), primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
+    buyer_id = sa.Column(sa.Integer, sa.ForeignKey("buyers.id"), nullable=False, index=True)
+    amount_kobo = sa.Column(sa.BigInteger, nullable=False)
+    description = sa.Column(sa.String(500), nullable=False)
+    status = sa.Column(sa.String(16), nullable=False, default=OrderStatus.PENDING.value)
+    cancel_reason = sa.Column(sa.String(500))
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+
+class Receipt(Base):
+    __tablename__ = "receipts"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
+    order_id = sa.Column(sa.String(16), sa.ForeignKey("orders.id"), nullable=False, index=True)
+    buyer_id = sa.Column(sa.Integer, sa.ForeignKey("buyers.id"), nullable=False)
+    s3_key_prefix = sa.Column(sa.String(500), nullable=False)
+    status = sa.Column(sa.String(16), nullable=False, default=ReceiptStatus.EXPECTED.value)
+    expires_at = sa.Column(sa.DateTime, nullable=False)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
+    buyer = sa.Column(sa.String(64))
+    action = sa.Column(sa.String(64), nullable=False)
+    detail = sa.Column(sa.JSON, nullable=False, default=dict)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow, index=True)

@@ -1,0 +1,34 @@
+"""Order ids: ``ORD-`` and six Crockford base32 characters, typed by buyers however they like."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+PREFIX = "ORD-"
+
+# The same pattern is the `order_id` regex of data/patterns.yml (a test keeps them equal).
+ORDER_ID_PATTERN = (
+    r"(?<![A-Za-z0-9])#?[Oo][Rr][Dd]-?[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{6}(?![A-Za-z0-9])"
+)
+_ORDER_ID_RE = re.compile(ORDER_ID_PATTERN)
+
+
+def new_order_id() -> str:
+    return PREFIX + "".join(secrets.choice(CROCKFORD_ALPHABET) for _ in range(6))
+
+
+def normalize_order_id(typed: str) -> str | None:
+    """``#ord7f3k9q`` → ``ORD-7F3K9Q``; anything that is not an order id → None."""
+    match = _ORDER_ID_RE.fullmatch(typed.strip())
+    if not match:
+        return None
+    body = match.group(0).lstrip("#").upper().replace("-", "")
+    return PREFIX + body[3:]
+
+
+def find_order_id(text: str) -> str | None:
+    """The first order id in a message, normalised."""
+    match = _ORDER_ID_RE.search(text or "")
+    return normalize_order_id(match.group(0)) if match else None

@@ -1,0 +1,84 @@
+"""Receipt uploads: a short-lived presigned S3 POST confined to one order's prefix."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import uuid
+from dataclasses import dataclass
+from typing import Any, Dict
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy.orm import Session
+
+from bot.models import Buyer, Order, Receipt, utcnow
+
+MAX_BYTES = 10 * 1024 * 1024
+# S3 POST policies cannot say "one of these types", so each type gets its own signed form.
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}
+LINK_TTL = dt.timedelta(minutes=10)
+
+
+def receipts_prefix(shop_id: str, order_id: str) -> str:
+    return f"shops/{shop_id}/orders/{order_id}/receipts/"
+
+
+class UploadsUnavailable(RuntimeError):
+    """S3 is not configured or not reachable; the buyer is told to try later."""
+
+
+@functools.lru_cache(maxsize=1)
+def _s3_client() -> Any:
+    # boto3 reads AWS_REGION/AWS_DEFAULT_REGION, credentials and AWS_ENDPOINT_URL itself.
+    session = boto3.session.Session()
+    if session.get_credentials() is None:
+        raise UploadsUnavailable("no AWS credentials are configured")
+    return session.client("s3")
+
+
+@dataclass(frozen=True)
+class UploadLink:
+    """Where to POST, and the signed form fields for each accepted content type."""
+
+    url: str
+    forms: Dict[str, Dict[str, str]]
+    key_prefix: str
+    expires_at: dt.datetime
+
+
+def create_upload_link(session: Session, bucket: str, buyer: Buyer, order: Order) -> UploadLink:
+    """Sign POST policies (1 byte to 10 MiB, fixed key and type) and record the expected receipt.
+
+    Raises ``UploadsUnavailable`` when S3 is not configured.
+    """
+    prefix = receipts_prefix(order.shop_id, order.id)
+    name = uuid.uuid4().hex
+    url = ""
+    forms: Dict[str, Dict[str, str]] = {}
+    for content_type, extension in EXTENSIONS.items():
+        try:
+            post = _s3_client().generate_presigned_post(
+                Bucket=bucket,
+                Key=f"{prefix}{name}.{extension}",
+                Fields={"Content-Type": content_type},
+                Conditions=[
+                    ["content-length-range", 1, MAX_BYTES],
+                    {"Content-Type": content_type},
+                ],
+                ExpiresIn=int(LINK_TTL.total_seconds()),
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise UploadsUnavailable(error.__class__.__name__) from error
+        url, forms[content_type] = post["url"], post["fields"]
+    expires_at = utcnow() + LINK_TTL
+    session.add(
+        Receipt(
+            shop_id=order.shop_id,
+            order_id=order.id,
+            buyer_id=buyer.id,
+            s3_key_prefix=f"{prefix}{name}",
+            expires_at=expires_at,
+        )
+    )
+    return UploadLink(url, forms, prefix, expires_at)

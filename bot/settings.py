@@ -1,0 +1,83 @@
+"""Configuration from the environment, read once per process."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'trustguard.db'}"
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    jwt_secret: str
+    otp_secret: str
+    otp_ttl_seconds: int
+    jwt_ttl_seconds: int
+    receipts_bucket: str
+    default_shop: str | None
+    buyer_portal_url: str | None
+    jwt_issuer: str = "trustguard"
+    jwt_audience: str = "trustguard-buyer-portal"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        return cls(
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            jwt_secret=_required_secret(env, "JWT_SECRET"),
+            otp_secret=_required_secret(env, "OTP_SECRET"),
+            otp_ttl_seconds=_positive_int(env, "OTP_TTL_SECONDS", 300),
+            jwt_ttl_seconds=_positive_int(env, "JWT_TTL_SECONDS", 3600),
+            receipts_bucket=env.get("RECEIPTS_BUCKET") or "trustguard-receipts",
+            default_shop=env.get("DEFAULT_SHOP") or None,
+            buyer_portal_url=(env.get("BUYER_PORTAL_URL") or "").rstrip("/") or None,
+        )
+
+
+def _required_secret(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "")
+    if len(value) < 32:
+        raise ConfigurationError(
+            f"{name} must be set to a random string of at least 32 characters "
+            "(`make run` writes one into .env)."
+        )
+    return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number of seconds, not {raw!r}.")
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, not {value}.")
+    return value
+
+
+def load_dotenv(path: Path = PROJECT_ROOT / ".env") -> None:
+    """Fill the environment from ``.env`` without overriding what is already set."""
+    if not path.exists():
+        return
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        os.environ.setdefault(key.strip(), value.strip().strip("'\""))
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env(os.environ)

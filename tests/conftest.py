@@ -1,0 +1,123 @@
+"""Shared fixtures: a real, migrated SQLite file per test, settings from a clean environment,
+moto for S3, and builders for rasa_sdk trackers."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import boto3
+import pytest
+from moto import mock_aws
+from rasa_sdk import Tracker
+from sqlalchemy.orm import Session
+
+from bot import buyers, db, shops
+from bot.models import Buyer, Shop, utcnow
+from bot.settings import get_settings
+
+JWT_SECRET = "test-jwt-secret-0123456789abcdefghijklmnop"
+OTP_SECRET = "test-otp-secret-0123456789abcdefghijklmnop"
+BUCKET = "test-receipts"
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate once with Alembic; each test gets its own copy of the file."""
+    path = tmp_path_factory.mktemp("template") / "app.db"
+    db.migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, migrated_template: Path) -> str:
+    path = tmp_path / "app.db"
+    shutil.copy(migrated_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[None]:
+    """Every test starts from a known environment, whatever the developer's shell or .env say."""
+    for name in ("DEFAULT_SHOP", "BUYER_PORTAL_URL", "OTP_TTL_SECONDS", "JWT_TTL_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("JWT_SECRET", JWT_SECRET)
+    monkeypatch.setenv("OTP_SECRET", OTP_SECRET)
+    monkeypatch.setenv("RECEIPTS_BUCKET", BUCKET)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def session() -> Iterator[Session]:
+    with db.session_scope() as session:
+        yield session
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    from bot import receipts
+
+    receipts._s3_client.cache_clear()
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+    receipts._s3_client.cache_clear()
+
+
+def make_shop(shop_id: str = "mama-put", name: str = "Mama Put Fabrics") -> Shop:
+    with db.session_scope() as session:
+        return shops.add_shop(session, shop_id, name)
+
+
+def make_buyer(
+    shop_id: str, user_id: str, *, channel: str = "rest", verified: bool = False
+) -> Buyer:
+    with db.session_scope() as session:
+        buyer, _ = buyers.get_or_create_buyer(session, shop_id, channel, user_id)
+        if verified:
+            buyer.verified_at = utcnow()
+        return buyer
+
+
+def tracker_for(
+    user_id: str,
+    text: str = "",
+    *,
+    intent: str = "greet",
+    shop: str | None = "mama-put",
+    entities: Dict[str, str] | None = None,
+    slots: Dict[str, Any] | None = None,
+    metadata: Dict[str, Any] | None = None,
+    events: List[Dict[str, Any]] | None = None,
+) -> Tracker:
+    """A tracker as the action server receives it for the buyer's newest message.
+
+    The shop reaches the actions in the message metadata, as the channels send it.
+    """
+    metadata = {"shop_id": shop, **(metadata or {})} if shop else dict(metadata or {})
+    latest_message = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 1.0},
+        "entities": [{"entity": k, "value": v} for k, v in (entities or {}).items()],
+        "metadata": metadata,
+    }
+    history = list(events or []) + [{"event": "user", "text": text, "parse_data": latest_message}]
+    return Tracker(
+        sender_id=user_id,
+        slots=slots or {},
+        latest_message=latest_message,
+        events=history,
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )

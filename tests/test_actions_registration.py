@@ -1,0 +1,177 @@
+"""Registration and one-time codes in the chat, run through the actions as the server runs them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from actions.registration import ActionRegisterBuyer
+from actions.verification import ActionResendCode, ActionVerifyCode
+from bot import db
+from bot.models import AuditEvent, Buyer, OtpChallenge
+from tests.actions_helpers import responses, run_action
+from tests.conftest import make_buyer, make_shop, tracker_for
+
+
+def _age_codes(seconds: int) -> None:
+    """Move every issued code back in time (in Python: SQLite has no datetime arithmetic)."""
+    with db.session_scope() as session:
+        for challenge in session.execute(sa.select(OtpChallenge)).scalars():
+            challenge.created_at -= dt.timedelta(seconds=seconds)
+            challenge.expires_at -= dt.timedelta(seconds=seconds)
+
+
+async def _register(user_id: str, shop_id: str = "mama-put") -> str:
+    messages, _ = await run_action(ActionRegisterBuyer(), tracker_for(user_id, "hi", shop=shop_id))
+    assert responses(messages) == ["utter_welcome_new"]
+    return messages[0]["code"]
+
+
+async def test_new_buyer_gets_account_and_code() -> None:
+    make_shop()
+    code = await _register("2348012345678")
+
+    with db.session_scope() as session:
+        buyer = session.execute(sa.select(Buyer)).scalar_one()
+        assert (buyer.shop_id, buyer.channel, buyer.channel_user_id) == (
+            "mama-put",
+            "rest",
+            "2348012345678",
+        )
+        assert buyer.verified_at is None
+        challenge = session.execute(sa.select(OtpChallenge)).scalar_one()
+        assert code not in challenge.code_hmac
+        actions = session.execute(sa.select(AuditEvent.action, AuditEvent.buyer)).all()
+        assert actions == [("buyer.registered", "***5678"), ("code.issued", "***5678")]
+
+
+async def test_greeting_again_within_a_minute_does_not_issue_another_code() -> None:
+    make_shop()
+    await _register("u-1")
+    messages, _ = await run_action(ActionRegisterBuyer(), tracker_for("u-1", "hello"))
+    assert responses(messages) == ["utter_code_recently_sent"]
+    assert 0 < messages[0]["seconds"] <= 60
+
+
+async def test_verified_buyer_is_welcomed_back() -> None:
+    make_shop()
+    make_buyer("mama-put", "u-1", verified=True)
+    messages, _ = await run_action(ActionRegisterBuyer(), tracker_for("u-1", "hi"))
+    assert responses(messages) == ["utter_welcome_back"]
+
+
+async def test_unknown_shop_is_told_not_set_up() -> None:
+    messages, _ = await run_action(ActionRegisterBuyer(), tracker_for("u-1", "hi", shop="ghost"))
+    assert responses(messages) == ["utter_shop_unavailable"]
+
+
+async def test_default_shop_serves_messages_without_metadata(monkeypatch) -> None:
+    from bot.settings import get_settings
+
+    make_shop()
+    monkeypatch.setenv("DEFAULT_SHOP", "mama-put")
+    get_settings.cache_clear()
+    messages, _ = await run_action(ActionRegisterBuyer(), tracker_for("u-1", "register", shop=None))
+    assert responses(messages) == ["utter_welcome_new"]
+
+
+async def test_right_code_verifies_and_wrong_code_counts_down() -> None:
+    make_shop()
+    code = await _register("u-1")
+
+    messages, _ = await run_action(
+        ActionVerifyCode(), tracker_for("u-1", "verify XXXX", entities={"otp_code": "ABCD#234"})
+    )
+    assert responses(messages) == ["utter_code_wrong"]
+    assert messages[0]["attempts_left"] == 4
+
+    messages, _ = await run_action(
+        ActionVerifyCode(), tracker_for("u-1", code.lower(), entities={"otp_code": code.lower()})
+    )
+    assert responses(messages) == ["utter_verified"]
+    with db.session_scope() as session:
+        assert session.execute(sa.select(Buyer.verified_at)).scalar_one() is not None
+        audit = session.execute(sa.select(AuditEvent.action).order_by(AuditEvent.id)).scalars()
+        assert list(audit)[-3:] == ["code.failed", "code.verified", "token.issued"]
+
+    messages, _ = await run_action(
+        ActionVerifyCode(), tracker_for("u-1", code, entities={"otp_code": code})
+    )
+    assert responses(messages) == ["utter_already_verified"]
+
+
+async def test_five_wrong_codes_lock_the_code() -> None:
+    make_shop()
+    code = await _register("u-1")
+    said = []
+    for _ in range(5):
+        messages, _ = await run_action(
+            ActionVerifyCode(), tracker_for("u-1", "x", entities={"otp_code": "ZZZZ#222"})
+        )
+        said += responses(messages)
+    assert said == ["utter_code_wrong"] * 3 + ["utter_code_wrong_last", "utter_code_locked"]
+    messages, _ = await run_action(
+        ActionVerifyCode(), tracker_for("u-1", code, entities={"otp_code": code})
+    )
+    assert responses(messages) == ["utter_code_locked"]
+
+
+async def test_expired_code_is_refused_and_a_new_one_can_be_sent() -> None:
+    make_shop()
+    code = await _register("u-1")
+    _age_codes(301)
+    messages, _ = await run_action(
+        ActionVerifyCode(), tracker_for("u-1", code, entities={"otp_code": code})
+    )
+    assert responses(messages) == ["utter_code_expired"]
+
+    _age_codes(61)
+    messages, _ = await run_action(ActionResendCode(), tracker_for("u-1", "resend code"))
+    assert responses(messages) == ["utter_code_sent"]
+    new_code = messages[0]["code"]
+    assert new_code != code
+    messages, _ = await run_action(
+        ActionVerifyCode(), tracker_for("u-1", new_code, entities={"otp_code": new_code})
+    )
+    assert responses(messages) == ["utter_verified"]
+
+
+async def test_resend_is_limited_to_five_codes_an_hour() -> None:
+    make_shop()
+    await _register("u-1")
+    said = []
+    for _ in range(5):
+        _age_codes(61)
+        messages, _ = await run_action(ActionResendCode(), tracker_for("u-1", "resend"))
+        said += responses(messages)
+    assert said == ["utter_code_sent"] * 4 + ["utter_code_limit_reached"]
+
+
+async def test_verify_without_a_code_asks_for_it_and_strangers_are_told_to_register() -> None:
+    make_shop()
+    await _register("u-1")
+    messages, _ = await run_action(ActionVerifyCode(), tracker_for("u-1", "I wan verify"))
+    assert responses(messages) == ["utter_ask_code"]
+    messages, _ = await run_action(
+        ActionVerifyCode(), tracker_for("u-2", "K7#M@P2Q", entities={"otp_code": "K7#M@P2Q"})
+    )
+    assert responses(messages) == ["utter_not_registered"]
+
+
+async def test_portal_link_carries_a_token_only_when_a_portal_is_configured(monkeypatch) -> None:
+    from bot.settings import get_settings
+    from bot.tokens import decode_buyer_token
+
+    monkeypatch.setenv("BUYER_PORTAL_URL", "https://portal.example.test/")
+    get_settings.cache_clear()
+    make_shop()
+    code = await _register("u-1")
+    messages, _ = await run_action(
+        ActionVerifyCode(), tracker_for("u-1", code, entities={"otp_code": code})
+    )
+    assert responses(messages) == ["utter_verified_portal"]
+    link = messages[0]["portal_link"]
+    assert link.startswith("https://portal.example.test/#token=")
+    claims = decode_buyer_token(get_settings(), link.split("#token=", 1)[1])
+    assert claims["shop"] == "mama-put"

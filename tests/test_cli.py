@@ -1,0 +1,277 @@
+"""The admin command line, run in-process against the test database (and once as a process)."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from bot import db, orders
+from bot.cli import main
+from bot.models import Order
+from bot.order_ids import ORDER_ID_PATTERN, normalize_order_id
+from bot.settings import PROJECT_ROOT
+
+PHONE = "2348012345678"
+
+
+@pytest.fixture(autouse=True)
+def restore_environ():
+    """`main` fills os.environ from .env; keep that from leaking into other tests."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out.splitlines(), captured.err.splitlines()
+
+
+def ok(capsys, *argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert err == []
+    return out
+
+
+def fails(capsys, *argv):
+    """A refused command: status 1 and exactly one line on stderr, never a traceback."""
+    code, out, err = run(capsys, *argv)
+    assert code == 1
+    assert len(err) == 1, err
+    assert err[0].startswith("python -m bot: ")
+    assert "Traceback" not in err[0]
+    return err[0]
+
+
+def add_shop(capsys, shop_id="mama-put", name="Mama Put Fabrics"):
+    return ok(capsys, "shop", "add", "--id", shop_id, "--name", name)
+
+
+def create_order(capsys, shop="mama-put", amount="25000", description="3 yards of ankara"):
+    out = ok(
+        capsys,
+        "order",
+        "create",
+        "--shop",
+        shop,
+        "--channel",
+        "whatsapp",
+        "--buyer",
+        PHONE,
+        "--amount",
+        amount,
+        "--description",
+        description,
+    )
+    return out, out[-1]
+
+
+def create_order_failing(capsys, shop="mama-put", amount="100"):
+    argv = ["order", "create", "--shop", shop, "--channel", "rest", "--buyer", "u1"]
+    return fails(capsys, *argv, f"--amount={amount}", "--description", "x")
+
+
+def test_shop_add_list_show(capsys):
+    (line,) = add_shop(capsys)
+    assert line.split("\t") == ["mama-put", "Mama Put Fabrics", "accounts: none"]
+    ok(
+        capsys,
+        "shop",
+        "add",
+        "--id",
+        "ada-fabrics",
+        "--name",
+        "Ada's Fabrics",
+        "--whatsapp-phone-id",
+        "1098765",
+    )
+
+    listed = ok(capsys, "shop", "list")
+    assert [line.split("\t")[0] for line in listed] == ["ada-fabrics", "mama-put"]
+    assert "accounts: whatsapp:1098765" in listed[0]
+
+    shown = ok(capsys, "shop", "show", "mama-put")
+    assert shown == [line, "orders: none"]
+
+
+def test_shop_show_counts_orders_by_status(capsys):
+    add_shop(capsys)
+    create_order(capsys)
+    _, order_id = create_order(capsys, amount="1000")
+    ok(capsys, "order", "set-status", order_id, "--shop", "mama-put", "--status", "confirmed")
+    shown = ok(capsys, "shop", "show", "mama-put")
+    assert shown[-1] == "orders: confirmed 1, pending 1"
+
+
+def test_order_create_prints_the_order_and_then_its_id(capsys):
+    add_shop(capsys)
+    out, order_id = create_order(capsys, amount="25,000.50")
+    assert normalize_order_id(order_id) == order_id
+    fields = out[0].split("\t")
+    assert fields[:4] == [order_id, "pending", "₦25,000.50", "3 yards of ankara"]
+    with db.session_scope() as session:
+        order = orders.get_shop_order(session, "mama-put", order_id)
+        assert order.amount_kobo == 2500050
+        assert order.status == "pending"
+
+
+def test_order_list_filters_by_status(capsys):
+    add_shop(capsys)
+    _, first = create_order(capsys, amount="1000")
+    _, second = create_order(capsys, amount="2000")
+    ok(capsys, "order", "set-status", second, "--shop", "mama-put", "--status", "confirmed")
+
+    everything = ok(capsys, "order", "list", "--shop", "mama-put")
+    assert sorted(line.split("\t")[0] for line in everything) == sorted([first, second])
+    pending = ok(capsys, "order", "list", "--shop", "mama-put", "--status", "pending")
+    assert [line.split("\t")[:3] for line in pending] == [[first, "pending", "₦1,000.00"]]
+    confirmed = ok(capsys, "order", "list", "--shop", "mama-put", "--status", "confirmed")
+    assert [line.split("\t")[0] for line in confirmed] == [second]
+    assert ok(capsys, "order", "list", "--shop", "mama-put", "--status", "shipped") == []
+
+
+@pytest.mark.parametrize(
+    "typing", [str.lower, lambda i: i.replace("-", ""), lambda i: "#" + i.lower()]
+)
+def test_order_show_accepts_how_the_id_is_typed(capsys, typing):
+    add_shop(capsys)
+    _, order_id = create_order(capsys)
+    (line,) = ok(capsys, "order", "show", typing(order_id), "--shop", "mama-put")
+    assert line.split("\t")[:3] == [order_id, "pending", "₦25,000.00"]
+
+
+def test_order_moves_along_its_lifecycle_and_not_back(capsys):
+    add_shop(capsys)
+    _, order_id = create_order(capsys)
+    for status in ("confirmed", "shipped"):
+        (line,) = ok(
+            capsys, "order", "set-status", order_id, "--shop", "mama-put", "--status", status
+        )
+        assert line.split("\t")[:2] == [order_id, status]
+
+    error = fails(
+        capsys, "order", "set-status", order_id, "--shop", "mama-put", "--status", "pending"
+    )
+    assert "shipped" in error and "pending" in error
+    (line,) = ok(capsys, "order", "show", order_id, "--shop", "mama-put")
+    assert line.split("\t")[1] == "shipped"
+
+
+def test_setting_the_same_status_again_changes_nothing(capsys):
+    add_shop(capsys)
+    _, order_id = create_order(capsys)
+    ok(capsys, "order", "set-status", order_id, "--shop", "mama-put", "--status", "confirmed")
+    ok(capsys, "order", "set-status", order_id, "--shop", "mama-put", "--status", "confirmed")
+    tail = ok(capsys, "audit", "tail", "--shop", "mama-put")
+    assert [line.split("\t")[1] for line in tail].count("order.status_changed") == 1
+
+
+def test_audit_tail_shows_events_with_masked_buyer(capsys):
+    add_shop(capsys)
+    _, order_id = create_order(capsys)
+    ok(capsys, "order", "set-status", order_id, "--shop", "mama-put", "--status", "confirmed")
+
+    tail = ok(capsys, "audit", "tail", "--shop", "mama-put")
+    assert len(tail) == 2
+    created = tail[0].split("\t")
+    assert created[1:] == ["order.created", "***5678", f"order_id={order_id}"]
+    changed = tail[1].split("\t")
+    assert changed[1:] == [
+        "order.status_changed",
+        "-",
+        f"after=confirmed before=pending order_id={order_id}",
+    ]
+    assert all(PHONE not in line for line in tail)
+
+
+def test_audit_tail_limit(capsys):
+    add_shop(capsys)
+    ids = [create_order(capsys, amount=str(n))[1] for n in (1, 2, 3)]
+    tail = ok(capsys, "audit", "tail", "--shop", "mama-put", "--limit", "2")
+    assert [line.split("\t")[3] for line in tail] == [f"order_id={i}" for i in ids[1:]]
+
+
+def test_unknown_shop_is_refused(capsys):
+    error = fails(capsys, "order", "list", "--shop", "nope")
+    assert "'nope'" in error
+    fails(capsys, "shop", "show", "nope")
+    fails(capsys, "audit", "tail", "--shop", "nope")
+
+
+def test_order_for_unknown_shop_is_refused(capsys):
+    error = create_order_failing(capsys, shop="nope")
+    assert "'nope'" in error
+    with db.session_scope() as session:
+        assert session.query(Order).count() == 0
+
+
+def test_duplicate_shop_is_refused(capsys):
+    add_shop(capsys)
+    error = fails(capsys, "shop", "add", "--id", "mama-put", "--name", "Another")
+    assert "already exists" in error
+    assert len(ok(capsys, "shop", "list")) == 1
+
+
+def test_malformed_shop_id_is_refused(capsys):
+    fails(capsys, "shop", "add", "--id", "Mama Put", "--name", "Mama Put Fabrics")
+    assert ok(capsys, "shop", "list") == []
+
+
+@pytest.mark.parametrize("amount", ["abc", "0", "-5", "1.234", "nan"])
+def test_bad_amount_is_refused(capsys, amount):
+    add_shop(capsys)
+    error = create_order_failing(capsys, amount=amount)
+    assert repr(amount) in error
+    assert ok(capsys, "order", "list", "--shop", "mama-put") == []
+
+
+@pytest.mark.parametrize("typed", ["ORD-7F3K9I", "ORD-7F3K9", "ORDER-7F3K9Q", "nope"])
+def test_bad_order_id_is_refused(capsys, typed):
+    add_shop(capsys)
+    error = fails(capsys, "order", "show", typed, "--shop", "mama-put")
+    assert "not an order id" in error
+    fails(capsys, "order", "set-status", typed, "--shop", "mama-put", "--status", "shipped")
+
+
+def test_unknown_order_is_refused(capsys):
+    add_shop(capsys)
+    error = fails(capsys, "order", "show", "ORD-7F3K9Q", "--shop", "mama-put")
+    assert "no order" in error
+
+
+def test_order_of_another_shop_is_not_found(capsys):
+    add_shop(capsys)
+    add_shop(capsys, "ada-fabrics", "Ada's Fabrics")
+    _, order_id = create_order(capsys)
+    fails(capsys, "order", "show", order_id, "--shop", "ada-fabrics")
+    fails(capsys, "order", "set-status", order_id, "--shop", "ada-fabrics", "--status", "confirmed")
+    (line,) = ok(capsys, "order", "show", order_id, "--shop", "mama-put")
+    assert line.split("\t")[1] == "pending"
+
+
+def test_printed_ids_match_the_extraction_pattern(capsys):
+    """What the owner reads out to a buyer is what the assistant recognises."""
+    add_shop(capsys)
+    _, order_id = create_order(capsys)
+    assert re.fullmatch(ORDER_ID_PATTERN, order_id)
+
+
+def test_error_as_a_process_is_one_line_without_traceback():
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "order", "show", "nope", "--shop", "x"],
+        env=dict(os.environ),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    err = result.stderr.splitlines()
+    assert len(err) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert err[0].startswith("python -m bot: error:")

@@ -1,0 +1,326 @@
+"""One-time codes: what they look like, that only an HMAC is stored, and that verification is
+single-use, bounded in attempts, rate limited and safe under concurrent submissions."""
+
+import datetime as dt
+import re
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from bot import codes, db
+from bot.codes import (
+    ALPHABET,
+    CODE_LENGTH,
+    DIGITS,
+    MAX_FAILED_ATTEMPTS,
+    OTP_CODE_PATTERN,
+    SYMBOLS,
+    IssueRefused,
+    Verdict,
+    generate_code,
+    issue_code,
+    verify_code,
+)
+from bot.models import Buyer, OtpChallenge
+from tests.conftest import OTP_SECRET, make_buyer, make_shop
+
+TTL = 300
+
+
+@pytest.fixture
+def buyer():
+    make_shop()
+    return make_buyer("mama-put", "2348012345678", channel="whatsapp")
+
+
+@pytest.fixture
+def other_buyer(buyer):
+    return make_buyer("mama-put", "2348099990000", channel="whatsapp")
+
+
+def issue(buyer, ttl_seconds=TTL):
+    with db.session_scope() as session:
+        return issue_code(session, buyer, key=OTP_SECRET, ttl_seconds=ttl_seconds)
+
+
+def verify(buyer, typed):
+    with db.session_scope() as session:
+        return verify_code(session, buyer, typed, key=OTP_SECRET)
+
+
+def challenges(buyer):
+    with db.session_scope() as session:
+        return list(
+            session.execute(
+                sa.select(OtpChallenge)
+                .where(OtpChallenge.buyer_id == buyer.id)
+                .order_by(OtpChallenge.id)
+            ).scalars()
+        )
+
+
+def age_challenges(buyer, seconds):
+    """Move every challenge of the buyer into the past, as if issued ``seconds`` earlier."""
+    with db.session_scope() as session:
+        rows = session.execute(
+            sa.select(OtpChallenge).where(OtpChallenge.buyer_id == buyer.id)
+        ).scalars()
+        for row in rows:
+            row.created_at -= dt.timedelta(seconds=seconds)
+
+
+def wrong_code_for(code):
+    """A well-formed code that differs from ``code``."""
+    while True:
+        other = generate_code()
+        if other != code:
+            return other
+
+
+# --- generation -------------------------------------------------------------------------------
+
+
+def test_alphabet_has_no_look_alikes():
+    assert not set("0O1IL") & set(ALPHABET)
+    assert not set("*_~") & set(ALPHABET)
+    assert len(set(ALPHABET)) == len(ALPHABET)
+
+
+def test_generated_codes_have_the_promised_shape():
+    for _ in range(2000):
+        code = generate_code()
+        assert len(code) == CODE_LENGTH == 8
+        assert set(code) <= set(ALPHABET), code
+        assert set(code) & set(DIGITS), code
+        assert set(code) & set(SYMBOLS), code
+        assert not set(code) & set("0O1IL"), code
+
+
+def test_generated_codes_match_the_extraction_pattern():
+    pattern = re.compile(OTP_CODE_PATTERN)
+    for _ in range(500):
+        code = generate_code()
+        assert pattern.fullmatch(code), code
+        assert pattern.fullmatch(code.lower()), code
+
+
+def test_generated_codes_are_distinct():
+    sample = [generate_code() for _ in range(2000)]
+    assert len(set(sample)) == len(sample)
+
+
+# --- storage ----------------------------------------------------------------------------------
+
+
+def test_only_an_hmac_is_stored(buyer):
+    code = issue(buyer)
+    (row,) = challenges(buyer)
+    assert row.code_hmac == codes.code_hmac(OTP_SECRET, buyer.id, code)
+    assert re.fullmatch(r"[0-9a-f]{64}", row.code_hmac)
+    with db.get_engine().connect() as connection:
+        raw = connection.execute(sa.text("SELECT * FROM otp_challenges")).one()
+    for value in raw:
+        assert code not in str(value)
+        assert code.lower() not in str(value)
+
+
+def test_hmac_depends_on_key_and_buyer():
+    code = generate_code()
+    base = codes.code_hmac(OTP_SECRET, 1, code)
+    assert codes.code_hmac(OTP_SECRET, 2, code) != base
+    assert codes.code_hmac(OTP_SECRET + "x", 1, code) != base
+    assert codes.code_hmac(OTP_SECRET, 1, f" {code.lower()} ") == base
+
+
+def test_issued_code_expires_after_the_ttl(buyer):
+    issue(buyer, ttl_seconds=120)
+    (row,) = challenges(buyer)
+    assert row.expires_at - row.created_at == dt.timedelta(seconds=120)
+    assert row.failed_attempts == 0
+    assert row.consumed_at is None and row.superseded_at is None
+
+
+# --- verification -----------------------------------------------------------------------------
+
+
+def test_right_code_verifies(buyer):
+    code = issue(buyer)
+    assert verify(buyer, code).verdict is Verdict.VERIFIED
+    (row,) = challenges(buyer)
+    assert row.consumed_at is not None
+
+
+@pytest.mark.parametrize("typing", [str.lower, lambda c: f"  {c}\n", lambda c: f" {c.lower()} "])
+def test_right_code_verifies_in_lower_case_or_with_spaces(buyer, typing):
+    code = issue(buyer)
+    assert verify(buyer, typing(code)).verdict is Verdict.VERIFIED
+
+
+def test_code_is_single_use(buyer):
+    code = issue(buyer)
+    assert verify(buyer, code).verdict is Verdict.VERIFIED
+    assert verify(buyer, code).verdict is Verdict.USED
+    assert verify(buyer, wrong_code_for(code)).verdict is Verdict.USED
+
+
+def test_wrong_codes_count_down_then_lock(buyer):
+    code = issue(buyer)
+    wrong = wrong_code_for(code)
+    results = [verify(buyer, wrong) for _ in range(MAX_FAILED_ATTEMPTS)]
+    assert [r.verdict for r in results[:-1]] == [Verdict.WRONG] * 4
+    assert [r.attempts_left for r in results[:-1]] == [4, 3, 2, 1]
+    assert results[-1].verdict is Verdict.LOCKED
+    assert results[-1].attempts_left == 0
+    assert verify(buyer, code).verdict is Verdict.LOCKED
+    (row,) = challenges(buyer)
+    assert row.failed_attempts == MAX_FAILED_ATTEMPTS
+    assert row.consumed_at is None
+
+
+def test_a_wrong_guess_does_not_spoil_the_right_code(buyer):
+    code = issue(buyer)
+    assert verify(buyer, wrong_code_for(code)).verdict is Verdict.WRONG
+    assert verify(buyer, code).verdict is Verdict.VERIFIED
+
+
+def test_expired_code_is_refused(buyer):
+    code = issue(buyer)
+    with db.session_scope() as session:
+        session.execute(
+            sa.update(OtpChallenge)
+            .where(OtpChallenge.buyer_id == buyer.id)
+            .values(expires_at=codes.utcnow() - dt.timedelta(seconds=1))
+        )
+    assert verify(buyer, code).verdict is Verdict.EXPIRED
+    (row,) = challenges(buyer)
+    assert row.consumed_at is None
+
+
+def test_no_code_issued(buyer):
+    assert verify(buyer, generate_code()).verdict is Verdict.NO_CODE
+
+
+def test_new_code_supersedes_the_old_one(buyer):
+    old = issue(buyer)
+    age_challenges(buyer, 61)
+    new = issue(buyer)
+    first, second = challenges(buyer)
+    assert first.superseded_at is not None
+    assert second.superseded_at is None
+    assert verify(buyer, old).verdict is Verdict.WRONG
+    assert verify(buyer, new).verdict is Verdict.VERIFIED
+
+
+def test_code_is_bound_to_its_buyer(buyer, other_buyer):
+    code = issue(buyer)
+    assert verify(other_buyer, code).verdict is Verdict.NO_CODE
+    own = issue(other_buyer)
+    assert verify(other_buyer, code).verdict is Verdict.WRONG
+    assert verify(buyer, code).verdict is Verdict.VERIFIED
+    assert verify(other_buyer, own).verdict is Verdict.VERIFIED
+
+
+def test_code_is_bound_to_its_shop(buyer):
+    """The same person in another shop is another buyer, with no code."""
+    make_shop("ada-fabrics", "Ada's Fabrics")
+    same_person_elsewhere = make_buyer("ada-fabrics", buyer.channel_user_id, channel="whatsapp")
+    code = issue(buyer)
+    assert verify(same_person_elsewhere, code).verdict is Verdict.NO_CODE
+
+
+# --- rate limits ------------------------------------------------------------------------------
+
+
+def test_second_code_within_a_minute_is_refused(buyer):
+    issue(buyer)
+    with pytest.raises(IssueRefused) as refused:
+        issue(buyer)
+    assert refused.value.hourly_limit is False
+    assert dt.timedelta(0) < refused.value.retry_after <= codes.RESEND_INTERVAL
+    assert len(challenges(buyer)) == 1
+
+
+def test_next_code_allowed_after_a_minute(buyer):
+    issue(buyer)
+    age_challenges(buyer, 61)
+    issue(buyer)
+    assert len(challenges(buyer)) == 2
+
+
+def test_sixth_code_within_an_hour_is_refused(buyer):
+    for _ in range(codes.MAX_CODES_PER_HOUR):
+        issue(buyer)
+        age_challenges(buyer, 61)
+    with pytest.raises(IssueRefused) as refused:
+        issue(buyer)
+    assert refused.value.hourly_limit is True
+    assert refused.value.retry_after > codes.RESEND_INTERVAL
+    assert len(challenges(buyer)) == codes.MAX_CODES_PER_HOUR
+
+
+def test_codes_older_than_an_hour_do_not_count(buyer):
+    for _ in range(codes.MAX_CODES_PER_HOUR):
+        issue(buyer)
+        age_challenges(buyer, 61)
+    age_challenges(buyer, 3600)
+    code = issue(buyer)
+    assert verify(buyer, code).verdict is Verdict.VERIFIED
+
+
+def test_rate_limit_is_per_buyer(buyer, other_buyer):
+    issue(buyer)
+    issue(other_buyer)
+    assert len(challenges(buyer)) == len(challenges(other_buyer)) == 1
+
+
+# --- races ------------------------------------------------------------------------------------
+
+
+def run_concurrently(buyer_id, typed_codes):
+    """Each thread verifies one of ``typed_codes`` in its own session, all released at once."""
+    barrier = threading.Barrier(len(typed_codes))
+    results, errors = [], []
+    lock = threading.Lock()
+
+    def worker(typed):
+        try:
+            with db.session_scope() as session:
+                own_buyer = session.get(Buyer, buyer_id)
+                barrier.wait(timeout=30)
+                result = verify_code(session, own_buyer, typed, key=OTP_SECRET)
+            with lock:
+                results.append(result)
+        except Exception as error:  # reported by the test
+            with lock:
+                errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(typed,)) for typed in typed_codes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+    return results
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_concurrent_right_codes_verify_exactly_once(buyer, attempt):
+    code = issue(buyer)
+    results = run_concurrently(buyer.id, [code, code.lower()])
+    verdicts = sorted(r.verdict.value for r in results)
+    assert verdicts == [Verdict.USED.value, Verdict.VERIFIED.value]
+
+
+def test_concurrent_wrong_guesses_never_exceed_the_limit(buyer):
+    code = issue(buyer)
+    guesses = [wrong_code_for(code) for _ in range(MAX_FAILED_ATTEMPTS + 3)]
+    results = run_concurrently(buyer.id, guesses)
+    assert len(results) == len(guesses)
+    assert Verdict.VERIFIED not in {r.verdict for r in results}
+    counted = [r.attempts_left for r in results if r.verdict is Verdict.WRONG]
+    assert len(counted) == len(set(counted)) <= MAX_FAILED_ATTEMPTS - 1
+    (row,) = challenges(buyer)
+    assert row.failed_attempts == MAX_FAILED_ATTEMPTS
+    assert verify(buyer, code).verdict is Verdict.LOCKED

@@ -1,0 +1,158 @@
+"""Masking: codes, tokens, signed URLs and phone numbers never reach logs or audit rows, while
+order ids, amounts and ordinary words stay readable."""
+
+import pytest
+
+from bot.codes import generate_code
+from bot.masking import REDACTED, mask_user_id, redact, redact_text
+from bot.settings import get_settings
+from bot.tokens import issue_buyer_token
+
+SIGNED_URL = (
+    "https://test-receipts.s3.amazonaws.com/mama-put/ORD-7F3K9Q/receipt.jpg"
+    "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEXAMPLE%2F20240501"
+    "&X-Amz-Signature=0123456789abcdef0123456789abcdef"
+)
+
+
+@pytest.mark.parametrize(
+    ("user_id", "masked"),
+    [
+        ("2348012345678", "***5678"),
+        ("17841400000012345", "***2345"),
+        ("12345", "***2345"),
+        ("1234", "***"),
+        ("", "***"),
+        (None, "***"),
+    ],
+)
+def test_mask_user_id_keeps_only_the_last_four(user_id, masked):
+    assert mask_user_id(user_id) == masked
+
+
+def test_mask_user_id_never_shows_more_than_four_characters():
+    user_id = "2348012345678"
+    masked = mask_user_id(user_id)
+    assert masked.startswith("***")
+    assert masked[3:] == user_id[-4:]
+    assert user_id[:-4] not in masked
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "your code is {}",
+        "{}",
+        "verify {} abeg",
+        "code: {}.",
+        'the code na "{}"',
+        "({}) is my code",
+        "codes {} and {}",
+    ],
+)
+def test_redact_text_removes_generated_codes(template):
+    for _ in range(300):
+        code = generate_code()
+        for typed in (code, code.lower()):
+            text = template.format(typed, typed)
+            redacted = redact_text(text)
+            assert typed not in redacted, text
+            assert REDACTED in redacted
+
+
+def test_redact_text_removes_jwts():
+    token = issue_buyer_token(get_settings(), shop_id="mama-put", buyer_id=42)["token"]
+    redacted = redact_text(f"portal link https://portal.example/login#{token} sent; raw {token}")
+    assert token not in redacted
+    for part in token.split("."):
+        assert part not in redacted
+    assert redacted.count(REDACTED) == 2
+
+
+def test_redact_text_removes_the_query_of_signed_urls():
+    redacted = redact_text(f"upload here: {SIGNED_URL} (valid 10 minutes)")
+    base = SIGNED_URL.split("?")[0]
+    assert redacted == f"upload here: {base}?{REDACTED} (valid 10 minutes)"
+    assert "X-Amz-Signature" not in redacted
+    assert "AKIAEXAMPLE" not in redacted
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("call 2348012345678 now", "call ***5678 now"),
+        ("call +2348012345678.", "call ***5678."),
+        ("my number is +234 801 234 5678", "my number is ***5678"),
+        ("2348012345678 and 2348099990000", "***5678 and ***0000"),
+    ],
+)
+def test_redact_text_masks_international_phone_numbers(text, expected):
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("my number na 08012345678", "my number na ***5678"),
+        ("call me on 0801 234 5678", "call me on ***5678"),
+        ("whatsapp: 08012345678.", "whatsapp: ***5678."),
+    ],
+)
+def test_redact_text_masks_local_nigerian_phone_numbers(text, expected):
+    """Buyers mostly type their number in the local 11-digit form (0801 234 5678)."""
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "confirm ORD-7F3K9Q please",
+        "cancel #ord-2b8xh4 wrong size",
+        "status ORDK4M9PZ and #ORDQ9M5AC",
+        "Total ₦25,000.00 for 2 items",
+        "paid ₦2,500,000.50 on 2024-05-01 at 14:05",
+        "hello, how far? I want to register and verify my account",
+        "Mama Put Fabrics: 3 yards of ankara, delivery to Ikeja",
+        "password checkout tracking",
+    ],
+)
+def test_redact_text_leaves_ordinary_text_alone(text):
+    assert redact_text(text) == text
+
+
+def test_redact_drops_sensitive_keys_and_recurses():
+    code = generate_code()
+    value = {
+        "url": SIGNED_URL,
+        "fields": {"key": "mama-put/ORD-7F3K9Q/receipt.jpg", "x-amz-date": "20240501"},
+        "Policy": "eyJleHBpcmF0aW9uIjoi",
+        "signature": "abc123",
+        "order_id": "ORD-7F3K9Q",
+        "amount": "₦25,000.00",
+        "count": 3,
+        "ok": True,
+        "nothing": None,
+        "history": [
+            {"text": f"my code is {code}", "buyer": "2348012345678"},
+            ("token", {"token": "secret-value", "note": "fine"}),
+        ],
+    }
+    redacted = redact(value)
+    assert redacted["fields"] == REDACTED
+    assert redacted["Policy"] == REDACTED
+    assert redacted["signature"] == REDACTED
+    assert redacted["url"] == SIGNED_URL.split("?")[0] + "?" + REDACTED
+    assert redacted["order_id"] == "ORD-7F3K9Q"
+    assert redacted["amount"] == "₦25,000.00"
+    assert redacted["count"] == 3
+    assert redacted["ok"] is True
+    assert redacted["nothing"] is None
+    first, second = redacted["history"]
+    assert first == {"text": f"my code is {REDACTED}", "buyer": "***5678"}
+    assert second == ["token", {"token": REDACTED, "note": "fine"}]
+
+
+def test_redact_does_not_change_its_input():
+    value = {"signature": "abc", "items": ["2348012345678"]}
+    redact(value)
+    assert value == {"signature": "abc", "items": ["2348012345678"]}
