@@ -54,11 +54,12 @@ def choose_order(
     candidates: Set[str],
     none_reply: str,
     choose_reply: str,
+    carry: Dict[str, str] | None = None,
 ) -> Choice:
     """The typed order id if it is the buyer's; else the only candidate; else ask with buttons.
 
     An id that is someone else's, or another shop's, is answered exactly like one that does not
-    exist, so nothing can be learnt by guessing.
+    exist, so nothing can be learnt by guessing. ``carry`` rides along in the buttons' payloads.
     """
     typed = turn.entities.get("order_id")
     if typed:
@@ -75,7 +76,7 @@ def choose_order(
     buttons = [
         {
             "title": f"{order.id} {format_naira(order.amount_kobo)}",
-            "payload": f"/{intent}{json.dumps({'order_id': order.id})}",
+            "payload": f"/{intent}{json.dumps({'order_id': order.id, **(carry or {})})}",
         }
         for order in orders[:MAX_CHOICES]
     ]

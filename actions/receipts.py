@@ -1,4 +1,4 @@
-"""Receipt upload: a presigned S3 form for one of the buyer's orders."""
+"""Payment receipts: sent as a photo or PDF in the chat, or uploaded through a presigned S3 form."""
 
 from __future__ import annotations
 
@@ -12,12 +12,25 @@ from actions.orders import choose_order, describe
 from actions.turn import Turn
 from bot import audit
 from bot.audit import AuditAction
-from bot.models import Buyer, OrderStatus, Shop
-from bot.receipts import LINK_TTL, MAX_BYTES, UploadsUnavailable, create_upload_link
+from bot.models import Buyer, Order, OrderStatus, Shop
+from bot.receipts import (
+    LINK_TTL,
+    MAX_BYTES,
+    UploadsUnavailable,
+    attach_receipt,
+    create_upload_link,
+)
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 OPEN = {OrderStatus.PENDING.value, OrderStatus.CONFIRMED.value}
+# Channels where buyers send the file itself instead of using an upload form.
+CHAT_CHANNELS = {"whatsapp", "instagram"}
+_PROBLEM_REPLIES = {
+    "too_large": "utter_receipt_too_large",
+    "wrong_type": "utter_receipt_wrong_type",
+    "storage": "utter_uploads_unavailable",
+}
 
 
 class ActionReceiptUpload(ShopAction):
@@ -27,20 +40,54 @@ class ActionReceiptUpload(ShopAction):
         return "action_receipt_upload"
 
     def decide(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer | None) -> Outcome:
+        problem = turn.entities.get("receipt_problem")
+        if problem:
+            return Outcome([Reply(_PROBLEM_REPLIES.get(problem, "utter_receipt_unreadable"))])
+        received = turn.entities.get("receipt_file")
         choice = choose_order(
             session,
             turn,
             buyer,
             intent="upload_receipt",
             candidates=OPEN,
-            none_reply="utter_no_open_orders",
-            choose_reply="utter_choose_order_for_upload",
+            none_reply="utter_receipt_no_open_order" if received else "utter_no_open_orders",
+            choose_reply="utter_choose_order_for_receipt"
+            if received
+            else "utter_choose_order_for_upload",
+            carry={"receipt_file": received} if received else None,
         )
         if choice.outcome:
             return choice.outcome
         order = choice.order
         if order.status == OrderStatus.CANCELLED.value:
             return Outcome([Reply("utter_order_already_cancelled", describe(order))])
+        if received:
+            return self._attach(session, shop, buyer, order, received)
+        if turn.channel in CHAT_CHANNELS:
+            return Outcome([Reply("utter_receipt_send_here", describe(order))])
+        return self._upload_form(session, shop, buyer, order)
+
+    @staticmethod
+    def _attach(session: Session, shop: Shop, buyer: Buyer, order: Order, key: str) -> Outcome:
+        try:
+            receipt = attach_receipt(session, get_settings().receipts_bucket, buyer, order, key)
+        except UploadsUnavailable as error:
+            logger.warning("receipt not attached", extra={"shop_id": shop.id, "reason": str(error)})
+            return Outcome([Reply("utter_receipt_unreadable")])
+        audit.record(
+            session,
+            shop.id,
+            AuditAction.RECEIPT_RECEIVED,
+            buyer,
+            order_id=order.id,
+            key=receipt.s3_key,
+            content_type=receipt.content_type,
+            size_bytes=receipt.size_bytes,
+        )
+        return Outcome([Reply("utter_receipt_received", describe(order))])
+
+    @staticmethod
+    def _upload_form(session: Session, shop: Shop, buyer: Buyer, order: Order) -> Outcome:
         try:
             link = create_upload_link(session, get_settings().receipts_bucket, buyer, order)
         except UploadsUnavailable as error:

@@ -26,6 +26,7 @@ class AuditAction(str, enum.Enum):
     ORDER_CANCELLED = "order.cancelled"
     ORDER_STATUS_CHANGED = "order.status_changed"
     UPLOAD_LINK_ISSUED = "receipt.upload_link_issued"
+    RECEIPT_RECEIVED = "receipt.received"
 
 
 def record(

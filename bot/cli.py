@@ -22,6 +22,9 @@ JWT_SECRET={jwt_secret}
 OTP_SECRET={otp_secret}
 RASA_API_TOKEN={api_token}
 DEFAULT_SHOP=demo-shop
+# Replace with your Meta app's secret and the verify token you enter in its webhook settings.
+META_APP_SECRET={app_secret}
+META_VERIFY_TOKEN={verify_token}
 """
 
 
@@ -71,6 +74,8 @@ def cmd_env_init(args: argparse.Namespace) -> None:
             jwt_secret=secrets.token_urlsafe(48),
             otp_secret=secrets.token_urlsafe(48),
             api_token=secrets.token_urlsafe(32),
+            app_secret=secrets.token_hex(16),
+            verify_token=secrets.token_urlsafe(16),
         )
     )
     path.chmod(0o600)

@@ -112,6 +112,10 @@ class Receipt(Base):
     buyer_id = sa.Column(sa.Integer, sa.ForeignKey("buyers.id"), nullable=False)
     s3_key_prefix = sa.Column(sa.String(500), nullable=False)
     status = sa.Column(sa.String(16), nullable=False, default=ReceiptStatus.EXPECTED.value)
+    s3_key = sa.Column(sa.String(500))
+    content_type = sa.Column(sa.String(64))
+    size_bytes = sa.Column(sa.Integer)
+    sha256 = sa.Column(sa.String(64))
     expires_at = sa.Column(sa.DateTime, nullable=False)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
 
@@ -125,3 +129,55 @@ class AuditEvent(Base):
     action = sa.Column(sa.String(64), nullable=False)
     detail = sa.Column(sa.JSON, nullable=False, default=dict)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow, index=True)
+
+
+class InboxState(str, enum.Enum):
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    DONE = "done"
+    STALE = "stale"
+    FAILED = "failed"
+
+
+class InboxMessage(Base):
+    """A webhook message, stored before it is acknowledged so that none is lost or repeated.
+
+    The unique key makes a redelivery a no-op, also when it reaches another server process.
+    """
+
+    __tablename__ = "inbox_messages"
+    __table_args__ = (sa.UniqueConstraint("channel", "account_id", "platform_message_id"),)
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
+    channel = sa.Column(sa.String(16), nullable=False)
+    account_id = sa.Column(sa.String(64), nullable=False)
+    platform_message_id = sa.Column(sa.String(255), nullable=False)
+    sender = sa.Column(sa.String(128), nullable=False)
+    message = sa.Column(sa.JSON, nullable=False)
+    sent_at = sa.Column(sa.DateTime, nullable=False)
+    received_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    state = sa.Column(sa.String(16), nullable=False, default=InboxState.RECEIVED.value, index=True)
+    attempts = sa.Column(sa.Integer, nullable=False, default=0)
+    claimed_at = sa.Column(sa.DateTime)
+    finished_at = sa.Column(sa.DateTime)
+    error = sa.Column(sa.String(255))
+
+
+class OutboundMessage(Base):
+    """A message the assistant sent, joined later to the delivery statuses Meta reports."""
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (sa.UniqueConstraint("channel", "platform_message_id"),)
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
+    channel = sa.Column(sa.String(16), nullable=False)
+    account_id = sa.Column(sa.String(64), nullable=False)
+    recipient = sa.Column(sa.String(64), nullable=False)
+    platform_message_id = sa.Column(sa.String(255))
+    status = sa.Column(sa.String(16), nullable=False)
+    error_code = sa.Column(sa.Integer)
+    error_title = sa.Column(sa.String(255))
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)

@@ -26,6 +26,13 @@ class Settings:
     receipts_bucket: str
     default_shop: str | None
     buyer_portal_url: str | None
+    meta_app_secret: str = ""
+    meta_verify_token: str = ""
+    graph_api_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v21.0"
+    whatsapp_access_token: str | None = None
+    instagram_access_token: str | None = None
+    inbox_stale_after_seconds: int = 3600
     jwt_issuer: str = "trustguard"
     jwt_audience: str = "trustguard-buyer-portal"
 
@@ -40,6 +47,13 @@ class Settings:
             receipts_bucket=env.get("RECEIPTS_BUCKET") or "trustguard-receipts",
             default_shop=env.get("DEFAULT_SHOP") or None,
             buyer_portal_url=(env.get("BUYER_PORTAL_URL") or "").rstrip("/") or None,
+            meta_app_secret=env.get("META_APP_SECRET", ""),
+            meta_verify_token=env.get("META_VERIFY_TOKEN", ""),
+            graph_api_url=(env.get("GRAPH_API_URL") or "https://graph.facebook.com").rstrip("/"),
+            graph_api_version=env.get("GRAPH_API_VERSION") or "v21.0",
+            whatsapp_access_token=env.get("WHATSAPP_ACCESS_TOKEN") or None,
+            instagram_access_token=env.get("INSTAGRAM_ACCESS_TOKEN") or None,
+            inbox_stale_after_seconds=_positive_int(env, "INBOX_STALE_AFTER_SECONDS", 3600),
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import List
+from typing import List, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -67,6 +67,29 @@ def shop_for_account(session: Session, channel: str, account_id: str) -> Shop | 
         .join(ChannelAccount, ChannelAccount.shop_id == Shop.id)
         .where(ChannelAccount.channel == channel, ChannelAccount.account_id == account_id)
     ).scalar_one_or_none()
+
+
+def account_of_shop(session: Session, shop_id: str, channel: str) -> str | None:
+    """The shop's account on a channel (its first, if it linked several)."""
+    return session.execute(
+        sa.select(ChannelAccount.account_id)
+        .where(ChannelAccount.shop_id == shop_id, ChannelAccount.channel == channel)
+        .order_by(ChannelAccount.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def conversation_id(shop_id: str, channel: str, user_id: str) -> str:
+    """Rasa's sender id: one person buying from two shops has two separate conversations."""
+    return f"{shop_id}:{channel}:{user_id}"
+
+
+def parse_conversation_id(sender_id: str) -> Tuple[str, str, str]:
+    """``shop:channel:user`` → its parts; ValueError for any other sender id."""
+    shop_id, channel, user_id = sender_id.split(":", 2)
+    if not (shop_id and channel and user_id):
+        raise ValueError(f"not a shop conversation id: {sender_id!r}")
+    return shop_id, channel, user_id
 
 
 def ensure_demo_shop(session: Session) -> Shop | None:

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import json
 
+import pytest
 import requests
 import sqlalchemy as sa
 
@@ -102,5 +103,113 @@ async def test_without_s3_credentials_the_buyer_is_told_uploads_are_unavailable(
     messages, _ = await run_action(ActionReceiptUpload(), tracker_for("ada", "upload"))
     receipts._s3_client.cache_clear()
     assert responses(messages) == ["utter_uploads_unavailable"]
+    with db.session_scope() as session:
+        assert session.execute(sa.select(Receipt)).first() is None
+
+
+def _chat_receipt(s3, shop_id: str = "mama-put") -> str:
+    """A receipt as the WhatsApp channel stores it before the assistant sees it."""
+    from bot.receipts import store_incoming_receipt
+
+    return store_incoming_receipt(BUCKET, shop_id, 7, b"%PDF-1.4 transfer", "application/pdf")
+
+
+async def test_a_receipt_sent_in_the_chat_is_attached_to_the_only_open_order(s3) -> None:
+    make_shop()
+    make_buyer("mama-put", "ada", channel="whatsapp", verified=True)
+    with db.session_scope() as session:
+        from bot import orders
+        from bot.buyers import find_buyer
+
+        buyer = find_buyer(session, "mama-put", "whatsapp", "ada")
+        order_id = orders.create_order(session, buyer, 500_000, "Lace").id
+    key = _chat_receipt(s3)
+    tracker = tracker_for(
+        "ada",
+        "",
+        entities={"receipt_file": key},
+        metadata={"channel": "whatsapp", "user_id": "ada"},
+    )
+    messages, _ = await run_action(ActionReceiptUpload(), tracker)
+    assert responses(messages) == ["utter_receipt_received"]
+    assert messages[0]["order_id"] == order_id
+    with db.session_scope() as session:
+        receipt = session.execute(sa.select(Receipt)).scalar_one()
+        assert (receipt.order_id, receipt.status, receipt.s3_key) == (order_id, "received", key)
+        assert (receipt.content_type, receipt.size_bytes) == ("application/pdf", 17)
+        assert receipt.sha256 and len(receipt.sha256) == 64
+        actions = session.execute(sa.select(AuditEvent.action)).scalars().all()
+        assert "receipt.received" in actions
+
+
+async def test_a_chat_receipt_with_several_open_orders_asks_which(s3) -> None:
+    make_shop()
+    make_buyer("mama-put", "ada", verified=True)
+    first, second = make_order("mama-put", "ada"), make_order("mama-put", "ada")
+    key = _chat_receipt(s3)
+    messages, _ = await run_action(
+        ActionReceiptUpload(), tracker_for("ada", "", entities={"receipt_file": key})
+    )
+    assert responses(messages) == ["utter_choose_order_for_receipt"]
+    payloads = {
+        json.loads(b["payload"][len("/upload_receipt") :])["order_id"]
+        for b in messages[0]["buttons"]
+    }
+    assert payloads == {first, second}
+    assert all(key in b["payload"] for b in messages[0]["buttons"])
+
+    messages, _ = await run_action(
+        ActionReceiptUpload(),
+        tracker_for("ada", "", entities={"receipt_file": key, "order_id": second}),
+    )
+    assert responses(messages) == ["utter_receipt_received"]
+    assert messages[0]["order_id"] == second
+
+
+async def test_a_receipt_key_of_another_shop_attaches_nothing(s3) -> None:
+    make_shop()
+    make_shop("iya-basket", "Iya Basket")
+    make_buyer("mama-put", "ada", verified=True)
+    make_order("mama-put", "ada")
+    foreign = _chat_receipt(s3, shop_id="iya-basket")
+    messages, _ = await run_action(
+        ActionReceiptUpload(), tracker_for("ada", "", entities={"receipt_file": foreign})
+    )
+    assert responses(messages) == ["utter_receipt_unreadable"]
+    with db.session_scope() as session:
+        assert session.execute(sa.select(Receipt)).first() is None
+
+
+@pytest.mark.parametrize(
+    ("problem", "reply"),
+    [
+        ("too_large", "utter_receipt_too_large"),
+        ("wrong_type", "utter_receipt_wrong_type"),
+        ("unreadable", "utter_receipt_unreadable"),
+        ("storage", "utter_uploads_unavailable"),
+    ],
+)
+async def test_receipt_problems_are_explained(problem: str, reply: str) -> None:
+    make_shop()
+    make_buyer("mama-put", "ada", verified=True)
+    messages, _ = await run_action(
+        ActionReceiptUpload(), tracker_for("ada", "", entities={"receipt_problem": problem})
+    )
+    assert responses(messages) == [reply]
+
+
+async def test_on_whatsapp_upload_asks_for_the_file_in_the_chat(s3) -> None:
+    make_shop()
+    make_buyer("mama-put", "ada", channel="whatsapp", verified=True)
+    with db.session_scope() as session:
+        from bot import orders
+        from bot.buyers import find_buyer
+
+        orders.create_order(
+            session, find_buyer(session, "mama-put", "whatsapp", "ada"), 100, "Gele"
+        )
+    tracker = tracker_for("ada", "upload", metadata={"channel": "whatsapp", "user_id": "ada"})
+    messages, _ = await run_action(ActionReceiptUpload(), tracker)
+    assert responses(messages) == ["utter_receipt_send_here"]
     with db.session_scope() as session:
         assert session.execute(sa.select(Receipt)).first() is None

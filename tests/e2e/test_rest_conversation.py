@@ -3,113 +3,19 @@ starts them, a shop and an order made with the CLI, and S3 played by moto's serv
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, List
 
 import pytest
-import requests
 import sqlalchemy as sa
-from moto.server import ThreadedMotoServer
 
 from bot.codes import OTP_CODE_PATTERN
-from bot.settings import PROJECT_ROOT
-from tests.conftest import BUCKET, JWT_SECRET, OTP_SECRET
+from tests.e2e.conftest import DEFAULT_SHOP
+from tests.e2e.harness import Assistant, cli
 
 pytestmark = pytest.mark.e2e
-MODEL = PROJECT_ROOT / "models" / "trustguard.tar.gz"
-SHOP = "e2e-shop"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def s3_server() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    import boto3
-
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
-
-
-@pytest.fixture
-def env(tmp_path: Path, database_url: str, s3_server: str) -> Dict[str, str]:
-    if not MODEL.exists():
-        pytest.fail(f"{MODEL} is missing: run `make train` first")
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "TRACKER_STORE_URL": f"sqlite:///{tmp_path / 'tracker.db'}",
-        "JWT_SECRET": JWT_SECRET,
-        "OTP_SECRET": OTP_SECRET,
-        "DEFAULT_SHOP": SHOP,
-        "RASA_PORT": str(free_port()),
-        "ACTIONS_PORT": str(free_port()),
-        "RASA_API_TOKEN": "e2e-api-token",
-        "AWS_ENDPOINT_URL": s3_server,
-        "PYTHONPATH": str(PROJECT_ROOT),
-    }
-
-
-def cli(env: Dict[str, str], *args: str) -> List[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()
-
-
-class Assistant:
-    """`python -m bot.launcher`, as `make run` starts it."""
-
-    def __init__(self, env: Dict[str, str]) -> None:
-        self.env = env
-        self.url = f"http://127.0.0.1:{env['RASA_PORT']}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.launcher"], env=env, cwd=PROJECT_ROOT
-        )
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "the launcher exited during start-up"
-            try:
-                if requests.get(f"{self.url}/status", params={"token": "e2e-api-token"}).ok:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(1)
-        self.stop()
-        pytest.fail("the assistant did not start in 240 s")
-
-    def say(self, sender: str, text: str) -> List[dict]:
-        reply = requests.post(
-            f"{self.url}/webhooks/rest/webhook",
-            json={"sender": sender, "message": text},
-            timeout=30,
-        )
-        reply.raise_for_status()
-        return reply.json()
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=60)
+SHOP = DEFAULT_SHOP
 
 
 def texts(replies: List[dict]) -> str:

@@ -1,0 +1,36 @@
+"""WhatsApp Cloud API channel: ``/webhooks/whatsapp/webhook``.
+
+The shop is the owner of ``metadata.phone_number_id``; replies go out through that number.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
+
+from bot.outbound import whatsapp_messages
+from bot.webhooks import InboundMessage, StatusUpdate, parse_whatsapp
+from connectors.meta import MetaInput, MetaOutput
+
+
+class WhatsAppOutput(MetaOutput):
+    """Text split at 4096 characters, buttons as reply buttons, a list, or numbered text."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "whatsapp"
+
+    def bodies(
+        self, user_id: str, text: str, buttons: List[Dict[str, Any]], image_url: str | None
+    ) -> List[Dict[str, Any]]:
+        return whatsapp_messages(user_id, text, buttons, image_url)
+
+
+class WhatsAppInput(MetaInput):
+    channel = "whatsapp"
+
+    @classmethod
+    def output_class(cls) -> type:
+        return WhatsAppOutput
+
+    def parse(self, payload: Any) -> Tuple[List[InboundMessage], List[StatusUpdate]]:
+        return parse_whatsapp(payload)

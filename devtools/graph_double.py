@@ -1,0 +1,505 @@
+"""A stand-in for Meta's Graph API, served over real HTTP, that records every send.
+
+Tests and developers point the WhatsApp and Instagram channels at it instead of
+graph.facebook.com: sends are answered the way Meta answers them, failures can be queued on
+demand, media can be registered for download, and ``GET /__sent`` shows what the assistant said.
+
+Run it with ``python -m devtools.graph_double [--host 127.0.0.1] [--port 8900]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import contextlib
+import copy
+import datetime as dt
+import hashlib
+import secrets
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List
+
+from aiohttp import web
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8900
+
+Record = Dict[str, Any]
+
+# Meta's wording for the failures tests queue most often; any other code gets a generic message.
+_ERROR_MESSAGES = {
+    4: "(#4) Application request limit reached",
+    190: "Error validating access token: Session has expired.",
+    131026: "(#131026) Message undeliverable",
+    131047: "(#131047) Re-engagement message",
+    131056: "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+    130429: "(#130429) Rate limit hit",
+}
+
+
+@dataclass
+class _Failure:
+    code: int
+    http_status: int
+    remaining: int
+    account_id: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class _Media:
+    content: bytes
+    mime_type: str
+    public: bool
+
+
+def meta_error(
+    message: str,
+    code: int,
+    error_type: str = "OAuthException",
+    **extra: Any,
+) -> Dict[str, Any]:
+    """The error envelope every Graph API failure uses, so clients parse the double like Meta."""
+    error = {"message": message, "type": error_type, "code": code, **extra}
+    error["fbtrace_id"] = "A" + secrets.token_urlsafe(16)
+    return {"error": error}
+
+
+def mask(user_id: str) -> str:
+    """Only the last 4 characters of a phone number or IGSID are shown, as everywhere else."""
+    return "***" + str(user_id)[-4:]
+
+
+def recipient_of(body: Dict[str, Any]) -> str | None:
+    """The WhatsApp ``to`` or the Instagram ``recipient.id`` of a send body."""
+    recipient = body.get("recipient")
+    if isinstance(recipient, dict):
+        return str(recipient.get("id", "")) or None
+    to = body.get("to")
+    return str(to) if to else None
+
+
+def describe(body: Dict[str, Any]) -> str:
+    """A one-line summary of a send body: its text when it has one, otherwise its type."""
+    if "sender_action" in body:
+        return f"[{body['sender_action']}]"
+    if body.get("status") == "read":
+        return "[read]"
+    message = body.get("message")
+    if isinstance(message, dict):
+        text = message.get("text")
+        return str(text) if text else "[attachment]"
+    kind = str(body.get("type", "text"))
+    content = _dict(body.get(kind))
+    text = content.get("body") if kind == "text" else None
+    if kind == "interactive":
+        text = _dict(content.get("body")).get("text")
+    return str(text) if text else f"[{kind}]"
+
+
+def _dict(value: Any) -> Dict[str, Any]:
+    """A send body's part when it is an object; anything else reads as empty, never raises."""
+    return value if isinstance(value, dict) else {}
+
+
+def _bearer_token(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _base_url(request: web.Request) -> str:
+    """This double's address as the client reached it. Not ``request.url``: aiohttp 3.9.5 with
+    the installed yarl rejects a Host header that carries a port."""
+    return f"{request.scheme}://{request.host}"
+
+
+def _unauthorized() -> web.Response:
+    body = meta_error("Invalid OAuth access token - Cannot parse access token", 190)
+    return web.json_response(body, status=401)
+
+
+def _invalid(message: str) -> web.Response:
+    return web.json_response(meta_error(f"(#100) {message}", 100), status=400)
+
+
+def _not_found(object_id: str) -> web.Response:
+    message = (
+        f"Unsupported get request. Object with ID '{object_id}' does not exist, cannot be "
+        "loaded due to missing permissions, or does not support this operation."
+    )
+    body = meta_error(message, 100, "GraphMethodException", error_subcode=33)
+    return web.json_response(body, status=404)
+
+
+def _answer(body: Dict[str, Any]) -> Dict[str, Any] | None:
+    """Meta's success answer for a send body, or None when the body is neither platform's."""
+    if body.get("messaging_product") == "whatsapp":
+        if body.get("status") == "read":
+            return {"success": True}
+        to = body.get("to")
+        if not to:
+            return None
+        message_id = "wamid." + secrets.token_urlsafe(24)
+        return {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": to}],
+            "messages": [{"id": message_id}],
+        }
+    recipient_id = recipient_of(body)
+    if "recipient" not in body or not recipient_id:
+        return None
+    if "sender_action" in body:
+        return {"recipient_id": recipient_id}
+    return {"recipient_id": recipient_id, "message_id": "mid." + secrets.token_urlsafe(24)}
+
+
+def _answered_id(answer: Dict[str, Any]) -> str | None:
+    if "messages" in answer:
+        return answer["messages"][0]["id"]
+    return answer.get("message_id")
+
+
+class GraphDouble:
+    """The Graph API double. All state sits behind one lock so other threads may inspect it."""
+
+    def __init__(self, on_send: Callable[[Record], None] | None = None) -> None:
+        self._on_send = on_send
+        self._changed = threading.Condition()
+        self._sent: List[Record] = []
+        self._failures: List[_Failure] = []
+        self._media: Dict[str, _Media] = {}
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+
+    # Lifecycle
+
+    async def start(self, host: str = DEFAULT_HOST, port: int = 0) -> None:
+        """Listen on ``host:port``; port 0 picks a free one (read it back from ``url``)."""
+        self._runner = web.AppRunner(self._app(), access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        bound_host, bound_port = self._runner.addresses[0][:2]
+        self._url = f"http://{bound_host}:{bound_port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("the Graph API double is not started")
+        return self._url
+
+    # State, usable from any thread
+
+    @property
+    def sent(self) -> List[Record]:
+        """A copy of every recorded send, oldest first."""
+        with self._changed:
+            return copy.deepcopy(self._sent)
+
+    def fail_next(
+        self,
+        code: int,
+        http_status: int,
+        times: int = 1,
+        account_id: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Make the next ``times`` sends (to ``account_id``, or to any account) fail like Meta."""
+        if times < 1 or not 400 <= http_status <= 599:
+            raise ValueError("times must be at least 1 and http_status a 4xx or 5xx")
+        text = message or _ERROR_MESSAGES.get(code, f"(#{code}) Simulated failure")
+        failure = _Failure(code, http_status, times, account_id, text)
+        with self._changed:
+            self._failures.append(failure)
+
+    def add_media(
+        self,
+        content: bytes,
+        mime_type: str,
+        media_id: str | None = None,
+        public: bool = False,
+    ) -> str:
+        """Register media for download; public media is also served token-free from /__files."""
+        media_id = media_id or str(10**15 + secrets.randbelow(9 * 10**15))
+        with self._changed:
+            self._media[media_id] = _Media(content, mime_type, public)
+        return media_id
+
+    def clear(self) -> None:
+        """Forget sends, queued failures and media, as between two tests."""
+        with self._changed:
+            self._sent.clear()
+            self._failures.clear()
+            self._media.clear()
+
+    def wait_for_sends(self, count: int, timeout: float) -> List[Record]:
+        """Block until at least ``count`` sends are recorded; call it from another thread than
+        the double's event loop, which it would otherwise stall."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self._sent) >= count, timeout):
+                raise TimeoutError(f"expected {count} sends, got {len(self._sent)}")
+            return copy.deepcopy(self._sent)
+
+    def _take_failure(self, account_id: str) -> _Failure | None:
+        with self._changed:
+            for failure in self._failures:
+                if failure.account_id in (None, account_id):
+                    failure.remaining -= 1
+                    if failure.remaining == 0:
+                        self._failures.remove(failure)
+                    return failure
+        return None
+
+    def _record(self, record: Record) -> None:
+        with self._changed:
+            record["index"] = len(self._sent)
+            self._sent.append(record)
+            self._changed.notify_all()
+        if self._on_send is not None:
+            self._on_send(copy.deepcopy(record))
+
+    def _get_media(self, media_id: str) -> _Media | None:
+        with self._changed:
+            return self._media.get(media_id)
+
+    # HTTP
+
+    def _app(self) -> web.Application:
+        app = web.Application()
+        # Fixed paths first: /__media/{id} would otherwise match /{version}/{media_id}.
+        app.router.add_get("/__sent", self._handle_list_sent)
+        app.router.add_delete("/__sent", self._handle_clear)
+        app.router.add_post("/__control/fail", self._handle_fail)
+        app.router.add_post("/__control/media", self._handle_add_media)
+        app.router.add_get("/__media/{media_id}", self._handle_media_bytes)
+        app.router.add_get("/__files/{name}", self._handle_public_file)
+        app.router.add_post("/{version}/{account_id}/messages", self._handle_send)
+        app.router.add_get("/{version}/{media_id}", self._handle_media_info)
+        return app
+
+    async def _handle_send(self, request: web.Request) -> web.Response:
+        token = _bearer_token(request)
+        if token is None:
+            return _unauthorized()
+        try:
+            body = await request.json()
+        except ValueError:
+            return _invalid("The request body is not valid JSON")
+        answer = _answer(body) if isinstance(body, dict) else None
+        if answer is None:
+            return _invalid("The parameter to (WhatsApp) or recipient.id (Instagram) is required")
+        account_id = request.match_info["account_id"]
+        record: Record = {
+            "account_id": account_id,
+            "version": request.match_info["version"],
+            "token": "…" + token[-4:],
+            "body": body,
+            "received_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        }
+        failure = self._take_failure(account_id)
+        if failure is not None:
+            error = meta_error(failure.message, failure.code, error_subcode=None)
+            self._record({**record, "id": None, "status": failure.http_status, **error})
+            return web.json_response(error, status=failure.http_status)
+        self._record({**record, "id": _answered_id(answer), "status": 200, "error": None})
+        return web.json_response(answer)
+
+    async def _handle_list_sent(self, request: web.Request) -> web.Response:
+        try:
+            since = int(request.query.get("since", "0"))
+        except ValueError:
+            since = -1
+        if since < 0:
+            return _invalid("since must be a non-negative integer")
+        to = request.query.get("to")
+        records = [
+            record
+            for record in self.sent[since:]
+            if to is None or recipient_of(record["body"]) == to
+        ]
+        return web.json_response(records)
+
+    async def _handle_clear(self, request: web.Request) -> web.Response:
+        self.clear()
+        return web.Response(status=204)
+
+    async def _handle_fail(self, request: web.Request) -> web.Response:
+        try:
+            spec = await request.json()
+            self.fail_next(
+                code=int(spec["code"]),
+                http_status=int(spec.get("http_status", 400)),
+                times=int(spec.get("times", 1)),
+                account_id=spec.get("account_id"),
+                message=spec.get("message"),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            return _invalid(f"Invalid failure: {error}")
+        return web.json_response({"queued": True})
+
+    async def _handle_add_media(self, request: web.Request) -> web.Response:
+        try:
+            spec = await request.json()
+            content = base64.b64decode(spec["content_b64"], validate=True)
+            mime_type = str(spec["mime_type"])
+        except (ValueError, KeyError, TypeError, binascii.Error) as error:
+            return _invalid(f"Invalid media: {error}")
+        public = bool(spec.get("public", False))
+        media_id = self.add_media(content, mime_type, spec.get("id"), public)
+        answer = {"id": media_id}
+        if public:
+            answer["url"] = f"{_base_url(request)}/__files/{media_id}"
+        return web.json_response(answer)
+
+    async def _handle_media_info(self, request: web.Request) -> web.Response:
+        if _bearer_token(request) is None:
+            return _unauthorized()
+        media_id = request.match_info["media_id"]
+        media = self._get_media(media_id)
+        if media is None:
+            return _not_found(media_id)
+        return web.json_response(
+            {
+                "messaging_product": "whatsapp",
+                "url": f"{_base_url(request)}/__media/{media_id}",
+                "mime_type": media.mime_type,
+                "sha256": hashlib.sha256(media.content).hexdigest(),
+                "file_size": len(media.content),
+                "id": media_id,
+            }
+        )
+
+    async def _handle_media_bytes(self, request: web.Request) -> web.Response:
+        if _bearer_token(request) is None:
+            return _unauthorized()
+        media_id = request.match_info["media_id"]
+        media = self._get_media(media_id)
+        if media is None:
+            return _not_found(media_id)
+        return web.Response(body=media.content, content_type=media.mime_type)
+
+    async def _handle_public_file(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        media = self._get_media(name)
+        if media is None or not media.public:
+            return _not_found(name)
+        return web.Response(body=media.content, content_type=media.mime_type)
+
+
+class GraphDoubleThread:
+    """A GraphDouble on its own event loop in a daemon thread, for synchronous tests."""
+
+    def __init__(self, host: str = DEFAULT_HOST, port: int = 0) -> None:
+        self._host = host
+        self._port = port
+        self._double = GraphDouble()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="graph-double", daemon=True
+        )
+
+    def __enter__(self) -> GraphDoubleThread:
+        self._thread.start()
+        try:
+            self._run(self._double.start(self._host, self._port))
+        except BaseException:
+            self._shutdown()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._run(self._double.stop())
+        finally:
+            self._shutdown()
+
+    def _run(self, coroutine: Any) -> None:
+        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
+
+    def _shutdown(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    @property
+    def url(self) -> str:
+        return self._double.url
+
+    def sent(self) -> List[Record]:
+        return self._double.sent
+
+    def fail_next(
+        self,
+        code: int,
+        http_status: int,
+        times: int = 1,
+        account_id: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        self._double.fail_next(code, http_status, times, account_id, message)
+
+    def add_media(
+        self,
+        content: bytes,
+        mime_type: str,
+        media_id: str | None = None,
+        public: bool = False,
+    ) -> str:
+        return self._double.add_media(content, mime_type, media_id, public)
+
+    def wait_for_sends(self, count: int, timeout: float = 5.0) -> List[Record]:
+        return self._double.wait_for_sends(count, timeout)
+
+    def clear(self) -> None:
+        self._double.clear()
+
+
+def send_line(record: Record) -> str:
+    """How the CLI shows one send: time, account, masked recipient, outcome, text or type."""
+    body = record["body"]
+    recipient = recipient_of(body)
+    outcome = "" if record["error"] is None else f" FAILED {record['error']['code']}"
+    text = " ".join(describe(body).split())
+    text = text if len(text) <= 100 else text[:99] + "…"
+    clock = dt.datetime.fromisoformat(record["received_at"]).astimezone().strftime("%H:%M:%S")
+    to = mask(recipient) if recipient else "-"
+    return f"{clock} {record['account_id']} -> {to}{outcome}: {text}"
+
+
+async def serve(host: str, port: int) -> None:
+    """Run the double until Ctrl-C or SIGTERM (as from a process manager), one line per send."""
+    double = GraphDouble(on_send=lambda record: print(send_line(record), flush=True))
+    await double.start(host, port)
+    print(f"Graph API double listening on {double.url} (Ctrl-C to stop)", flush=True)
+    stopped = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+    try:
+        await stopped.wait()
+    finally:
+        await double.stop()
+
+
+def main(argv: List[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.graph_double",
+        description="Play Meta's Graph API locally and record every send.",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.host, args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

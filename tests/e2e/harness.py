@@ -1,0 +1,73 @@
+"""Running the assistant as `make run` does, for the end-to-end tests."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Dict, List
+
+import pytest
+import requests
+
+from bot.settings import PROJECT_ROOT
+
+MODEL = PROJECT_ROOT / "models" / "trustguard.tar.gz"
+API_TOKEN = "e2e-api-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli(env: Dict[str, str], *args: str) -> List[str]:
+    """``python -m bot ...``; its output lines."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()
+
+
+class Assistant:
+    """``python -m bot.launcher``: both servers, as `make run` starts them."""
+
+    def __init__(self, env: Dict[str, str]) -> None:
+        self.env = env
+        self.url = f"http://127.0.0.1:{env['RASA_PORT']}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot.launcher"], env=env, cwd=PROJECT_ROOT
+        )
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "the launcher exited during start-up"
+            try:
+                if requests.get(f"{self.url}/status", params={"token": API_TOKEN}).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(1)
+        self.stop()
+        pytest.fail("the assistant did not start in 240 s")
+
+    def say(self, sender: str, text: str) -> List[dict]:
+        """One message over the REST channel; the replies."""
+        reply = requests.post(
+            f"{self.url}/webhooks/rest/webhook",
+            json={"sender": sender, "message": text},
+            timeout=30,
+        )
+        reply.raise_for_status()
+        return reply.json()
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=60)

@@ -1,0 +1,259 @@
+"""The buyer journey on WhatsApp and on Instagram, end to end: both servers running as `make run`
+starts them, signed webhooks posted to the channels, replies observed at the Graph API double."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from typing import Any, Dict, Iterator, List
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from bot.codes import OTP_CODE_PATTERN
+from devtools.graph_double import GraphDoubleThread
+from tests.e2e.harness import Assistant, cli
+from tests.meta_fixtures import (
+    IG_ACCOUNT_ID,
+    OTHER_PHONE_NUMBER_ID,
+    PHONE_NUMBER_ID,
+    ig_event,
+    instagram,
+    signed,
+    wa_message,
+    wa_text,
+    whatsapp,
+)
+
+pytestmark = pytest.mark.e2e
+BUYER = "2348031112222"
+JPEG = b"\xff\xd8\xff\xe0" + b"bank transfer receipt" * 40
+
+
+@pytest.fixture
+def graph() -> Iterator[GraphDoubleThread]:
+    with GraphDoubleThread() as double:
+        yield double
+
+
+@pytest.fixture
+def meta_env(env: Dict[str, str], graph: GraphDoubleThread) -> Dict[str, str]:
+    return {
+        **env,
+        "GRAPH_API_URL": graph.url,
+        "WHATSAPP_ACCESS_TOKEN": "test-whatsapp-token",
+        "INSTAGRAM_ACCESS_TOKEN": "test-instagram-token",
+    }
+
+
+class Chat:
+    """One buyer talking to one shop account, as Meta would relay it."""
+
+    def __init__(self, assistant: Assistant, graph: GraphDoubleThread, channel: str, **who: str):
+        self.assistant, self.graph, self.channel, self.who = assistant, graph, channel, who
+        self.user = who.get("sender", BUYER)
+
+    def replies(self) -> List[Dict[str, Any]]:
+        def to_me(send: Dict[str, Any]) -> bool:
+            body = send["body"]
+            recipient = body.get("to") or body.get("recipient", {}).get("id")
+            account = self.who.get("phone_number_id") or self.who.get("account_id")
+            return recipient == self.user and send["account_id"] == account
+
+        return [send for send in self.graph.sent() if to_me(send)]
+
+    def send(self, message: Dict[str, Any]) -> List[Dict[str, Any]]:
+        """Post one signed webhook and return the replies it caused."""
+        before = len(self.replies())
+        if self.channel == "whatsapp":
+            payload = whatsapp([message], phone_number_id=self.who["phone_number_id"])
+        else:
+            payload = instagram([message], account_id=self.who["account_id"])
+        body, headers = signed(payload)
+        url = f"{self.assistant.url}/webhooks/{self.channel}/webhook"
+        started = time.monotonic()
+        assert requests.post(url, data=body, headers=headers, timeout=5).status_code == 200
+        while len(self.replies()) == before:
+            assert time.monotonic() - started < 30, "no reply within 30 s"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        return self.replies()[before:]
+
+    def say(self, text: str) -> str:
+        if self.channel == "whatsapp":
+            message = wa_text(text, sender=self.user)
+        else:
+            message = ig_event({"text": text}, sender=self.user)
+        return "\n".join(body_text(r["body"]) for r in self.send(message))
+
+
+def body_text(body: Dict[str, Any]) -> str:
+    if "text" in body and isinstance(body["text"], dict):
+        return body["text"]["body"]
+    if "interactive" in body:
+        return body["interactive"]["body"]["text"]
+    return body.get("message", {}).get("text", "")
+
+
+def code_in(text: str) -> str:
+    return re.search(OTP_CODE_PATTERN, text).group(0)
+
+
+def test_whatsapp_journey_and_two_shops_sharing_a_buyer(
+    meta_env: Dict[str, str], graph: GraphDoubleThread, database_url: str
+) -> None:
+    cli(
+        meta_env,
+        "shop",
+        "add",
+        "--id",
+        "kemi",
+        "--name",
+        "Kemi's Closet",
+        "--whatsapp-phone-id",
+        PHONE_NUMBER_ID,
+        "--instagram-account-id",
+        IG_ACCOUNT_ID,
+    )
+    cli(
+        meta_env,
+        "shop",
+        "add",
+        "--id",
+        "tunde",
+        "--name",
+        "Tunde Gadgets",
+        "--whatsapp-phone-id",
+        OTHER_PHONE_NUMBER_ID,
+    )
+    kemi_order = cli(
+        meta_env,
+        "order",
+        "create",
+        "--shop",
+        "kemi",
+        "--channel",
+        "whatsapp",
+        "--buyer",
+        BUYER,
+        "--amount",
+        "18500",
+        "--description",
+        "Adire kimono",
+    )[-1]
+    tunde_order = cli(
+        meta_env,
+        "order",
+        "create",
+        "--shop",
+        "tunde",
+        "--channel",
+        "whatsapp",
+        "--buyer",
+        BUYER,
+        "--amount",
+        "95000",
+        "--description",
+        "Used iPhone",
+    )[-1]
+
+    assistant = Assistant(meta_env)
+    try:
+        kemi = Chat(assistant, graph, "whatsapp", phone_number_id=PHONE_NUMBER_ID)
+        welcome = kemi.say("hi")
+        assert "Kemi's Closet" in welcome
+        assert "verified" in kemi.say(f"verify {code_in(welcome)}")
+        assert f"{kemi_order} is confirmed" in kemi.say("confirm")
+        assert "Adire kimono" in kemi.say(f"order {kemi_order}")
+        assert "right here in this chat" in kemi.say("I wan send my payment receipt")
+
+        media_id = graph.add_media(JPEG, "image/jpeg")
+        photo = wa_message(
+            "image",
+            {
+                "image": {
+                    "id": media_id,
+                    "mime_type": "image/jpeg",
+                    "sha256": hashlib.sha256(JPEG).hexdigest(),
+                }
+            },
+            sender=BUYER,
+        )
+        thanks = "\n".join(body_text(r["body"]) for r in kemi.send(photo))
+        assert f"attached your receipt to order {kemi_order}" in thanks
+
+        [question] = kemi.send(
+            wa_text(f"cancel {kemi_order} I ordered the wrong size", sender=BUYER)
+        )
+        buttons = question["body"]["interactive"]["action"]["buttons"]
+        yes = next(b["reply"] for b in buttons if b["reply"]["id"] == "/affirm")
+        tap = wa_message(
+            "interactive",
+            {"interactive": {"type": "button_reply", "button_reply": yes}},
+            sender=BUYER,
+        )
+        assert "is cancelled" in "\n".join(body_text(r["body"]) for r in kemi.send(tap))
+
+        # The same number at another shop: a separate buyer who sees only that shop's orders.
+        tunde = Chat(assistant, graph, "whatsapp", phone_number_id=OTHER_PHONE_NUMBER_ID)
+        welcome = tunde.say("hello")
+        assert "Tunde Gadgets" in welcome and "Kemi" not in welcome
+        tunde.say(f"verify {code_in(welcome)}")
+        assert "couldn't find" in tunde.say(f"order {kemi_order}")
+        assert "Used iPhone" in tunde.say(f"order {tunde_order}")
+    finally:
+        assistant.stop()
+
+    with sa.create_engine(database_url).connect() as connection:
+        orders = dict(connection.execute(sa.text("SELECT id, status FROM orders")).all())
+        assert orders == {kemi_order: "cancelled", tunde_order: "pending"}
+        receipts = connection.execute(sa.text("SELECT order_id, status FROM receipts")).all()
+        assert receipts == [(kemi_order, "received")]
+        states = set(connection.execute(sa.text("SELECT state FROM inbox_messages")).scalars())
+        assert states == {"done"}
+        unsent = connection.execute(
+            sa.text("SELECT count(*) FROM outbound_messages WHERE platform_message_id IS NULL")
+        ).scalar()
+        assert unsent == 0
+
+
+def test_instagram_journey(meta_env: Dict[str, str], graph: GraphDoubleThread) -> None:
+    cli(
+        meta_env,
+        "shop",
+        "add",
+        "--id",
+        "kemi",
+        "--name",
+        "Kemi's Closet",
+        "--instagram-account-id",
+        IG_ACCOUNT_ID,
+    )
+    order_id = cli(
+        meta_env,
+        "order",
+        "create",
+        "--shop",
+        "kemi",
+        "--channel",
+        "instagram",
+        "--buyer",
+        "IGSID-77",
+        "--amount",
+        "7000",
+        "--description",
+        "Beaded bag",
+    )[-1]
+    assistant = Assistant(meta_env)
+    try:
+        ada = Chat(assistant, graph, "instagram", account_id=IG_ACCOUNT_ID, sender="IGSID-77")
+        welcome = ada.say("hi")
+        assert "Kemi's Closet" in welcome
+        assert "verified" in ada.say(code_in(welcome))
+        status = ada.say(f"where is {order_id}")
+        assert "Beaded bag" in status and "₦7,000.00" in status
+        assert "is confirmed" in ada.say(f"confirm {order_id}")
+    finally:
+        assistant.stop()

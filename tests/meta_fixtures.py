@@ -1,0 +1,90 @@
+"""Webhook payloads in Meta's documented shapes, and the signature Meta puts on them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from typing import Any, Dict, List, Tuple
+
+APP_SECRET = "test-app-secret-5f1c2a"
+VERIFY_TOKEN = "test-verify-token"
+PHONE_NUMBER_ID = "106540352242922"
+OTHER_PHONE_NUMBER_ID = "106540352242999"
+IG_ACCOUNT_ID = "17841400000000001"
+BUYER = "2348012345678"
+_ids = itertools.count(1)
+
+
+def signed(payload: Any, secret: str = APP_SECRET) -> Tuple[bytes, Dict[str, str]]:
+    body = json.dumps(payload).encode()
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"X-Hub-Signature-256": f"sha256={signature}", "Content-Type": "application/json"}
+
+
+def wa_message(kind: str, content: Dict[str, Any], *, sender: str = BUYER, age: float = 0) -> Dict:
+    return {
+        "from": sender,
+        "id": f"wamid.HBgNMjM0ODAxMjM0NTY3OBUCABIYFDNB{next(_ids):06d}",
+        "timestamp": str(int(time.time() - age)),
+        "type": kind,
+        **content,
+    }
+
+
+def wa_text(text: str, **kwargs: Any) -> Dict:
+    return wa_message("text", {"text": {"body": text}}, **kwargs)
+
+
+def whatsapp(
+    messages: List[Dict] = (),
+    statuses: List[Dict] = (),
+    phone_number_id: str = PHONE_NUMBER_ID,
+) -> Dict[str, Any]:
+    value: Dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "2348000000000", "phone_number_id": phone_number_id},
+    }
+    if messages:
+        senders = sorted({m["from"] for m in messages})
+        value["contacts"] = [{"profile": {"name": "Ada"}, "wa_id": s} for s in senders]
+        value["messages"] = list(messages)
+    if statuses:
+        value["statuses"] = list(statuses)
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}],
+    }
+
+
+def wa_status(message_id: str, status: str, error_code: int | None = None) -> Dict[str, Any]:
+    update: Dict[str, Any] = {
+        "id": message_id,
+        "status": status,
+        "timestamp": str(int(time.time())),
+        "recipient_id": BUYER,
+    }
+    if error_code is not None:
+        update["errors"] = [{"code": error_code, "title": "Re-engagement message"}]
+    return update
+
+
+def instagram(messaging: List[Dict], account_id: str = IG_ACCOUNT_ID) -> Dict[str, Any]:
+    now = int(time.time() * 1000)
+    return {
+        "object": "instagram",
+        "entry": [{"id": account_id, "time": now, "messaging": messaging}],
+    }
+
+
+def ig_event(message: Dict[str, Any], *, sender: str = "IGSID-1", echo: bool = False) -> Dict:
+    mid = f"aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlE{next(_ids):06d}"
+    sent = {"mid": mid, **message, **({"is_echo": True} if echo else {})}
+    return {
+        "sender": {"id": IG_ACCOUNT_ID if echo else sender},
+        "recipient": {"id": sender if echo else IG_ACCOUNT_ID},
+        "timestamp": int(time.time() * 1000),
+        "message": sent,
+    }

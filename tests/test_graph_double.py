@@ -1,0 +1,585 @@
+"""The Graph API double over real HTTP on 127.0.0.1, and the WhatsApp chat tool's pieces."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, Iterator, List
+
+import aiohttp
+import pytest
+import requests
+
+from devtools.graph_double import GraphDouble, GraphDoubleThread, send_line
+from devtools.whatsapp_chat import (
+    ChatConfig,
+    Choice,
+    chat,
+    main,
+    pick,
+    render_reply,
+    sign,
+    whatsapp_button_webhook,
+    whatsapp_text_webhook,
+)
+
+PHONE_NUMBER_ID = "100000001"
+WA_ID = "2348012345678"
+IG_ACCOUNT = "17841400000000001"
+IGSID = "6543210987654321"
+TOKEN = "EAAGshoptoken1234abcd"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+SECRET = "test-app-secret-0123456789"
+WHO = {"phone_number_id": PHONE_NUMBER_ID, "wa_id": WA_ID, "name": "Ada"}
+
+
+@pytest.fixture
+def graph() -> Iterator[GraphDoubleThread]:
+    with GraphDoubleThread() as double:
+        yield double
+
+
+def whatsapp_text(to: str = WA_ID, text: str = "Your code is ready") -> Dict[str, Any]:
+    return {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": text}}
+
+
+def instagram_text(recipient: str = IGSID, text: str = "hi") -> Dict[str, Any]:
+    return {"recipient": {"id": recipient}, "message": {"text": text}}
+
+
+def send(
+    graph: GraphDoubleThread,
+    body: Dict[str, Any],
+    account: str = PHONE_NUMBER_ID,
+    headers: Dict[str, str] = AUTH,
+    version: str = "v21.0",
+) -> requests.Response:
+    url = f"{graph.url}/{version}/{account}/messages"
+    return requests.post(url, json=body, headers=headers, timeout=5)
+
+
+def assert_meta_error(response: requests.Response, status: int, code: int) -> Dict[str, Any]:
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["message"]
+    assert error["fbtrace_id"]
+    return error
+
+
+# Sends
+
+
+def test_whatsapp_send_is_answered_like_meta_and_recorded(graph: GraphDoubleThread) -> None:
+    response = send(graph, whatsapp_text())
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["messaging_product"] == "whatsapp"
+    assert answer["contacts"] == [{"input": WA_ID, "wa_id": WA_ID}]
+    [message] = answer["messages"]
+    assert message["id"].startswith("wamid.") and len(message["id"]) > len("wamid.")
+    [record] = graph.sent()
+    assert record["account_id"] == PHONE_NUMBER_ID
+    assert record["version"] == "v21.0"
+    assert record["token"] == "…abcd"
+    assert TOKEN not in json.dumps(record, ensure_ascii=False)
+    assert record["body"] == whatsapp_text()
+    assert record["id"] == message["id"]
+    assert record["error"] is None
+    assert dt.datetime.fromisoformat(record["received_at"]).tzinfo is not None
+
+
+def test_every_send_gets_its_own_id(graph: GraphDoubleThread) -> None:
+    ids = {send(graph, whatsapp_text()).json()["messages"][0]["id"] for _ in range(3)}
+    assert len(ids) == 3
+
+
+def test_instagram_send_is_answered_like_meta_and_recorded(graph: GraphDoubleThread) -> None:
+    response = send(graph, instagram_text(), account=IG_ACCOUNT, version="v19.0")
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["recipient_id"] == IGSID
+    assert answer["message_id"].startswith("mid.")
+    [record] = graph.sent()
+    assert record["account_id"] == IG_ACCOUNT
+    assert record["version"] == "v19.0"
+    assert record["id"] == answer["message_id"]
+    assert record["body"] == instagram_text()
+
+
+def test_read_receipts_and_sender_actions_are_answered_without_a_message_id(
+    graph: GraphDoubleThread,
+) -> None:
+    read = {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN"}
+    typing = {"recipient": {"id": IGSID}, "sender_action": "typing_on"}
+
+    assert send(graph, read).json() == {"success": True}
+    assert send(graph, typing, account=IG_ACCOUNT).json() == {"recipient_id": IGSID}
+    assert [record["id"] for record in graph.sent()] == [None, None]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer "}, {"Authorization": "Bearer  "}, {"Authorization": "Basic x"}],
+)
+def test_a_send_without_a_bearer_token_is_refused(
+    graph: GraphDoubleThread, headers: Dict[str, str]
+) -> None:
+    error = assert_meta_error(send(graph, whatsapp_text(), headers=headers), 401, 190)
+
+    assert error["type"] == "OAuthException"
+    assert graph.sent() == []
+
+
+def test_a_body_for_neither_platform_is_refused(graph: GraphDoubleThread) -> None:
+    url = f"{graph.url}/v21.0/{PHONE_NUMBER_ID}/messages"
+    not_json = requests.post(url, data=b"{", headers=AUTH, timeout=5)
+    no_recipient = send(graph, {"messaging_product": "whatsapp", "type": "text"})
+
+    assert_meta_error(not_json, 400, 100)
+    assert_meta_error(no_recipient, 400, 100)
+    assert graph.sent() == []
+
+
+# Failures on demand
+
+
+def test_fail_next_fails_exactly_that_many_sends_then_succeeds(graph: GraphDoubleThread) -> None:
+    graph.fail_next(130429, 429, times=2)
+
+    responses = [send(graph, whatsapp_text()) for _ in range(3)]
+
+    assert [response.status_code for response in responses] == [429, 429, 200]
+    for response in responses[:2]:
+        error = assert_meta_error(response, 429, 130429)
+        assert error["type"] == "OAuthException"
+        assert error["error_subcode"] is None
+    records = graph.sent()
+    assert [record["status"] for record in records] == [429, 429, 200]
+    assert [record["id"] is None for record in records] == [True, True, False]
+    assert records[0]["error"]["code"] == 130429
+
+
+def test_failures_queued_over_http_can_target_one_account(graph: GraphDoubleThread) -> None:
+    spec = {
+        "code": 131047,
+        "http_status": 400,
+        "times": 1,
+        "account_id": PHONE_NUMBER_ID,
+        "message": "Re-engagement message",
+    }
+    queued = requests.post(f"{graph.url}/__control/fail", json=spec, timeout=5)
+    assert queued.status_code == 200
+
+    other_shop = send(graph, whatsapp_text(), account="100000002")
+    failed = send(graph, whatsapp_text())
+    retried = send(graph, whatsapp_text())
+
+    assert other_shop.status_code == 200
+    assert assert_meta_error(failed, 400, 131047)["message"] == "Re-engagement message"
+    assert retried.status_code == 200
+
+
+def test_an_invalid_failure_request_is_refused(graph: GraphDoubleThread) -> None:
+    bad = [{"http_status": 429}, {"code": 4, "http_status": 200}, {"code": 4, "times": 0}]
+    for spec in bad:
+        response = requests.post(f"{graph.url}/__control/fail", json=spec, timeout=5)
+        assert_meta_error(response, 400, 100)
+    assert send(graph, whatsapp_text()).status_code == 200
+
+
+# Media
+
+
+def register(graph: GraphDoubleThread, content: bytes, **extra: Any) -> Dict[str, Any]:
+    spec = {"content_b64": base64.b64encode(content).decode(), "mime_type": "image/jpeg", **extra}
+    response = requests.post(f"{graph.url}/__control/media", json=spec, timeout=5)
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_media_info_and_download_need_the_token(graph: GraphDoubleThread) -> None:
+    content = b"\xff\xd8\xff\xe0 a receipt photo"
+    media_id = register(graph, content)["id"]
+    info_url = f"{graph.url}/v21.0/{media_id}"
+
+    assert_meta_error(requests.get(info_url, timeout=5), 401, 190)
+    info = requests.get(info_url, headers=AUTH, timeout=5).json()
+    assert info == {
+        "messaging_product": "whatsapp",
+        "url": f"{graph.url}/__media/{media_id}",
+        "mime_type": "image/jpeg",
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "file_size": len(content),
+        "id": media_id,
+    }
+    assert_meta_error(requests.get(info["url"], timeout=5), 401, 190)
+    download = requests.get(info["url"], headers=AUTH, timeout=5)
+    assert download.status_code == 200
+    assert download.content == content
+    assert download.headers["Content-Type"] == "image/jpeg"
+
+
+def test_media_can_be_registered_with_a_chosen_id_or_from_python(graph: GraphDoubleThread) -> None:
+    assert register(graph, b"%PDF-1.4", id="998877", mime_type="application/pdf")["id"] == "998877"
+    media_id = graph.add_media(b"png bytes", "image/png")
+
+    info = requests.get(f"{graph.url}/v21.0/{media_id}", headers=AUTH, timeout=5).json()
+    pdf = requests.get(f"{graph.url}/__media/998877", headers=AUTH, timeout=5)
+    assert info["mime_type"] == "image/png"
+    assert pdf.content == b"%PDF-1.4"
+    assert pdf.headers["Content-Type"] == "application/pdf"
+
+
+def test_unknown_media_is_a_meta_404(graph: GraphDoubleThread) -> None:
+    info = requests.get(f"{graph.url}/v21.0/123456", headers=AUTH, timeout=5)
+    download = requests.get(f"{graph.url}/__media/123456", headers=AUTH, timeout=5)
+
+    assert_meta_error(info, 404, 100)
+    assert_meta_error(download, 404, 100)
+
+
+def test_public_files_need_no_token_and_private_media_is_not_public(
+    graph: GraphDoubleThread,
+) -> None:
+    public = register(graph, b"ig attachment", public=True)
+    private = register(graph, b"whatsapp media")
+
+    assert "url" not in private
+    download = requests.get(public["url"], timeout=5)
+    assert download.status_code == 200
+    assert download.content == b"ig attachment"
+    assert_meta_error(requests.get(f"{graph.url}/__files/{private['id']}", timeout=5), 404, 100)
+
+
+def test_invalid_media_registration_is_refused(graph: GraphDoubleThread) -> None:
+    for spec in [{"content_b64": "not base64!", "mime_type": "image/png"}, {"mime_type": "x/y"}]:
+        response = requests.post(f"{graph.url}/__control/media", json=spec, timeout=5)
+        assert_meta_error(response, 400, 100)
+
+
+# Inspection
+
+
+def listed(graph: GraphDoubleThread, **params: Any) -> List[Dict[str, Any]]:
+    response = requests.get(f"{graph.url}/__sent", params=params, timeout=5)
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_sent_can_be_filtered_by_recipient_and_read_from_an_index(
+    graph: GraphDoubleThread,
+) -> None:
+    send(graph, whatsapp_text(text="one"))
+    send(graph, whatsapp_text(to="2348099990000", text="other buyer"))
+    send(graph, instagram_text(text="on instagram"), account=IG_ACCOUNT)
+    send(graph, whatsapp_text(text="two"))
+
+    assert len(listed(graph)) == 4
+    assert [r["body"]["text"]["body"] for r in listed(graph, to=WA_ID)] == ["one", "two"]
+    assert [r["body"]["message"]["text"] for r in listed(graph, to=IGSID)] == ["on instagram"]
+    assert [r["index"] for r in listed(graph, since=2)] == [2, 3]
+    assert [r["index"] for r in listed(graph, to=WA_ID, since=1)] == [3]
+    assert listed(graph, since=4) == []
+    invalid = requests.get(f"{graph.url}/__sent", params={"since": "-1"}, timeout=5)
+    assert_meta_error(invalid, 400, 100)
+
+
+def test_delete_clears_sends_failures_and_media(graph: GraphDoubleThread) -> None:
+    send(graph, whatsapp_text())
+    graph.fail_next(131056, 400)
+    media_id = graph.add_media(b"x", "image/png")
+
+    assert requests.delete(f"{graph.url}/__sent", timeout=5).status_code == 204
+
+    assert listed(graph) == []
+    assert send(graph, whatsapp_text()).status_code == 200
+    info = requests.get(f"{graph.url}/v21.0/{media_id}", headers=AUTH, timeout=5)
+    assert_meta_error(info, 404, 100)
+
+
+def test_clear_from_python_empties_the_log(graph: GraphDoubleThread) -> None:
+    send(graph, whatsapp_text())
+    graph.clear()
+    assert graph.sent() == []
+
+
+def test_sent_is_a_copy(graph: GraphDoubleThread) -> None:
+    send(graph, whatsapp_text())
+    graph.sent()[0]["body"]["to"] = "tampered"
+    assert graph.sent()[0]["body"]["to"] == WA_ID
+
+
+def test_wait_for_sends_returns_once_enough_sends_arrived(graph: GraphDoubleThread) -> None:
+    sender = threading.Thread(target=lambda: [send(graph, whatsapp_text()) for _ in range(2)])
+    sender.start()
+
+    records = graph.wait_for_sends(2, timeout=10)
+
+    sender.join()
+    assert len(records) >= 2
+    with pytest.raises(TimeoutError):
+        graph.wait_for_sends(3, timeout=0.05)
+
+
+def test_the_cli_line_masks_the_recipient(graph: GraphDoubleThread) -> None:
+    send(graph, whatsapp_text(text="Welcome to\nDemo Shop"))
+    graph.fail_next(130429, 429)
+    send(graph, {"messaging_product": "whatsapp", "to": WA_ID, "type": "image", "image": {}})
+
+    ok, failed = (send_line(record) for record in graph.sent())
+    assert WA_ID not in ok and "***5678" in ok
+    assert ok.endswith("Welcome to Demo Shop")
+    assert "FAILED 130429" in failed and failed.endswith("[image]")
+
+
+async def test_the_async_double_serves_and_records() -> None:
+    double = GraphDouble()
+    await double.start()
+    try:
+        assert double.url.startswith("http://127.0.0.1:")
+        async with aiohttp.ClientSession() as session:
+            url = f"{double.url}/v21.0/{PHONE_NUMBER_ID}/messages"
+            async with session.post(url, json=whatsapp_text(), headers=AUTH) as response:
+                assert response.status == 200
+                answer = await response.json()
+        assert [record["id"] for record in double.sent] == [answer["messages"][0]["id"]]
+    finally:
+        await double.stop()
+
+
+# The WhatsApp chat tool
+
+
+def message_of(payload: Dict[str, Any]) -> Dict[str, Any]:
+    return payload["entry"][0]["changes"][0]["value"]["messages"][0]
+
+
+def test_text_webhook_has_the_cloud_api_shape() -> None:
+    payload = whatsapp_text_webhook("hello", **WHO)
+
+    assert payload["object"] == "whatsapp_business_account"
+    [entry] = payload["entry"]
+    [change] = entry["changes"]
+    assert change["field"] == "messages"
+    value = change["value"]
+    assert value["messaging_product"] == "whatsapp"
+    assert value["metadata"]["phone_number_id"] == PHONE_NUMBER_ID
+    assert value["contacts"] == [{"profile": {"name": "Ada"}, "wa_id": WA_ID}]
+    [message] = value["messages"]
+    assert message["from"] == WA_ID
+    assert message["id"].startswith("wamid.")
+    assert message["timestamp"].isdigit()
+    assert abs(int(message["timestamp"]) - dt.datetime.now().timestamp()) < 3600
+    assert message["type"] == "text"
+    assert message["text"] == {"body": "hello"}
+
+
+def test_each_webhook_message_has_a_fresh_id() -> None:
+    ids = {message_of(whatsapp_text_webhook("hi", **WHO))["id"] for _ in range(3)}
+    assert len(ids) == 3
+
+
+def test_button_webhooks_answer_the_offer() -> None:
+    button = Choice("button_reply", "confirm:ORD-7F3K9Q", "Confirm", message_id="wamid.OFFER")
+    row = Choice("list_reply", "order:ORD-7", "ORD-7", "NGN 25,000")
+
+    tapped = message_of(whatsapp_button_webhook(button, **WHO))
+    chosen = message_of(whatsapp_button_webhook(row, **WHO))
+
+    assert tapped["type"] == "interactive"
+    assert tapped["interactive"] == {
+        "type": "button_reply",
+        "button_reply": {"id": "confirm:ORD-7F3K9Q", "title": "Confirm"},
+    }
+    assert tapped["context"]["id"] == "wamid.OFFER"
+    assert chosen["interactive"] == {
+        "type": "list_reply",
+        "list_reply": {"id": "order:ORD-7", "title": "ORD-7", "description": "NGN 25,000"},
+    }
+    assert "context" not in chosen
+
+
+def test_sign_is_meta_hmac_sha256_of_the_raw_body() -> None:
+    body = json.dumps({"object": "whatsapp_business_account", "text": "Ẹ kú àárọ̀"}).encode()
+    expected = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert sign(body, SECRET) == "sha256=" + expected
+
+
+def test_replies_render_buttons_lists_and_images() -> None:
+    buttons = {
+        "id": "wamid.B",
+        "error": None,
+        "body": {
+            "type": "interactive",
+            "interactive": {
+                "type": "button",
+                "body": {"text": "Which order?"},
+                "action": {
+                    "buttons": [
+                        {"type": "reply", "reply": {"id": "o1", "title": "ORD-1"}},
+                        {"type": "reply", "reply": {"id": "o2", "title": "ORD-2"}},
+                    ]
+                },
+            },
+        },
+    }
+    section = {"title": "Pending", "rows": [{"id": "r1", "title": "ORD-1", "description": "NGN 5"}]}
+    interactive = {
+        "type": "list",
+        "body": {"text": "Pick one"},
+        "action": {"button": "Orders", "sections": [section]},
+    }
+    list_body = {"type": "interactive", "interactive": interactive}
+    rows = {"id": "wamid.L", "error": None, "body": list_body}
+    image = {"error": None, "body": {"type": "image", "image": {"link": "https://x/y.png"}}}
+
+    lines, choices = render_reply(buttons)
+    assert lines == ["Which order?", "  1. ORD-1", "  2. ORD-2"]
+    assert choices[1] == Choice("button_reply", "o2", "ORD-2", None, "wamid.B")
+    lines, choices = render_reply(rows)
+    assert lines == ["Pick one", "  [Orders]", "  Pending", "  1. ORD-1 - NGN 5"]
+    assert choices == [Choice("list_reply", "r1", "ORD-1", "NGN 5", "wamid.L")]
+    assert render_reply(image) == (["[image] https://x/y.png"], [])
+
+
+def test_only_an_offered_number_picks_a_choice() -> None:
+    choices = [Choice("button_reply", "a", "A"), Choice("button_reply", "b", "B")]
+    assert pick("2", choices) == choices[1]
+    assert pick("3", choices) is None
+    assert pick("0", choices) is None
+    assert pick("2 bags", choices) is None
+
+
+class StubAssistant(ThreadingHTTPServer):
+    """Plays the assistant's WhatsApp webhook: checks the signature, replies through the double."""
+
+    def __init__(self, graph_url: str) -> None:
+        super().__init__(("127.0.0.1", 0), _StubHandler)
+        self.graph_url = graph_url
+        self.received: List[Dict[str, Any]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/webhooks/whatsapp/webhook"
+
+    def reply(self, wa_id: str, body: Dict[str, Any]) -> None:
+        url = f"{self.graph_url}/v21.0/{PHONE_NUMBER_ID}/messages"
+        message = {"messaging_product": "whatsapp", "to": wa_id, **body}
+        requests.post(url, json=message, headers=AUTH, timeout=5).raise_for_status()
+
+
+class _StubHandler(BaseHTTPRequestHandler):
+    server: StubAssistant
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("X-Hub-Signature-256") != sign(raw, SECRET):
+            self.send_response(403)
+            self.end_headers()
+            return
+        message = message_of(json.loads(raw))
+        self.server.received.append(message)
+        if message["type"] == "text":
+            self.server.reply(message["from"], BUTTONS)
+        else:
+            picked = message["interactive"]["button_reply"]["id"]
+            self.server.reply(message["from"], {"type": "text", "text": {"body": f"Got {picked}"}})
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        """Keep the test output clean."""
+
+
+BUTTONS = {
+    "type": "interactive",
+    "interactive": {
+        "type": "button",
+        "body": {"text": "Confirm ORD-1?"},
+        "action": {
+            "buttons": [
+                {"type": "reply", "reply": {"id": "yes", "title": "Yes"}},
+                {"type": "reply", "reply": {"id": "no", "title": "No"}},
+            ]
+        },
+    },
+}
+
+
+@pytest.fixture
+def assistant(graph: GraphDoubleThread) -> Iterator[StubAssistant]:
+    server = StubAssistant(graph.url)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def lines_then_eof(*lines: str) -> Callable[[], str]:
+    remaining = iter(lines)
+
+    def read_line() -> str:
+        try:
+            return next(remaining)
+        except StopIteration:
+            raise EOFError from None
+
+    return read_line
+
+
+def config(graph: GraphDoubleThread, assistant: StubAssistant, secret: str) -> ChatConfig:
+    return ChatConfig(
+        webhook=assistant.url,
+        graph=graph.url,
+        phone_number_id=PHONE_NUMBER_ID,
+        wa_id=WA_ID,
+        name="Ada",
+        app_secret=secret,
+        reply_timeout=10,
+        quiet_period=0.2,
+        poll_interval=0.05,
+    )
+
+
+def test_chat_sends_signed_webhooks_and_buttons_work_by_number(
+    graph: GraphDoubleThread, assistant: StubAssistant
+) -> None:
+    send(graph, whatsapp_text(text="from an earlier session"))
+    out: List[str] = []
+
+    chat(config(graph, assistant, SECRET), lines_then_eof("hi", "", "2"), out.append)
+
+    assert out == ["bot> Confirm ORD-1?", "       1. Yes", "       2. No", "bot> Got no"]
+    text, tapped = assistant.received
+    assert text["text"] == {"body": "hi"}
+    assert tapped["interactive"]["button_reply"] == {"id": "no", "title": "No"}
+    offer = graph.sent()[1]
+    assert tapped["context"]["id"] == offer["id"]
+
+
+def test_chat_reports_a_refused_webhook(graph: GraphDoubleThread, assistant: StubAssistant) -> None:
+    out: List[str] = []
+
+    chat(config(graph, assistant, "wrong-secret"), lines_then_eof("hi"), out.append)
+
+    assert out == ["! webhook answered 403: "]
+    assert assistant.received == []
+
+
+def test_chat_refuses_to_start_without_the_app_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("META_APP_SECRET", raising=False)
+
+    assert main(["--graph", "http://127.0.0.1:9"]) == 2
+    assert "META_APP_SECRET" in capsys.readouterr().err

@@ -1,0 +1,541 @@
+"""The WhatsApp and Instagram channels over HTTP: Meta's contract, the durable inbox, and replies
+observed at the Graph API double (a real HTTP server on loopback).
+
+Rasa's message handler is played by a recorder that answers through the channel's own output
+channel, so what Rasa would receive and what buyers would get are both visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from typing import Any, Callable, Dict, Iterator, List
+
+import pytest
+import sqlalchemy as sa
+from rasa.core.channels.channel import UserMessage
+from sanic import Sanic
+
+from bot import db, inbox, shops
+from bot.models import InboxMessage, OutboundMessage, utcnow
+from bot.settings import get_settings
+from bot.webhooks import InboundMessage
+from connectors.instagram import InstagramInput
+from connectors.meta import ChannelConfigurationError
+from connectors.whatsapp import WhatsAppInput
+from devtools.graph_double import GraphDoubleThread
+from tests.meta_fixtures import (
+    APP_SECRET,
+    BUYER,
+    IG_ACCOUNT_ID,
+    OTHER_PHONE_NUMBER_ID,
+    PHONE_NUMBER_ID,
+    VERIFY_TOKEN,
+    ig_event,
+    instagram,
+    signed,
+    wa_message,
+    wa_status,
+    wa_text,
+    whatsapp,
+)
+
+WA_URL = "/webhooks/whatsapp/webhook"
+IG_URL = "/webhooks/instagram/webhook"
+JPEG = b"\xff\xd8\xff\xe0" + b"receipt-bytes" * 50
+
+
+@pytest.fixture
+def graph() -> Iterator[GraphDoubleThread]:
+    with GraphDoubleThread() as double:
+        yield double
+
+
+@pytest.fixture(autouse=True)
+def meta_env(monkeypatch: pytest.MonkeyPatch, graph: GraphDoubleThread) -> None:
+    monkeypatch.setenv("META_APP_SECRET", APP_SECRET)
+    monkeypatch.setenv("META_VERIFY_TOKEN", VERIFY_TOKEN)
+    monkeypatch.setenv("GRAPH_API_URL", graph.url)
+    monkeypatch.setenv("WHATSAPP_ACCESS_TOKEN", "test-whatsapp-token")
+    monkeypatch.setenv("INSTAGRAM_ACCESS_TOKEN", "test-instagram-token")
+    get_settings.cache_clear()
+    with db.session_scope() as session:
+        shops.add_shop(
+            session,
+            "mama-put",
+            "Mama Put Fabrics",
+            whatsapp_phone_id=PHONE_NUMBER_ID,
+            instagram_account_id=IG_ACCOUNT_ID,
+        )
+        shops.add_shop(session, "iya-basket", "Iya Basket", whatsapp_phone_id=OTHER_PHONE_NUMBER_ID)
+
+
+class RasaStandIn:
+    """Records each message and answers it through the channel's output channel, as Rasa does."""
+
+    def __init__(self) -> None:
+        self.messages: List[UserMessage] = []
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.messages.append(message)
+        await message.output_channel.send_text_message(message.sender_id, f"got: {message.text}")
+
+    @property
+    def texts(self) -> List[str]:
+        return [m.text for m in self.messages]
+
+
+def app_for(channel_class: type, rasa: RasaStandIn) -> Sanic:
+    channel = channel_class.from_credentials(None)
+    app = Sanic(f"test-{uuid.uuid4().hex[:8]}")
+    app.blueprint(channel.blueprint(rasa), url_prefix=f"/webhooks/{channel.url_prefix()}")
+    return app
+
+
+async def until(condition: Callable[[], Any], timeout: float = 15.0) -> None:
+    """Background work is awaited, never timed: fail only if it never happens."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("background processing did not finish")
+        await asyncio.sleep(0.02)
+
+
+async def post(app: Sanic, url: str, payload: Any, headers: Dict[str, str] | None = None):
+    body, signature = signed(payload)
+    _, response = await app.asgi_client.post(url, content=body, headers=headers or signature)
+    return response
+
+
+def inbox_rows() -> List[InboxMessage]:
+    with db.session_scope() as session:
+        return list(session.execute(sa.select(InboxMessage).order_by(InboxMessage.id)).scalars())
+
+
+def outbound_rows() -> List[OutboundMessage]:
+    with db.session_scope() as session:
+        return list(session.execute(sa.select(OutboundMessage)).scalars())
+
+
+# Handshake and signatures
+
+
+async def test_handshake_answers_the_challenge_only_for_the_right_token() -> None:
+    app = app_for(WhatsAppInput, RasaStandIn())
+    good = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": VERIFY_TOKEN,
+        "hub.challenge": "1158201444",
+    }
+    _, response = await app.asgi_client.get(WA_URL, params=good)
+    assert (response.status, response.text) == (200, "1158201444")
+    for wrong in ({**good, "hub.verify_token": "guess"}, {**good, "hub.mode": "unsubscribe"}, {}):
+        _, response = await app.asgi_client.get(WA_URL, params=wrong)
+        assert response.status == 403
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        None,
+        "",
+        "sha256=",
+        "sha1=0123456789abcdef0123456789abcdef01234567",
+        "sha256=" + "0" * 64,
+        "sha256=" + "A" * 64,
+        "SHA256=" + "0" * 64,
+    ],
+)
+async def test_missing_malformed_or_wrong_signature_is_refused_and_leaves_nothing(
+    signature: str | None, graph: GraphDoubleThread
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers["X-Hub-Signature-256"] = signature
+    response = await post(app, WA_URL, whatsapp([wa_text("hi")]), headers)
+    assert response.status == 403
+    await asyncio.sleep(0.1)
+    assert inbox_rows() == [] and rasa.messages == [] and graph.sent() == []
+
+
+async def test_a_body_signed_with_another_secret_is_refused() -> None:
+    app = app_for(WhatsAppInput, RasaStandIn())
+    body, headers = signed(whatsapp([wa_text("hi")]), secret="not-the-app-secret")
+    _, response = await app.asgi_client.post(WA_URL, content=body, headers=headers)
+    assert response.status == 403
+    assert inbox_rows() == []
+
+
+async def test_bodies_over_3_mb_are_refused() -> None:
+    app = app_for(WhatsAppInput, RasaStandIn())
+    response = await post(app, WA_URL, whatsapp([wa_text("x" * (3 * 1024 * 1024))]))
+    assert response.status == 413
+    assert inbox_rows() == []
+
+
+def test_an_empty_app_secret_stops_the_channel_from_starting(monkeypatch) -> None:
+    monkeypatch.setenv("META_APP_SECRET", "")
+    get_settings.cache_clear()
+    with pytest.raises(ChannelConfigurationError, match="META_APP_SECRET"):
+        WhatsAppInput.from_credentials(None)
+
+
+# Messages, batches, duplicates, tenants
+
+
+async def test_text_reaches_rasa_scoped_to_the_shop_and_the_reply_reaches_the_buyer(
+    graph: GraphDoubleThread,
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    response = await post(app, WA_URL, whatsapp([wa_text("hello")]))
+    assert response.status == 200
+    await until(lambda: len(graph.sent()) == 1)
+
+    message = rasa.messages[0]
+    assert message.text == "hello"
+    assert message.sender_id == f"mama-put:whatsapp:{BUYER}"
+    assert message.metadata == {
+        "shop_id": "mama-put",
+        "channel": "whatsapp",
+        "user_id": BUYER,
+        "user_name": "Ada",
+    }
+    send = graph.sent()[0]
+    assert send["account_id"] == PHONE_NUMBER_ID
+    assert send["body"]["to"] == BUYER
+    assert send["body"]["text"]["body"] == "got: hello"
+    assert [r.platform_message_id for r in outbound_rows()] == [send["id"]]
+    assert [r.state for r in inbox_rows()] == ["done"]
+
+
+async def test_every_message_of_a_batch_is_handled_in_order_per_sender(
+    graph: GraphDoubleThread,
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    other = "2348099990000"
+    batch = [
+        wa_text("one"),
+        wa_text("uno", sender=other),
+        wa_text("two"),
+        wa_text("dos", sender=other),
+        wa_text("three"),
+    ]
+    assert (await post(app, WA_URL, whatsapp(batch))).status == 200
+    await until(lambda: len(rasa.messages) == 5)
+    by_sender: Dict[str, List[str]] = {}
+    for message in rasa.messages:
+        by_sender.setdefault(message.sender_id, []).append(message.text)
+    assert by_sender == {
+        f"mama-put:whatsapp:{BUYER}": ["one", "two", "three"],
+        f"mama-put:whatsapp:{other}": ["uno", "dos"],
+    }
+
+
+async def test_a_redelivered_message_is_processed_once(graph: GraphDoubleThread) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    payload = whatsapp([wa_text("confirm")])
+    for _ in range(3):
+        assert (await post(app, WA_URL, payload)).status == 200
+    await until(lambda: len(graph.sent()) >= 1)
+    await asyncio.sleep(0.2)
+    assert rasa.texts == ["confirm"]
+    assert len(graph.sent()) == 1
+    assert len(inbox_rows()) == 1
+
+
+async def test_an_unknown_account_is_acknowledged_and_nothing_else_happens(
+    graph: GraphDoubleThread,
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    response = await post(app, WA_URL, whatsapp([wa_text("hi")], phone_number_id="999999"))
+    assert response.status == 200
+    await asyncio.sleep(0.2)
+    assert inbox_rows() == [] and rasa.messages == [] and graph.sent() == []
+
+
+async def test_one_number_buying_from_two_shops_has_two_conversations(
+    graph: GraphDoubleThread,
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    await post(app, WA_URL, whatsapp([wa_text("hi mama put")]))
+    await post(app, WA_URL, whatsapp([wa_text("hi iya")], phone_number_id=OTHER_PHONE_NUMBER_ID))
+    await until(lambda: len(graph.sent()) == 2)
+    assert {m.sender_id: m.metadata["shop_id"] for m in rasa.messages} == {
+        f"mama-put:whatsapp:{BUYER}": "mama-put",
+        f"iya-basket:whatsapp:{BUYER}": "iya-basket",
+    }
+    assert sorted(s["account_id"] for s in graph.sent()) == sorted(
+        [PHONE_NUMBER_ID, OTHER_PHONE_NUMBER_ID]
+    )
+
+
+async def test_a_stale_message_is_recorded_and_skipped(graph: GraphDoubleThread) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    await post(app, WA_URL, whatsapp([wa_text("old news", age=2 * 3600)]))
+    await until(lambda: [r.state for r in inbox_rows()] == ["stale"])
+    assert rasa.messages == [] and graph.sent() == []
+
+
+async def test_buttons_map_to_the_payload_the_bot_sent() -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    payload = '/confirm_order{"order_id": "ORD-7F3K9Q"}'
+    interactive = wa_message(
+        "interactive",
+        {
+            "interactive": {
+                "type": "button_reply",
+                "button_reply": {"id": payload, "title": "Confirm"},
+            }
+        },
+    )
+    listed = wa_message(
+        "interactive",
+        {"interactive": {"type": "list_reply", "list_reply": {"id": "/help", "title": "Help"}}},
+    )
+    template = wa_message("button", {"button": {"payload": "/order_status", "text": "Track"}})
+    await post(app, WA_URL, whatsapp([interactive, listed, template]))
+    await until(lambda: len(rasa.messages) == 3)
+    assert rasa.texts == [payload, "/help", "/order_status"]
+
+
+async def test_typed_text_cannot_trigger_an_intent_directly() -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    await post(app, WA_URL, whatsapp([wa_text('/cancel_order{"order_id": "ORD-7F3K9Q"}')]))
+    await until(lambda: len(rasa.messages) == 1)
+    assert not rasa.texts[0].startswith("/")
+
+
+@pytest.mark.parametrize(
+    ("kind", "content"),
+    [
+        ("reaction", {"reaction": {"message_id": "wamid.X", "emoji": "👍"}}),
+        ("location", {"location": {"latitude": 6.45, "longitude": 3.39}}),
+        ("sticker", {"sticker": {"id": "1", "mime_type": "image/webp", "sha256": "x"}}),
+        ("audio", {"audio": {"id": "2", "mime_type": "audio/ogg"}}),
+        ("video", {"video": {"id": "3", "mime_type": "video/mp4"}}),
+        ("contacts", {"contacts": [{"name": {"formatted_name": "Bola"}}]}),
+        ("unsupported", {"errors": [{"code": 131051, "title": "Message type unknown"}]}),
+    ],
+)
+async def test_what_the_assistant_cannot_read_gets_the_help_answer(
+    kind: str, content: Dict[str, Any], graph: GraphDoubleThread
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    assert (await post(app, WA_URL, whatsapp([wa_message(kind, content)]))).status == 200
+    await until(lambda: len(graph.sent()) == 1)
+    assert rasa.texts == ["/help"]
+
+
+async def test_malformed_payloads_are_acknowledged_without_crashing() -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    for payload in ({}, [], {"object": "whatsapp_business_account", "entry": "nope"}, None):
+        assert (await post(app, WA_URL, payload)).status == 200
+    body = b"{not json"
+    signature = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"X-Hub-Signature-256": f"sha256={signature}"}
+    _, response = await app.asgi_client.post(WA_URL, content=body, headers=headers)
+    assert response.status == 200
+    assert rasa.messages == [] and inbox_rows() == []
+
+
+# Statuses and sending
+
+
+async def test_statuses_are_joined_to_our_messages_and_never_reach_rasa(
+    graph: GraphDoubleThread,
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    await post(app, WA_URL, whatsapp([wa_text("hi")]))
+    await until(lambda: len(graph.sent()) == 1)
+    wamid = graph.sent()[0]["id"]
+
+    await post(app, WA_URL, whatsapp(statuses=[wa_status(wamid, "delivered")]))
+    await post(app, WA_URL, whatsapp(statuses=[wa_status(wamid, "failed", error_code=131047)]))
+    await post(app, WA_URL, whatsapp(statuses=[wa_status(wamid, "read")]))
+    [row] = outbound_rows()
+    assert (row.status, row.error_code) == ("failed", 131047)
+    assert rasa.texts == ["hi"]
+
+
+async def test_throttling_is_retried_and_the_reply_sent_once(graph: GraphDoubleThread) -> None:
+    graph.fail_next(130429, 429)
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    await post(app, WA_URL, whatsapp([wa_text("hi")]))
+    await until(lambda: len(outbound_rows()) == 1)
+    delivered = [s for s in graph.sent() if s["status"] == 200]
+    assert len(delivered) == 1
+    assert outbound_rows()[0].platform_message_id == delivered[0]["id"]
+
+
+async def test_a_closed_window_is_recorded_and_not_retried(graph: GraphDoubleThread) -> None:
+    graph.fail_next(131047, 400, times=5)
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    await post(app, WA_URL, whatsapp([wa_text("hi")]))
+    await until(lambda: len(outbound_rows()) == 1)
+    [row] = outbound_rows()
+    assert (row.status, row.error_code, row.platform_message_id) == ("failed", 131047, None)
+    assert len(graph.sent()) == 1
+
+
+# Restart and receipts
+
+
+async def test_messages_acknowledged_before_a_restart_are_processed_on_start(
+    graph: GraphDoubleThread,
+) -> None:
+    with db.session_scope() as session:
+        inbox.accept(
+            session,
+            shop_id="mama-put",
+            channel="whatsapp",
+            account_id=PHONE_NUMBER_ID,
+            platform_message_id="wamid.before-restart",
+            sender=BUYER,
+            message=InboundMessage(
+                channel="whatsapp",
+                account_id=PHONE_NUMBER_ID,
+                sender=BUYER,
+                message_id="wamid.before-restart",
+                timestamp=time.time(),
+                kind="text",
+                original_type="text",
+                text="are you there?",
+            ).__dict__,
+            sent_at=utcnow(),
+        )
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    _, response = await app.asgi_client.get("/webhooks/whatsapp/")
+    assert response.status == 200
+    await until(lambda: rasa.texts == ["are you there?"])
+    await until(lambda: [r.state for r in inbox_rows()] == ["done"])
+
+
+async def test_a_photo_receipt_is_downloaded_checked_and_stored(
+    graph: GraphDoubleThread, s3
+) -> None:
+    media_id = graph.add_media(JPEG, "image/jpeg")
+    photo = wa_message(
+        "image",
+        {
+            "image": {
+                "id": media_id,
+                "mime_type": "image/jpeg",
+                "sha256": hashlib.sha256(JPEG).hexdigest(),
+                "caption": "my transfer",
+            }
+        },
+    )
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    await post(app, WA_URL, whatsapp([photo]))
+    await until(lambda: len(rasa.messages) == 1)
+    text = rasa.texts[0]
+    assert text.startswith("/upload_receipt")
+    key = json.loads(text[len("/upload_receipt") :])["receipt_file"]
+    assert key.startswith("shops/mama-put/receipts/incoming/")
+    stored = s3.get_object(Bucket="test-receipts", Key=key)
+    assert stored["Body"].read() == JPEG
+    assert stored["ContentType"] == "image/jpeg"
+
+
+@pytest.mark.parametrize(
+    ("content", "declared", "problem"),
+    [
+        (b"GIF89a-not-a-receipt", None, "wrong_type"),
+        (JPEG, "0" * 64, "unreadable"),
+    ],
+)
+async def test_a_bad_receipt_is_reported_not_stored(
+    graph: GraphDoubleThread, s3, content: bytes, declared: str | None, problem: str
+) -> None:
+    media_id = graph.add_media(content, "image/jpeg")
+    image: Dict[str, Any] = {"id": media_id, "mime_type": "image/jpeg"}
+    if declared:
+        image["sha256"] = declared
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    await post(app, WA_URL, whatsapp([wa_message("image", {"image": image})]))
+    await until(lambda: len(rasa.messages) == 1)
+    assert json.loads(rasa.texts[0][len("/upload_receipt") :]) == {"receipt_problem": problem}
+    assert s3.list_objects_v2(Bucket="test-receipts").get("KeyCount") == 0
+
+
+async def test_a_receipt_whose_media_is_gone_is_reported(graph: GraphDoubleThread, s3) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    gone = wa_message("document", {"document": {"id": "404404", "mime_type": "application/pdf"}})
+    await post(app, WA_URL, whatsapp([gone]))
+    await until(lambda: len(rasa.messages) == 1)
+    assert json.loads(rasa.texts[0][len("/upload_receipt") :]) == {"receipt_problem": "unreadable"}
+
+
+# Instagram
+
+
+async def test_instagram_text_quick_replies_and_postbacks(graph: GraphDoubleThread) -> None:
+    rasa = RasaStandIn()
+    app = app_for(InstagramInput, rasa)
+    quick = ig_event({"text": "Yes, cancel it", "quick_reply": {"payload": "/affirm"}})
+    postback = {
+        "sender": {"id": "IGSID-1"},
+        "recipient": {"id": IG_ACCOUNT_ID},
+        "timestamp": int(time.time() * 1000),
+        "postback": {"mid": "aWdfpostback1", "title": "Help", "payload": "/help"},
+    }
+    payload = instagram([ig_event({"text": "hi"}), quick, postback])
+    assert (await post(app, IG_URL, payload)).status == 200
+    await until(lambda: len(graph.sent()) == 3)
+    assert rasa.texts == ["hi", "/affirm", "/help"]
+    assert rasa.messages[0].sender_id == "mama-put:instagram:IGSID-1"
+    send = graph.sent()[0]
+    assert send["account_id"] == IG_ACCOUNT_ID
+    assert send["body"] == {"recipient": {"id": "IGSID-1"}, "message": {"text": "got: hi"}}
+
+
+async def test_instagram_echoes_and_read_receipts_are_dropped(graph: GraphDoubleThread) -> None:
+    rasa = RasaStandIn()
+    app = app_for(InstagramInput, rasa)
+    read = {
+        "sender": {"id": "IGSID-1"},
+        "recipient": {"id": IG_ACCOUNT_ID},
+        "timestamp": int(time.time() * 1000),
+        "read": {"mid": "aWdfread"},
+    }
+    payload = instagram([ig_event({"text": "our own reply"}, echo=True), read])
+    assert (await post(app, IG_URL, payload)).status == 200
+    await asyncio.sleep(0.2)
+    assert rasa.messages == [] and inbox_rows() == [] and graph.sent() == []
+
+
+async def test_instagram_attachment_receipt_is_fetched_without_the_shop_token(
+    graph: GraphDoubleThread, s3
+) -> None:
+    graph.add_media(JPEG, "image/jpeg", media_id="cdn-1", public=True)
+    url = f"{graph.url}/__files/cdn-1"
+    rasa = RasaStandIn()
+    app = app_for(InstagramInput, rasa)
+    attachment = ig_event({"attachments": [{"type": "image", "payload": {"url": url}}]})
+    await post(app, IG_URL, instagram([attachment]))
+    await until(lambda: len(rasa.messages) == 1)
+    key = json.loads(rasa.texts[0][len("/upload_receipt") :])["receipt_file"]
+    assert s3.get_object(Bucket="test-receipts", Key=key)["Body"].read() == JPEG

@@ -1,0 +1,585 @@
+"""Webhook parsing: Meta's documented payloads become typed messages and statuses; echoes,
+receipts and reactions are dropped; malformed pieces are skipped with one warning each, and
+no JSON value whatsoever makes a parser raise."""
+
+import copy
+import logging
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+
+from bot.webhooks import (
+    InboundMessage,
+    Media,
+    StatusUpdate,
+    parse_instagram,
+    parse_whatsapp,
+)
+
+PHONE_NUMBER_ID = "106540352242922"
+WABA_ID = "102290129340398"
+BUYER = "2348012345678"
+IG_ACCOUNT = "17841400000012345"
+IGSID = "6574321987654321"
+WA_TIMESTAMP = "1732550000"
+IG_TIMESTAMP = 1732550000123
+
+
+def wa_message(message_type: str, content: Any = None, **extra: Any) -> Dict[str, Any]:
+    message = {"from": BUYER, "id": f"wamid.{message_type}", "timestamp": WA_TIMESTAMP}
+    message["type"] = message_type
+    if content is not None:
+        message[message_type] = content
+    return {**message, **extra}
+
+
+def wa_change(
+    messages=(), statuses=(), phone_number_id=PHONE_NUMBER_ID, contacts=None
+) -> Dict[str, Any]:
+    value: Dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "2348000000000", "phone_number_id": phone_number_id},
+    }
+    if messages:
+        value["contacts"] = contacts or [{"profile": {"name": "Ada"}, "wa_id": BUYER}]
+        value["messages"] = messages
+    if statuses:
+        value["statuses"] = statuses
+    return {"field": "messages", "value": value}
+
+
+def wa_payload(*changes: Dict[str, Any]) -> Dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": WABA_ID, "changes": list(changes)}],
+    }
+
+
+def wa_status(status: str, message_id: str = "wamid.OURS", **extra: Any) -> Dict[str, Any]:
+    return {
+        "id": message_id,
+        "status": status,
+        "timestamp": WA_TIMESTAMP,
+        "recipient_id": BUYER,
+        **extra,
+    }
+
+
+def ig_event(**event: Any) -> Dict[str, Any]:
+    return {
+        "sender": {"id": IGSID},
+        "recipient": {"id": IG_ACCOUNT},
+        "timestamp": IG_TIMESTAMP,
+        **event,
+    }
+
+
+def ig_payload(*events: Dict[str, Any], entry_id: str = IG_ACCOUNT) -> Dict[str, Any]:
+    return {
+        "object": "instagram",
+        "entry": [{"id": entry_id, "time": IG_TIMESTAMP, "messaging": list(events)}],
+    }
+
+
+def only_message(parsed: Tuple[List[InboundMessage], List[StatusUpdate]]) -> InboundMessage:
+    messages, statuses = parsed
+    assert statuses == []
+    assert len(messages) == 1
+    return messages[0]
+
+
+# WhatsApp messages
+
+
+def test_whatsapp_text_message():
+    message = wa_message("text", {"body": "hello"})
+    parsed = only_message(parse_whatsapp(wa_payload(wa_change([message]))))
+    assert parsed == InboundMessage(
+        channel="whatsapp",
+        account_id=PHONE_NUMBER_ID,
+        sender=BUYER,
+        message_id="wamid.text",
+        timestamp=1732550000.0,
+        kind="text",
+        original_type="text",
+        text="hello",
+        sender_name="Ada",
+    )
+
+
+@pytest.mark.parametrize("reply_type", ["button_reply", "list_reply"])
+def test_whatsapp_interactive_reply_is_a_button(reply_type):
+    reply = {"id": "/choose_order", "title": "My orders"}
+    if reply_type == "list_reply":
+        reply["description"] = "See every order"
+    message = wa_message("interactive", {"type": reply_type, reply_type: reply})
+    parsed = only_message(parse_whatsapp(wa_payload(wa_change([message]))))
+    assert (parsed.kind, parsed.original_type) == ("button", "interactive")
+    assert (parsed.text, parsed.title) == ("/choose_order", "My orders")
+
+
+def test_whatsapp_template_quick_reply_is_a_button():
+    message = wa_message("button", {"payload": "CONFIRM_ORDER", "text": "Confirm"})
+    parsed = only_message(parse_whatsapp(wa_payload(wa_change([message]))))
+    assert (parsed.kind, parsed.original_type) == ("button", "button")
+    assert (parsed.text, parsed.title) == ("CONFIRM_ORDER", "Confirm")
+
+
+def test_whatsapp_image_with_caption():
+    image = {
+        "caption": "my transfer receipt",
+        "mime_type": "image/jpeg",
+        "sha256": "Zm9vYmFy",
+        "id": "1479537139650973",
+    }
+    parsed = only_message(parse_whatsapp(wa_payload(wa_change([wa_message("image", image)]))))
+    assert (parsed.kind, parsed.original_type, parsed.text) == (
+        "media",
+        "image",
+        "my transfer receipt",
+    )
+    assert parsed.media == Media(
+        id="1479537139650973",
+        url=None,
+        mime_type="image/jpeg",
+        sha256="Zm9vYmFy",
+        caption="my transfer receipt",
+        filename=None,
+    )
+
+
+def test_whatsapp_document_without_caption():
+    document = {
+        "filename": "receipt.pdf",
+        "mime_type": "application/pdf",
+        "sha256": "YmFyYmF6",
+        "id": "889900112233",
+    }
+    message = wa_message("document", document)
+    parsed = only_message(parse_whatsapp(wa_payload(wa_change([message]))))
+    assert (parsed.kind, parsed.original_type, parsed.text) == ("media", "document", None)
+    assert parsed.media == Media(
+        id="889900112233",
+        url=None,
+        mime_type="application/pdf",
+        sha256="YmFyYmF6",
+        caption=None,
+        filename="receipt.pdf",
+    )
+
+
+@pytest.mark.parametrize(
+    ("message_type", "content"),
+    [
+        ("reaction", {"message_id": "wamid.OURS", "emoji": "\U0001f44d"}),
+        ("location", {"latitude": 6.4541, "longitude": 3.3947, "name": "Balogun Market"}),
+        ("sticker", {"mime_type": "image/webp", "sha256": "c3RpY2tlcg==", "id": "5566"}),
+        ("audio", {"mime_type": "audio/ogg; codecs=opus", "sha256": "YXVkaW8=", "id": "7788"}),
+        ("video", {"mime_type": "video/mp4", "sha256": "dmlkZW8=", "id": "9900"}),
+        ("contacts", [{"name": {"formatted_name": "Chidi"}, "phones": [{"phone": "+234"}]}]),
+        ("unsupported", None),
+        ("system", {"body": "customer changed number", "type": "user_changed_number"}),
+        ("interactive", {"type": "nfm_reply", "nfm_reply": {"response_json": "{}"}}),
+    ],
+)
+def test_whatsapp_types_the_bot_cannot_read_are_unsupported(message_type, content):
+    extra = {}
+    if message_type == "unsupported":
+        extra["errors"] = [{"code": 131051, "title": "Message type unknown"}]
+    message = wa_message(message_type, content, **extra)
+    parsed = only_message(parse_whatsapp(wa_payload(wa_change([message]))))
+    assert (parsed.kind, parsed.original_type) == ("unsupported", message_type)
+    assert (parsed.text, parsed.title, parsed.media) == (None, None, None)
+    assert (parsed.message_id, parsed.sender) == (f"wamid.{message_type}", BUYER)
+
+
+def test_whatsapp_reply_carries_the_context_id():
+    context = {"from": "2348000000000", "id": "wamid.OURS"}
+    message = wa_message("text", {"body": "this one"}, context=context)
+    parsed = only_message(parse_whatsapp(wa_payload(wa_change([message]))))
+    assert parsed.context_id == "wamid.OURS"
+
+
+def test_whatsapp_sender_name_is_matched_by_wa_id():
+    other = "2348099999999"
+    contacts = [
+        {"profile": {"name": "Bola"}, "wa_id": other},
+        {"profile": {"name": "Ada"}, "wa_id": BUYER},
+    ]
+    messages = [
+        wa_message("text", {"body": "one"}),
+        {**wa_message("text", {"body": "two"}), "from": other, "id": "wamid.two"},
+        {**wa_message("text", {"body": "three"}), "from": "2348011111111", "id": "wamid.three"},
+    ]
+    parsed, _ = parse_whatsapp(wa_payload(wa_change(messages, contacts=contacts)))
+    assert [message.sender_name for message in parsed] == ["Ada", "Bola", None]
+
+
+def test_whatsapp_batch_keeps_every_entry_change_message_and_status_in_order():
+    second_number = "109999999999999"
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": WABA_ID,
+                "changes": [
+                    wa_change(
+                        [
+                            {**wa_message("text", {"body": "a"}), "id": "wamid.1"},
+                            {**wa_message("text", {"body": "b"}), "id": "wamid.2"},
+                        ],
+                        [wa_status("sent", "wamid.S1")],
+                    ),
+                    {"field": "message_template_status_update", "value": {"event": "APPROVED"}},
+                    wa_change([{**wa_message("text", {"body": "c"}), "id": "wamid.3"}]),
+                ],
+            },
+            {
+                "id": "102290129349999",
+                "changes": [
+                    wa_change(
+                        [{**wa_message("text", {"body": "d"}), "id": "wamid.4"}],
+                        [wa_status("delivered", "wamid.S1"), wa_status("read", "wamid.S1")],
+                        phone_number_id=second_number,
+                    )
+                ],
+            },
+        ],
+    }
+    messages, statuses = parse_whatsapp(payload)
+    assert [(m.message_id, m.text, m.account_id) for m in messages] == [
+        ("wamid.1", "a", PHONE_NUMBER_ID),
+        ("wamid.2", "b", PHONE_NUMBER_ID),
+        ("wamid.3", "c", PHONE_NUMBER_ID),
+        ("wamid.4", "d", second_number),
+    ]
+    assert [(s.status, s.account_id) for s in statuses] == [
+        ("sent", PHONE_NUMBER_ID),
+        ("delivered", second_number),
+        ("read", second_number),
+    ]
+
+
+@pytest.mark.parametrize("status", ["sent", "delivered", "read"])
+def test_whatsapp_status_updates(status):
+    item = wa_status(
+        status,
+        conversation={"id": "CONVERSATION_ID", "origin": {"type": "service"}},
+        pricing={"billable": False, "pricing_model": "CBP", "category": "service"},
+    )
+    messages, statuses = parse_whatsapp(wa_payload(wa_change(statuses=[item])))
+    assert messages == []
+    assert statuses == [
+        StatusUpdate(
+            channel="whatsapp",
+            account_id=PHONE_NUMBER_ID,
+            message_id="wamid.OURS",
+            status=status,
+            timestamp=1732550000.0,
+            recipient=BUYER,
+            errors=(),
+        )
+    ]
+
+
+def test_whatsapp_failed_status_carries_its_errors():
+    errors = [
+        {
+            "code": 131047,
+            "title": "Re-engagement message",
+            "message": "Re-engagement message",
+            "error_data": {"details": "Message failed to send because more than 24 hours..."},
+        }
+    ]
+    item = wa_status("failed", errors=errors)
+    _, statuses = parse_whatsapp(wa_payload(wa_change(statuses=[item])))
+    assert [(s.status, s.errors) for s in statuses] == [
+        ("failed", ((131047, "Re-engagement message"),))
+    ]
+
+
+def test_whatsapp_status_error_without_code_or_title_is_kept():
+    item = wa_status("failed", errors=[{"message": "Something went wrong"}, {}, "junk"])
+    _, statuses = parse_whatsapp(wa_payload(wa_change(statuses=[item])))
+    assert statuses[0].errors == ((None, "Something went wrong"), (None, ""))
+
+
+# Instagram
+
+
+def test_instagram_text_message():
+    event = ig_event(message={"mid": "aWdfZAG1faWQ", "text": "hi"})
+    parsed = only_message(parse_instagram(ig_payload(event)))
+    assert parsed == InboundMessage(
+        channel="instagram",
+        account_id=IG_ACCOUNT,
+        sender=IGSID,
+        message_id="aWdfZAG1faWQ",
+        timestamp=1732550000.123,
+        kind="text",
+        original_type="text",
+        text="hi",
+    )
+
+
+def test_instagram_quick_reply_is_a_button():
+    message = {"mid": "aWdf.qr", "text": "My orders", "quick_reply": {"payload": "/my_orders"}}
+    parsed = only_message(parse_instagram(ig_payload(ig_event(message=message))))
+    assert (parsed.kind, parsed.original_type) == ("button", "quick_reply")
+    assert (parsed.text, parsed.title, parsed.message_id) == ("/my_orders", "My orders", "aWdf.qr")
+
+
+def test_instagram_postback_is_a_button():
+    postback = {"mid": "aWdf.pb", "title": "Track order", "payload": "/track_order"}
+    parsed = only_message(parse_instagram(ig_payload(ig_event(postback=postback))))
+    assert (parsed.kind, parsed.original_type) == ("button", "postback")
+    assert (parsed.text, parsed.title, parsed.message_id) == (
+        "/track_order",
+        "Track order",
+        "aWdf.pb",
+    )
+
+
+@pytest.mark.parametrize("attachment_type", ["image", "file"])
+def test_instagram_image_or_file_attachment_is_media(attachment_type):
+    url = "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=123&signature=abc"
+    message = {
+        "mid": "aWdf.media",
+        "attachments": [
+            {"type": attachment_type, "payload": {"url": url}},
+            {"type": "image", "payload": {"url": url + "&second"}},
+        ],
+    }
+    parsed = only_message(parse_instagram(ig_payload(ig_event(message=message))))
+    assert (parsed.kind, parsed.original_type) == ("media", f"attachment:{attachment_type}")
+    assert parsed.message_id == "aWdf.media"
+    assert parsed.media == Media(
+        id=None, url=url, mime_type=None, sha256=None, caption=None, filename=None
+    )
+
+
+@pytest.mark.parametrize(
+    "attachment_type", ["audio", "video", "share", "story_mention", "ig_reel", "reel"]
+)
+def test_instagram_other_attachments_are_unsupported(attachment_type):
+    message = {
+        "mid": "aWdf.other",
+        "attachments": [{"type": attachment_type, "payload": {"url": "https://cdn/x"}}],
+    }
+    parsed = only_message(parse_instagram(ig_payload(ig_event(message=message))))
+    assert (parsed.kind, parsed.original_type) == ("unsupported", f"attachment:{attachment_type}")
+    assert parsed.media is None
+
+
+def test_instagram_unsupported_message():
+    message = {"mid": "aWdf.gif", "is_unsupported": True}
+    parsed = only_message(parse_instagram(ig_payload(ig_event(message=message))))
+    assert (parsed.kind, parsed.original_type) == ("unsupported", "unsupported")
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        ig_event(message={"mid": "aWdf.echo", "text": "our own reply", "is_echo": True}),
+        ig_event(message={"mid": "aWdf.deleted", "is_deleted": True}),
+        ig_event(read={"mid": "aWdf.ours"}),
+        ig_event(messaging_seen={"mid": "aWdf.ours"}),
+        ig_event(delivery={"mids": ["aWdf.ours"], "watermark": IG_TIMESTAMP}),
+        ig_event(reaction={"mid": "aWdf.ours", "action": "react", "reaction": "love"}),
+        ig_event(reaction={"mid": "aWdf.ours", "action": "unreact"}),
+        ig_event(referral={"ref": "ad", "source": "ADS", "type": "OPEN_THREAD"}),
+    ],
+)
+def test_instagram_echoes_receipts_and_reactions_are_dropped(event, caplog):
+    with caplog.at_level(logging.WARNING, logger="bot.webhooks"):
+        assert parse_instagram(ig_payload(event)) == ([], [])
+    assert caplog.records == []
+
+
+def test_instagram_account_falls_back_to_the_entry_id():
+    event = ig_event(message={"mid": "aWdf.x", "text": "hi"})
+    del event["recipient"]
+    assert only_message(parse_instagram(ig_payload(event))).account_id == IG_ACCOUNT
+
+
+def test_instagram_batch_keeps_every_entry_and_event():
+    payload = ig_payload(
+        ig_event(message={"mid": "m1", "text": "one"}),
+        ig_event(message={"mid": "m2", "text": "mine", "is_echo": True}),
+        ig_event(message={"mid": "m3", "text": "three"}),
+    )
+    payload["entry"].append(
+        {"id": "17841400000099999", "messaging": [ig_event(postback={"mid": "m4", "payload": "p"})]}
+    )
+    messages, _ = parse_instagram(payload)
+    assert [m.message_id for m in messages] == ["m1", "m3", "m4"]
+
+
+# Wrong objects and malformed pieces
+
+
+def test_payloads_for_the_other_platform_are_ignored():
+    whatsapp = wa_payload(wa_change([wa_message("text", {"body": "hello"})]))
+    instagram = ig_payload(ig_event(message={"mid": "m1", "text": "hi"}))
+    assert parse_instagram(whatsapp) == ([], [])
+    assert parse_whatsapp(instagram) == ([], [])
+    assert parse_whatsapp({**whatsapp, "object": "page"}) == ([], [])
+    assert parse_instagram({**instagram, "object": "page"}) == ([], [])
+
+
+def test_one_malformed_message_is_skipped_with_one_warning_and_no_personal_data(caplog):
+    good = wa_message("text", {"body": "hello"})
+    missing_id = {
+        k: v for k, v in wa_message("text", {"body": "secret words"}).items() if k != "id"
+    }
+    with caplog.at_level(logging.WARNING, logger="bot.webhooks"):
+        messages, _ = parse_whatsapp(wa_payload(wa_change([missing_id, good])))
+    assert [m.message_id for m in messages] == ["wamid.text"]
+    assert len(caplog.records) == 1
+    record = caplog.records[0]
+    assert record.levelno == logging.WARNING
+    assert (record.channel, record.skipped, record.reason) == (
+        "whatsapp",
+        "messages",
+        "id is missing",
+    )
+    logged = str(vars(record))
+    assert BUYER not in logged
+    assert "secret words" not in logged
+
+
+@pytest.mark.parametrize(
+    ("parse", "payload", "kept"),
+    [
+        (parse_whatsapp, wa_payload(wa_change([wa_message("image", {"mime_type": "x"})])), 0),
+        (parse_whatsapp, wa_payload(wa_change([{**wa_message("text", {}), "id": "w"}])), 0),
+        (parse_whatsapp, wa_payload(wa_change([wa_message("text", {"body": "x"})], [{}])), 1),
+        (parse_whatsapp, wa_payload(wa_change([wa_message("text", {"body": "x"})], "x")), 1),
+        (parse_whatsapp, wa_payload(wa_change([wa_message("text", {"body": "x"}), 7])), 1),
+        (parse_whatsapp, wa_payload(wa_change([wa_message("text", "x")], phone_number_id=1)), 0),
+        (parse_whatsapp, wa_payload(wa_change([{**wa_message("button", {}), "id": "w"}])), 0),
+        (parse_instagram, ig_payload(ig_event(message={"text": "no mid"})), 0),
+        (parse_instagram, ig_payload(ig_event(postback={"mid": "m", "title": "no payload"})), 0),
+        (parse_instagram, ig_payload(ig_event(message={"mid": "m", "attachments": []})), 0),
+        (parse_instagram, ig_payload(ig_event(message={"mid": "m", "quick_reply": {}})), 0),
+        (parse_instagram, ig_payload(ig_event(message="hi")), 0),
+        (parse_instagram, ig_payload({"message": {"mid": "m", "text": "no sender"}}), 0),
+        (parse_instagram, {"object": "instagram", "entry": [{"messaging": "x"}]}, 0),
+    ],
+)
+def test_each_malformed_piece_gives_exactly_one_warning(parse, payload, kept, caplog):
+    with caplog.at_level(logging.WARNING, logger="bot.webhooks"):
+        messages, statuses = parse(payload)
+    assert len(messages) + len(statuses) == kept
+    assert len(caplog.records) == 1
+
+
+@pytest.mark.parametrize(
+    "timestamp", [None, "", "soon", "1.5e9", "-1", "١٧٣٢٥٥٠٠٠٠", 10**400, float("nan"), True]
+)
+def test_invalid_timestamps_are_malformed(timestamp):
+    message = wa_message("text", {"body": "x"}, timestamp=timestamp)
+    assert parse_whatsapp(wa_payload(wa_change([message]))) == ([], [])
+
+
+def test_numeric_whatsapp_timestamp_is_accepted():
+    message = wa_message("text", {"body": "x"}, timestamp=1732550000)
+    assert only_message(parse_whatsapp(wa_payload(wa_change([message])))).timestamp == 1732550000
+
+
+ODD_VALUES = [
+    None,
+    True,
+    0,
+    -1,
+    1.5,
+    10**400,
+    float("nan"),
+    float("inf"),
+    "",
+    "x",
+    "١٢٣",
+    [],
+    [None],
+    ["x", 1],
+    {},
+    {"id": 5},
+]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
+@pytest.mark.parametrize("parse", [parse_whatsapp, parse_instagram])
+def test_any_json_value_as_the_payload_gives_empty_lists(parse, value):
+    assert parse(value) == ([], [])
+
+
+def full_whatsapp_payload() -> Dict[str, Any]:
+    messages = [
+        wa_message("text", {"body": "hello"}, context={"from": BUYER, "id": "wamid.OURS"}),
+        wa_message(
+            "interactive", {"type": "button_reply", "button_reply": {"id": "i", "title": "t"}}
+        ),
+        wa_message("button", {"payload": "p", "text": "t"}),
+        wa_message("image", {"id": "1", "mime_type": "image/jpeg", "sha256": "s", "caption": "c"}),
+        wa_message("document", {"id": "2", "filename": "f.pdf", "mime_type": "application/pdf"}),
+        wa_message("reaction", {"message_id": "wamid.OURS", "emoji": "x"}),
+    ]
+    statuses = [wa_status("failed", errors=[{"code": 131047, "title": "Re-engagement message"}])]
+    return wa_payload(wa_change(messages, statuses))
+
+
+def full_instagram_payload() -> Dict[str, Any]:
+    return ig_payload(
+        ig_event(message={"mid": "m1", "text": "hi"}),
+        ig_event(message={"mid": "m2", "text": "t", "quick_reply": {"payload": "p"}}),
+        ig_event(postback={"mid": "m3", "title": "t", "payload": "p"}),
+        ig_event(
+            message={"mid": "m4", "attachments": [{"type": "image", "payload": {"url": "u"}}]}
+        ),
+        ig_event(message={"mid": "m5", "text": "mine", "is_echo": True}),
+        ig_event(read={"mid": "m1"}),
+    )
+
+
+def paths(value: Any, prefix: Tuple[Any, ...] = ()) -> Iterator[Tuple[Any, ...]]:
+    """Every position in a JSON document, as the keys and indexes leading to it."""
+    yield prefix
+    if isinstance(value, (dict, list)):
+        for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+            yield from paths(item, (*prefix, key))
+
+
+def replaced(document: Any, path: Tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    document = copy.deepcopy(document)
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return document
+
+
+@pytest.mark.parametrize(
+    ("parse", "document"),
+    [(parse_whatsapp, full_whatsapp_payload()), (parse_instagram, full_instagram_payload())],
+    ids=["whatsapp", "instagram"],
+)
+def test_any_odd_value_anywhere_in_a_payload_never_raises_nor_logs_personal_data(
+    parse, document, caplog
+):
+    """Every position of a valid payload, replaced in turn by every odd JSON value."""
+    caplog.set_level(logging.WARNING, logger="bot.webhooks")
+    for path in paths(document):
+        for value in ODD_VALUES:
+            messages, statuses = parse(replaced(document, path, value))
+            assert all(isinstance(message, InboundMessage) for message in messages)
+            assert all(isinstance(status, StatusUpdate) for status in statuses)
+            for message in messages:
+                assert isinstance(message.timestamp, float)
+                assert message.kind in {"text", "button", "media", "unsupported"}
+    logged = " ".join(str(vars(record)) for record in caplog.records)
+    assert caplog.records
+    assert BUYER not in logged
+    assert IGSID not in logged
+    assert "hello" not in logged
