@@ -13,11 +13,13 @@ SHOP ?=
 export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup run shell train lint format test test-unit test-dialogues test-e2e clean
+.PHONY: help setup run shell chat-whatsapp train lint format test test-unit test-dialogues \
+	test-e2e bench clean
 
 help:
 	@echo "make run     set everything up and start the assistant (REST channel, port 5005)"
 	@echo "make shell   talk to the assistant in the terminal (SHOP=<id> for another shop)"
+	@echo "make chat-whatsapp  chat through the real WhatsApp path, against a local Graph API double"
 	@echo "make train   validate the training data and train, only when it changed"
 	@echo "make test    set everything up and run every check and test"
 	@echo "make lint    ruff lint and format check; make format fixes formatting"
@@ -26,10 +28,8 @@ $(INSTALLED): requirements.txt constraints.txt scripts/bootstrap
 	scripts/bootstrap $(VENV)
 	@touch $@
 
-.env: | $(INSTALLED)
+setup: $(INSTALLED)
 	$(PY) -m bot env init
-
-setup: $(INSTALLED) .env
 	$(PY) -m bot db upgrade
 	$(PY) -m bot shop demo
 
@@ -46,6 +46,13 @@ run: setup train
 
 shell: setup train
 	$(if $(SHOP),DEFAULT_SHOP=$(SHOP)) $(PY) -m bot.launcher --shell
+
+# Signed webhooks in, Graph API sends out (to devtools/graph_double.py), no Meta account needed.
+chat-whatsapp: setup train
+	scripts/chat-whatsapp
+
+bench: setup train
+	$(PY) -m bench.webhooks
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

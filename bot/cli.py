@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
-from typing import Callable, List, NoReturn
+from typing import Callable, Dict, List, NoReturn
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -16,16 +16,22 @@ from bot.money import format_naira, parse_naira
 from bot.order_ids import normalize_order_id
 from bot.settings import PROJECT_ROOT, ConfigurationError, load_dotenv
 
-ENV_TEMPLATE = """\
-# Written by `make run` on first start. Secrets here are random and local to this machine.
-JWT_SECRET={jwt_secret}
-OTP_SECRET={otp_secret}
-RASA_API_TOKEN={api_token}
-DEFAULT_SHOP=demo-shop
-# Replace with your Meta app's secret and the verify token you enter in its webhook settings.
-META_APP_SECRET={app_secret}
-META_VERIFY_TOKEN={verify_token}
+ENV_HEADER = """\
+# Written by `make run`. The secrets here are random and local to this machine. For a real Meta
+# app, replace META_APP_SECRET with the app's secret and META_VERIFY_TOKEN with the token you
+# enter in its webhook settings (see README, "Connecting a shop").
 """
+
+
+def _generated_settings() -> Dict[str, str]:
+    return {
+        "JWT_SECRET": secrets.token_urlsafe(48),
+        "OTP_SECRET": secrets.token_urlsafe(48),
+        "RASA_API_TOKEN": secrets.token_urlsafe(32),
+        "DEFAULT_SHOP": shops.DEMO_SHOP_ID,
+        "META_APP_SECRET": secrets.token_hex(16),
+        "META_VERIFY_TOKEN": secrets.token_urlsafe(16),
+    }
 
 
 class CliError(Exception):
@@ -65,21 +71,22 @@ def _order_id(typed: str) -> str:
 
 
 def cmd_env_init(args: argparse.Namespace) -> None:
+    """Write what .env lacks, with fresh random secrets; never change a value already there."""
     path = PROJECT_ROOT / ".env"
-    if path.exists():
-        print(f"{path} exists; left as it is")
+    existing = path.read_text() if path.exists() else ENV_HEADER
+    present = {
+        line.split("=", 1)[0].strip()
+        for line in existing.splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    }
+    missing = {k: v for k, v in _generated_settings().items() if k not in present}
+    if not missing:
+        print(f"{path} is complete; left as it is")
         return
-    path.write_text(
-        ENV_TEMPLATE.format(
-            jwt_secret=secrets.token_urlsafe(48),
-            otp_secret=secrets.token_urlsafe(48),
-            api_token=secrets.token_urlsafe(32),
-            app_secret=secrets.token_hex(16),
-            verify_token=secrets.token_urlsafe(16),
-        )
-    )
+    added = "".join(f"{key}={value}\n" for key, value in missing.items())
+    path.write_text(existing.rstrip("\n") + "\n" + added)
     path.chmod(0o600)
-    print(f"wrote {path} with fresh random secrets")
+    print(f"{path}: added {', '.join(missing)}")
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
@@ -99,6 +106,25 @@ def cmd_shop_add(args: argparse.Namespace) -> None:
             )
         except shops.ShopError as error:
             raise CliError(str(error))
+        _print_shop(shop)
+
+
+def cmd_shop_link(args: argparse.Namespace) -> None:
+    if not (args.whatsapp_phone_id or args.instagram_account_id):
+        raise CliError("give --whatsapp-phone-id and/or --instagram-account-id")
+    with db.session_scope() as session:
+        shop = _require_shop(session, args.id)
+        try:
+            for channel, account_id in (
+                ("whatsapp", args.whatsapp_phone_id),
+                ("instagram", args.instagram_account_id),
+            ):
+                if account_id:
+                    shops.link_account(session, shop, channel, account_id)
+        except shops.ShopError as error:
+            raise CliError(str(error))
+        session.flush()
+        session.refresh(shop)
         _print_shop(shop)
 
 
@@ -215,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", required=True)
     add.add_argument("--whatsapp-phone-id")
     add.add_argument("--instagram-account-id")
+    link = command(shop, "link", cmd_shop_link, "connect a WhatsApp number or Instagram account")
+    link.add_argument("id")
+    link.add_argument("--whatsapp-phone-id")
+    link.add_argument("--instagram-account-id")
     command(shop, "list", cmd_shop_list, "list shops")
     show = command(shop, "show", cmd_shop_show, "one shop and its order counts")
     show.add_argument("id")

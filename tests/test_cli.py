@@ -275,3 +275,15 @@ def test_error_as_a_process_is_one_line_without_traceback():
     assert len(err) == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert err[0].startswith("python -m bot: error:")
+
+
+def test_shop_link_connects_accounts_and_refuses_another_shops_account(capsys) -> None:
+    assert main(["shop", "add", "--id", "mama-put", "--name", "Mama Put"]) == 0
+    assert main(["shop", "add", "--id", "iya-basket", "--name", "Iya Basket"]) == 0
+    capsys.readouterr()
+    assert main(["shop", "link", "mama-put", "--whatsapp-phone-id", "1065403522"]) == 0
+    assert "whatsapp:1065403522" in capsys.readouterr().out
+    assert main(["shop", "link", "iya-basket", "--whatsapp-phone-id", "1065403522"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already belongs to shop 'mama-put'" in err[0]
+    assert main(["shop", "link", "mama-put"]) == 1
