@@ -14,13 +14,14 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 
 .PHONY: help setup run shell chat-whatsapp train lint format test test-unit test-dialogues \
-	test-e2e bench clean
+	test-e2e bench reload clean
 
 help:
 	@echo "make run     set everything up and start the assistant (REST channel, port 5005)"
 	@echo "make shell   talk to the assistant in the terminal (SHOP=<id> for another shop)"
 	@echo "make chat-whatsapp  chat through the real WhatsApp path, against a local Graph API double"
 	@echo "make train   validate the training data and train, only when it changed"
+	@echo "make reload  train if needed and load the model into the running assistant"
 	@echo "make test    set everything up and run every check and test"
 	@echo "make lint    ruff lint and format check; make format fixes formatting"
 
@@ -36,10 +37,17 @@ setup: $(INSTALLED)
 # Retrained only when the training data, domain or config changed; a failed validation or
 # training leaves the previous model in place.
 $(MODEL): $(TRAINING_INPUTS) | $(INSTALLED)
-	$(PY) scripts/validate_data.py
+	$(BIN)/rasa data validate --fail-on-warnings
 	$(BIN)/rasa train --fixed-model-name trustguard --out models
 
 train: $(MODEL)
+
+# Load the newest model into the running server (make run) without a restart.
+reload: train
+	@set -a; source .env; set +a; curl -fsS -X PUT \
+	  "http://127.0.0.1:$${RASA_PORT:-5005}/model?token=$${RASA_API_TOKEN}" \
+	  -H 'Content-Type: application/json' -d '{"model_file": "$(CURDIR)/$(MODEL)"}' \
+	  && echo "the running assistant now uses $(MODEL)"
 
 run: setup train
 	$(PY) -m bot.launcher

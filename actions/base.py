@@ -16,6 +16,7 @@ from actions.turn import Turn
 from bot.buyers import find_buyer
 from bot.db import session_scope
 from bot.models import Buyer, Shop
+from bot.shop_profile import FEATURES, shop_offers
 from bot.shops import get_shop
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ class ShopAction(Action, abc.ABC):
     """
 
     requires_verified = False
+    # A feature flag of the shop (see bot.shop_profile.FEATURES) this action needs, if any.
+    feature: str | None = None
 
     @abc.abstractmethod
     def decide(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer | None) -> Outcome:
@@ -76,6 +79,10 @@ class ShopAction(Action, abc.ABC):
             if shop is None:
                 logger.warning("message for an unknown shop", extra={"shop_id": turn.shop_id})
                 return Outcome([Reply("utter_shop_unavailable")])
+            if self.feature and not shop_offers(shop, self.feature):
+                return Outcome(
+                    [Reply("utter_feature_unavailable", {"feature_name": FEATURES[self.feature]})]
+                )
             buyer = find_buyer(session, shop.id, turn.channel, turn.user_id)
             if self.requires_verified:
                 if buyer is None:

@@ -45,6 +45,7 @@ def _refusal(order: Order) -> Outcome:
 
 class ActionRequestCancellation(ShopAction):
     requires_verified = True
+    feature = "order_cancellation"
 
     def name(self) -> str:
         return ASKING_ACTION

@@ -1,16 +1,30 @@
-"""Confirming an order: only the buyer's own pending orders, and twice is harmless."""
+"""Confirming an order: only the buyer's own pending orders, and twice is harmless.
+
+Shops with ``address_collection`` on first collect a delivery address (the address form), then
+confirm the order it was collected for.
+"""
 
 from __future__ import annotations
 
+from typing import Any, Dict, List
+
+from rasa_sdk.events import FollowupAction, SlotSet
 from sqlalchemy.orm import Session
 
+from actions.address import ADDRESS_SLOTS
 from actions.base import Outcome, Reply, ShopAction
 from actions.orders import choose_order, describe
 from actions.turn import Turn
 from bot import audit
+from bot.addresses import format_address
 from bot.audit import AuditAction
-from bot.models import Buyer, OrderStatus, Shop
-from bot.orders import Change, change_status
+from bot.models import Buyer, Order, OrderStatus, Shop
+from bot.orders import Change, change_status, get_buyer_order
+from bot.shop_profile import shop_offers
+
+_CLEAR_ADDRESS: List[Dict[str, Any]] = [
+    SlotSet(slot, None) for slot in (*ADDRESS_SLOTS, "confirming_order_id")
+]
 
 
 class ActionConfirmOrder(ShopAction):
@@ -20,6 +34,9 @@ class ActionConfirmOrder(ShopAction):
         return "action_confirm_order"
 
     def decide(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer | None) -> Outcome:
+        waiting = turn.slots.get("confirming_order_id")
+        if waiting and all(turn.slots.get(slot) for slot in ADDRESS_SLOTS):
+            return self._confirm_with_address(session, turn, shop, buyer, waiting)
         choice = choose_order(
             session,
             turn,
@@ -32,9 +49,52 @@ class ActionConfirmOrder(ShopAction):
         if choice.outcome:
             return choice.outcome
         order = choice.order
+        if (
+            order.status == OrderStatus.PENDING.value
+            and order.delivery_address is None
+            and shop_offers(shop, "address_collection")
+        ):
+            return Outcome(
+                [Reply("utter_address_needed", describe(order))],
+                [
+                    *_CLEAR_ADDRESS,
+                    SlotSet("confirming_order_id", order.id),
+                    FollowupAction("address_form"),
+                ],
+            )
+        return self._confirm(session, shop, buyer, order)
+
+    def _confirm_with_address(
+        self, session: Session, turn: Turn, shop: Shop, buyer: Buyer, order_id: str
+    ) -> Outcome:
+        order = get_buyer_order(session, buyer, order_id)
+        if order is None:
+            return Outcome([Reply("utter_order_not_found", {"order_id": order_id})], _CLEAR_ADDRESS)
+        if order.status == OrderStatus.PENDING.value:
+            order.delivery_address = {
+                "street": turn.slots["address_street"],
+                "city": turn.slots["address_city"],
+                "state": turn.slots["address_state"],
+                "phone": turn.slots["address_phone"],
+            }
+        outcome = self._confirm(session, shop, buyer, order)
+        return Outcome(outcome.replies, _CLEAR_ADDRESS)
+
+    @staticmethod
+    def _confirm(session: Session, shop: Shop, buyer: Buyer, order: Order) -> Outcome:
         change = change_status(session, order, OrderStatus.CONFIRMED.value)
         if change is Change.DONE:
             audit.record(session, shop.id, AuditAction.ORDER_CONFIRMED, buyer, order_id=order.id)
+            if order.delivery_address:
+                address = format_address(order.delivery_address)
+                return Outcome(
+                    [
+                        Reply(
+                            "utter_order_confirmed_delivery",
+                            {**describe(order), "address": address},
+                        )
+                    ]
+                )
             return Outcome([Reply("utter_order_confirmed", describe(order))])
         if order.status == OrderStatus.CANCELLED.value:
             return Outcome([Reply("utter_order_not_confirmable", describe(order))])

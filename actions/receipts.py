@@ -35,6 +35,7 @@ _PROBLEM_REPLIES = {
 
 class ActionReceiptUpload(ShopAction):
     requires_verified = True
+    feature = "receipt_upload"
 
     def name(self) -> str:
         return "action_receipt_upload"

@@ -38,6 +38,8 @@ class ActionSessionStart(Action):
         events: List[Dict[str, Any]] = [SessionStarted(), SlotSet("shop_id", shop_id)]
         if metadata.get("channel"):
             events.append(SlotSet("channel", metadata["channel"]))
+        if metadata.get("user_name"):
+            events.append(SlotSet("buyer_name", metadata["user_name"]))
         name = await asyncio.to_thread(_shop_name, shop_id)
         if name:
             events.append(SlotSet("shop_name", name))

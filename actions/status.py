@@ -12,6 +12,7 @@ from bot.models import Buyer, Shop
 
 class ActionOrderStatus(ShopAction):
     requires_verified = True
+    feature = "order_tracking"
 
     def name(self) -> str:
         return "action_order_status"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
+from pathlib import Path
 from typing import Callable, Dict, List, NoReturn
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import audit, buyers, db, orders, shops
+from bot import audit, buyers, db, orders, shop_profile, shops
 from bot.audit import AuditAction
 from bot.models import Channel, Order, OrderStatus, Shop
 from bot.money import format_naira, parse_naira
@@ -126,6 +127,67 @@ def cmd_shop_link(args: argparse.Namespace) -> None:
         session.flush()
         session.refresh(shop)
         _print_shop(shop)
+
+
+def cmd_shop_connect_url(args: argparse.Namespace) -> None:
+    from bot import oauth
+
+    with db.session_scope() as session:
+        _require_shop(session, args.id)
+        try:
+            print(oauth.authorization_url(session, args.id, args.platform))
+        except oauth.OAuthError as error:
+            raise CliError(str(error))
+
+
+def cmd_shop_settings(args: argparse.Namespace) -> None:
+    with db.session_scope() as session:
+        shop = _require_shop(session, args.id)
+        try:
+            shop_profile.update_settings(
+                shop,
+                tone=args.tone,
+                welcome=args.welcome,
+                contact_line=args.contact_line,
+                enable=args.enable,
+                disable=args.disable,
+            )
+        except shop_profile.ProfileError as error:
+            raise CliError(str(error))
+        session.flush()
+        for line in shop_profile.describe_settings(shop_profile.load_profile(session, shop)):
+            print(line)
+
+
+def cmd_responses_export(args: argparse.Namespace) -> None:
+    with db.session_scope() as session:
+        shop = _require_shop(session, args.shop)
+        text = shop_profile.export_responses(shop_profile.load_profile(session, shop))
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}")
+    else:
+        print(text, end="")
+
+
+def cmd_responses_import(args: argparse.Namespace) -> None:
+    try:
+        text = Path(args.file).read_text()
+    except OSError as error:
+        raise CliError(f"cannot read {args.file}: {error.strerror}")
+    with db.session_scope() as session:
+        shop = _require_shop(session, args.shop)
+        try:
+            own = shop_profile.import_responses(session, shop, text)
+        except shop_profile.ProfileError as error:
+            raise CliError(f"{args.file} was not imported, nothing changed:\n{error}")
+    print(f"{args.shop} now has {len(own)} own response(s): {', '.join(own) or 'none'}")
+
+
+def cmd_responses_diff(args: argparse.Namespace) -> None:
+    with db.session_scope() as session:
+        shop = _require_shop(session, args.shop)
+        print(shop_profile.diff_responses(shop_profile.load_profile(session, shop)), end="")
 
 
 def cmd_shop_demo(args: argparse.Namespace) -> None:
@@ -245,6 +307,22 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("id")
     link.add_argument("--whatsapp-phone-id")
     link.add_argument("--instagram-account-id")
+    connect = command(
+        shop, "connect-url", cmd_shop_connect_url, "the link a shop owner opens to connect Meta"
+    )
+    connect.add_argument("--shop", dest="id", required=True)
+    connect.add_argument("--platform", required=True, choices=["whatsapp", "instagram"])
+    settings = command(shop, "settings", cmd_shop_settings, "show or change tone, welcome, flags")
+    settings.add_argument("id")
+    settings.add_argument("--tone", choices=shop_profile.TONES)
+    settings.add_argument("--welcome", help="e.g. 'Welcome to {shop_name}, {buyer_name}!'")
+    settings.add_argument("--contact-line", help="e.g. 'Call us on 0803 123 4567.'")
+    settings.add_argument(
+        "--enable", action="append", default=[], choices=list(shop_profile.FEATURES)
+    )
+    settings.add_argument(
+        "--disable", action="append", default=[], choices=list(shop_profile.FEATURES)
+    )
     command(shop, "list", cmd_shop_list, "list shops")
     show = command(shop, "show", cmd_shop_show, "one shop and its order counts")
     show.add_argument("id")
@@ -269,6 +347,16 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("order_id")
     status.add_argument("--shop", required=True)
     status.add_argument("--status", required=True, choices=[s.value for s in OrderStatus])
+
+    responses = subgroup("responses", "a shop's own wording of the assistant's responses")
+    export = command(responses, "export", cmd_responses_export, "every response as buyers get it")
+    export.add_argument("--shop", required=True)
+    export.add_argument("--out", help="write to this file instead of the terminal")
+    imported = command(responses, "import", cmd_responses_import, "make a file the shop's wording")
+    imported.add_argument("--shop", required=True)
+    imported.add_argument("file")
+    diff = command(responses, "diff", cmd_responses_diff, "the shop's wording against the default")
+    diff.add_argument("--shop", required=True)
 
     audit_group = subgroup("audit", "the audit trail")
     tail = command(audit_group, "tail", cmd_audit_tail, "a shop's latest audit events")

@@ -1,8 +1,9 @@
-"""A non-blocking Graph API client for sends, media lookups and media downloads.
+"""A non-blocking Graph API client for sends, media lookups, media downloads and the reads of
+connecting a shop (OAuth).
 
 Calls are retried, with capped exponential backoff and full jitter, only when Meta's answer says
 a later attempt can succeed (rate limits, 5xx, no answer at all); anything else fails at once.
-Logs carry the operation, error code and attempt, never a token, a body or a url.
+Logs carry the operation, error code and attempt, never a token, a body, a url or a query.
 """
 
 from __future__ import annotations
@@ -103,6 +104,13 @@ class GraphClient:
         # The url is signed: sent exactly as Meta wrote it, never re-quoted.
         reader = partial(_read_bytes, max_bytes=max_bytes)
         return await self._call("download", "GET", URL(url, encoded=True), token, reader)
+
+    async def get(self, path: str, token: str | None, params: Mapping[str, str]) -> Dict[str, Any]:
+        """``GET /{version}/{path}?{params}`` as a JSON object, with the token (if any) as a
+        bearer header. ``path`` is a fixed route with ids already in it (``123/phone_numbers``);
+        params may carry secrets (an OAuth code, the app secret), so they are never logged."""
+        url = URL(f"{self._root}/{path.strip('/')}").with_query(dict(params))
+        return await self._call(f"get {path}", "GET", url, token or "", _read_json)
 
     async def close(self) -> None:
         """Close the HTTP session; the client opens a new one if it is used again."""

@@ -75,13 +75,24 @@ def main(argv: List[str] | None = None) -> int:
     rasa = str(VENV_BIN / "rasa")
     common = ["--model", str(MODELS), "--endpoints", "endpoints.yml"]
 
-    actions = subprocess.Popen([sys.executable, "-m", "actions"], cwd=PROJECT_ROOT, env=env)
+    # In the terminal chat, the action server's log lines would mix with the conversation.
+    action_log = (PROJECT_ROOT / "var" / "actions.log").open("ab") if args.shell else None  # noqa: SIM115  (closed in finally)
+    actions = subprocess.Popen(
+        [sys.executable, "-m", "actions"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=action_log,
+        stderr=action_log,
+    )
     processes = [actions]
     try:
         wait_until_ready(f"http://127.0.0.1:{env['ACTIONS_PORT']}/health", actions, 60)
         if args.shell:
+            print("The action server logs to var/actions.log.", flush=True)
             shell = subprocess.run(
-                [rasa, "shell", *common, "--port", env["RASA_PORT"]], cwd=PROJECT_ROOT, env=env
+                [rasa, "shell", *common, "--interface", "127.0.0.1", "--port", env["RASA_PORT"]],
+                cwd=PROJECT_ROOT,
+                env=env,
             )
             return shell.returncode
         server = subprocess.Popen(
@@ -124,6 +135,8 @@ def main(argv: List[str] | None = None) -> int:
         return 0
     finally:
         stop(processes)
+        if action_log:
+            action_log.close()
 
 
 if __name__ == "__main__":

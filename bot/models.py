@@ -99,6 +99,7 @@ class Order(Base):
     description = sa.Column(sa.String(500), nullable=False)
     status = sa.Column(sa.String(16), nullable=False, default=OrderStatus.PENDING.value)
     cancel_reason = sa.Column(sa.String(500))
+    delivery_address = sa.Column(sa.JSON)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
     updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
 
@@ -181,3 +182,29 @@ class OutboundMessage(Base):
     error_title = sa.Column(sa.String(255))
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
     updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+
+class ShopResponse(Base):
+    """A shop's own wording of one domain response, applied without retraining."""
+
+    __tablename__ = "shop_responses"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "name"),)
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
+    name = sa.Column(sa.String(128), nullable=False)
+    variants = sa.Column(sa.JSON, nullable=False)
+    updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+
+class OAuthState(Base):
+    """One authorisation attempt of a shop owner; its nonce can be used once."""
+
+    __tablename__ = "oauth_states"
+
+    nonce = sa.Column(sa.String(64), primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
+    platform = sa.Column(sa.String(16), nullable=False)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    expires_at = sa.Column(sa.DateTime, nullable=False)
+    used_at = sa.Column(sa.DateTime)

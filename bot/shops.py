@@ -70,11 +70,11 @@ def shop_for_account(session: Session, channel: str, account_id: str) -> Shop | 
 
 
 def account_of_shop(session: Session, shop_id: str, channel: str) -> str | None:
-    """The shop's account on a channel (its first, if it linked several)."""
+    """The shop's account on a channel: the one connected last, whose token is the current one."""
     return session.execute(
         sa.select(ChannelAccount.account_id)
         .where(ChannelAccount.shop_id == shop_id, ChannelAccount.channel == channel)
-        .order_by(ChannelAccount.id)
+        .order_by(ChannelAccount.id.desc())
         .limit(1)
     ).scalar_one_or_none()
 

@@ -1,13 +1,18 @@
-"""Signed buyer session tokens (JWT, HS256) for the buyer portal."""
+"""Signed buyer session tokens (JWT, HS256) for the buyer portal.
+
+Tokens are signed with the current key and accepted under the previous one too
+(``JWT_SECRET_PREVIOUS``), so rotating the key does not log every buyer out.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import jwt
 
+from bot import secret_store
 from bot.settings import Settings
 
 ALGORITHM = "HS256"
@@ -26,16 +31,37 @@ def issue_buyer_token(settings: Settings, *, shop_id: str, buyer_id: int) -> Dic
         "exp": now + dt.timedelta(seconds=settings.jwt_ttl_seconds),
         "jti": uuid.uuid4().hex,
     }
-    return {"claims": claims, "token": jwt.encode(claims, settings.jwt_secret, ALGORITHM)}
+    return {"claims": claims, "token": jwt.encode(claims, _keys(settings)[0], ALGORITHM)}
 
 
 def decode_buyer_token(settings: Settings, token: str) -> Dict[str, Any]:
     """Raises ``jwt.InvalidTokenError`` unless signature, issuer, audience and every claim hold."""
+    *newer, last = _keys(settings)
+    for key in newer:
+        try:
+            return _decode(settings, token, key)
+        except jwt.InvalidSignatureError:
+            continue
+    return _decode(settings, token, last)
+
+
+def _decode(settings: Settings, token: str, key: str) -> Dict[str, Any]:
     return jwt.decode(
         token,
-        settings.jwt_secret,
+        key,
         algorithms=[ALGORITHM],
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
         options={"require": REQUIRED_CLAIMS},
     )
+
+
+def _keys(settings: Settings) -> List[str]:
+    """The signing key first, then the previous one while a rotation lasts.
+
+    From Secrets Manager they are re-read every TTL, so a rotation needs no restart. In
+    development the key is JWT_SECRET, which ``settings`` holds: a Settings made for another key
+    signs and verifies with that key.
+    """
+    keys = secret_store.jwt_keys()
+    return keys if secret_store.managed() else [settings.jwt_secret, *keys[1:]]

@@ -19,14 +19,14 @@ import json
 import logging
 import re
 from dataclasses import asdict
-from typing import Any, Awaitable, Callable, ClassVar, Dict, List, Set, Tuple
+from typing import Any, Awaitable, Callable, ClassVar, Dict, List, Sequence, Set, Tuple
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import inbox
+from bot import inbox, secret_store
 from bot.db import session_scope
 from bot.graph import GraphClient, GraphError
 from bot.masking import mask_user_id
@@ -47,29 +47,37 @@ class ChannelConfigurationError(RuntimeError):
     """The channel cannot start safely; the message says what to set."""
 
 
-def signature_is_valid(app_secret: str, body: bytes, header: str | None) -> bool:
-    """``X-Hub-Signature-256: sha256=<64 hex>`` over the raw body, compared in constant time."""
+def signature_is_valid(app_secrets: Sequence[str], body: bytes, header: str | None) -> bool:
+    """``X-Hub-Signature-256: sha256=<64 hex>`` over the raw body under any of the app secrets
+    (the previous one stays valid while a rotation lasts), compared in constant time."""
+    if isinstance(app_secrets, str):
+        raise TypeError("app_secrets is a list of secrets, not one string")
     match = _SIGNATURE_RE.fullmatch(header or "")
     if match is None:
         return False
-    expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, match.group(1))
+    valid = False
+    for secret in filter(None, app_secrets):
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        valid |= hmac.compare_digest(expected, match.group(1))
+    return valid
 
 
 class AccountDirectory:
     """Which Meta account and token speak for a shop on a channel."""
 
-    def __init__(self, channel: str, fallback_token: str | None) -> None:
+    def __init__(self, channel: str) -> None:
         self.channel = channel
-        self._fallback_token = fallback_token
 
     def account_of(self, shop_id: str) -> str | None:
         with session_scope() as session:
             return account_of_shop(session, shop_id, self.channel)
 
     def token_of(self, shop_id: str) -> str | None:
-        """The shop's own token; in development one token (from the environment) serves all."""
-        return self._fallback_token
+        """The shop's own token; in development the environment's token serves shops without one.
+
+        May read Secrets Manager or a file when its cache is stale: call it off the event loop.
+        """
+        return secret_store.shop_token(shop_id, self.channel)
 
 
 class MetaOutput(OutputChannel, abc.ABC):
@@ -121,7 +129,7 @@ class MetaOutput(OutputChannel, abc.ABC):
     ) -> None:
         shop_id, _, user_id = parse_conversation_id(recipient_id)
         account_id = await asyncio.to_thread(self._accounts.account_of, shop_id)
-        token = self._accounts.token_of(shop_id)
+        token = await asyncio.to_thread(self._accounts.token_of, shop_id)
         if not account_id or not token:
             logger.error(
                 "no account or token to reply with",
@@ -179,14 +187,14 @@ class MetaInput(InputChannel, abc.ABC):
 
     def __init__(
         self,
-        app_secret: str,
+        app_secrets: Callable[[], List[str]],
         verify_token: str,
         graph: GraphClient,
         output: MetaOutput,
         receipts: ReceiptIntake,
         stale_after: dt.timedelta,
     ) -> None:
-        if not app_secret:
+        if not app_secrets():
             raise ChannelConfigurationError(
                 f"The {self.name()} channel needs META_APP_SECRET: without it any webhook could be "
                 "forged. Set it to your Meta app's secret (make run writes a local one into .env)."
@@ -196,7 +204,7 @@ class MetaInput(InputChannel, abc.ABC):
                 f"The {self.name()} channel needs META_VERIFY_TOKEN, the token you enter in the "
                 "Meta app's webhook settings."
             )
-        self._app_secret = app_secret
+        self._app_secrets = app_secrets
         self._verify_token = verify_token
         self._graph = graph
         self._output = output
@@ -207,13 +215,13 @@ class MetaInput(InputChannel, abc.ABC):
 
     @classmethod
     def from_credentials(cls, credentials: Dict[str, Any] | None) -> MetaInput:
-        """Secrets come from the environment (or the secrets layer), never from credentials.yml."""
+        """Secrets come from the secrets layer (read again as they rotate), never from
+        credentials.yml."""
         settings = get_settings()
         graph = GraphClient(settings.graph_api_url, settings.graph_api_version)
-        token = getattr(settings, f"{cls.channel}_access_token")
-        accounts = AccountDirectory(cls.channel, token)
+        accounts = AccountDirectory(cls.channel)
         return cls(
-            app_secret=settings.meta_app_secret,
+            app_secrets=secret_store.app_secrets,
             verify_token=settings.meta_verify_token,
             graph=graph,
             output=cls.output_class()(graph, accounts),
@@ -281,9 +289,9 @@ class MetaInput(InputChannel, abc.ABC):
         body = request.body or b""
         if len(body) > MAX_BODY_BYTES:
             return response.text("payload too large", status=413)
-        if not signature_is_valid(
-            self._app_secret, body, request.headers.get("X-Hub-Signature-256")
-        ):
+        # Read per request (from a cache), so a rotated secret applies without a restart.
+        app_secrets = await asyncio.to_thread(self._app_secrets)
+        if not signature_is_valid(app_secrets, body, request.headers.get("X-Hub-Signature-256")):
             logger.warning(
                 "webhook with a missing or wrong signature refused", extra={"channel": self.name()}
             )

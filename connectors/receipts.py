@@ -55,7 +55,9 @@ class ReceiptIntake:
 
     async def take(self, shop_id: str, inbox_id: int, media: Media) -> str:
         # Instagram's attachment URL is a public CDN link: the shop's token is not sent there.
-        token = (self._accounts.token_of(shop_id) or "") if media.id else ""
+        token = ""
+        if media.id:
+            token = await asyncio.to_thread(self._accounts.token_of, shop_id) or ""
         try:
             declared = [media.sha256]
             url = media.url

@@ -3,6 +3,9 @@
 Tests and developers point the WhatsApp and Instagram channels at it instead of
 graph.facebook.com: sends are answered the way Meta answers them, failures can be queued on
 demand, media can be registered for download, and ``GET /__sent`` shows what the assistant said.
+It also plays the OAuth side of connecting a shop: authorization codes registered with
+``add_oauth_code`` are exchanged for tokens, which ``debug_token``, ``/{waba}/phone_numbers`` and
+``/me`` then describe; those calls are recorded in ``oauth_calls``, without codes or tokens.
 
 Run it with ``python -m devtools.graph_double [--host 127.0.0.1] [--port 8900]``.
 """
@@ -17,10 +20,11 @@ import contextlib
 import copy
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Dict, List
 
 from aiohttp import web
@@ -48,6 +52,21 @@ class _Failure:
     remaining: int
     account_id: str | None
     message: str
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """What the shop owner shared in the dialog, as the tokens issued for it will show."""
+
+    waba_id: str | None
+    phone_number_id: str | None
+    ig_user_id: str | None
+    long_lived: bool = False
+
+
+# Meta's answer for both the code exchange and the long-lived exchange (about 60 days).
+TOKEN_EXPIRES_IN = 5183944
+FACEBOOK_USER_ID = "100000000000001"
 
 
 @dataclass(frozen=True)
@@ -112,6 +131,11 @@ def _bearer_token(request: web.Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def _request_token(request: web.Request) -> str | None:
+    """The caller's token, as a bearer header or (as Meta also accepts) an access_token param."""
+    return _bearer_token(request) or request.query.get("access_token") or None
+
+
 def _base_url(request: web.Request) -> str:
     """This double's address as the client reached it. Not ``request.url``: aiohttp 3.9.5 with
     the installed yarl rejects a Host header that carries a port."""
@@ -167,12 +191,19 @@ def _answered_id(answer: Dict[str, Any]) -> str | None:
 class GraphDouble:
     """The Graph API double. All state sits behind one lock so other threads may inspect it."""
 
-    def __init__(self, on_send: Callable[[Record], None] | None = None) -> None:
+    def __init__(
+        self, on_send: Callable[[Record], None] | None = None, app_secret: str | None = None
+    ) -> None:
         self._on_send = on_send
         self._changed = threading.Condition()
         self._sent: List[Record] = []
         self._failures: List[_Failure] = []
         self._media: Dict[str, _Media] = {}
+        self._app_secret = app_secret
+        self._codes: Dict[str, _Grant] = {}
+        self._used_codes: set[str] = set()
+        self._grants: Dict[str, _Grant] = {}
+        self._oauth_calls: List[Record] = []
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -234,12 +265,45 @@ class GraphDouble:
             self._media[media_id] = _Media(content, mime_type, public)
         return media_id
 
+    def set_app_secret(self, app_secret: str | None) -> None:
+        """The secret the OAuth exchanges must present; None accepts any non-empty one."""
+        with self._changed:
+            self._app_secret = app_secret
+
+    def add_oauth_code(
+        self,
+        code: str,
+        waba_id: str | None = None,
+        phone_number_id: str | None = None,
+        ig_user_id: str | None = None,
+    ) -> None:
+        """An authorization code, usable once, for what the owner shared: a WhatsApp Business
+        account and its number, and/or an Instagram professional account."""
+        with self._changed:
+            self._codes[code] = _Grant(waba_id, phone_number_id, ig_user_id)
+
+    @property
+    def oauth_calls(self) -> List[Record]:
+        """A copy of every OAuth call, oldest first, without codes, secrets or tokens."""
+        with self._changed:
+            return copy.deepcopy(self._oauth_calls)
+
+    def grant_of(self, token: str) -> Dict[str, Any] | None:
+        """What a token issued by the double gives access to, and whether it is long-lived."""
+        with self._changed:
+            grant = self._grants.get(token)
+        return None if grant is None else asdict(grant)
+
     def clear(self) -> None:
-        """Forget sends, queued failures and media, as between two tests."""
+        """Forget sends, queued failures, media and OAuth codes, tokens and calls."""
         with self._changed:
             self._sent.clear()
             self._failures.clear()
             self._media.clear()
+            self._codes.clear()
+            self._used_codes.clear()
+            self._grants.clear()
+            self._oauth_calls.clear()
 
     def wait_for_sends(self, count: int, timeout: float) -> List[Record]:
         """Block until at least ``count`` sends are recorded; call it from another thread than
@@ -271,6 +335,39 @@ class GraphDouble:
         with self._changed:
             return self._media.get(media_id)
 
+    def _record_oauth(self, record: Record, response: web.Response) -> web.Response:
+        with self._changed:
+            self._oauth_calls.append({**record, "status": response.status})
+        return response
+
+    def _issue(self, grant: _Grant) -> str:
+        token = "EAAG" + secrets.token_urlsafe(32)
+        with self._changed:
+            self._grants[token] = grant
+        return token
+
+    def _grant(self, token: str | None) -> _Grant | None:
+        with self._changed:
+            return self._grants.get(token) if token else None
+
+    def _redeem(self, code: str) -> _Grant | str:
+        """The code's grant, or Meta's message when the code is unknown or already used."""
+        with self._changed:
+            if code in self._used_codes:
+                return "This authorization code has been used."
+            grant = self._codes.pop(code, None)
+            if grant is None:
+                return "Invalid verification code format."
+            self._used_codes.add(code)
+            return grant
+
+    def _secret_ok(self, presented: str | None) -> bool:
+        with self._changed:
+            expected = self._app_secret
+        if not presented:
+            return False
+        return expected is None or hmac.compare_digest(presented.encode(), expected.encode())
+
     # HTTP
 
     def _app(self) -> web.Application:
@@ -282,7 +379,13 @@ class GraphDouble:
         app.router.add_post("/__control/media", self._handle_add_media)
         app.router.add_get("/__media/{media_id}", self._handle_media_bytes)
         app.router.add_get("/__files/{name}", self._handle_public_file)
+        app.router.add_post("/__control/app_secret", self._handle_set_app_secret)
+        app.router.add_post("/__control/oauth_code", self._handle_add_oauth_code)
         app.router.add_post("/{version}/{account_id}/messages", self._handle_send)
+        app.router.add_get("/{version}/oauth/access_token", self._handle_access_token)
+        app.router.add_get("/{version}/debug_token", self._handle_debug_token)
+        app.router.add_get("/{version}/me", self._handle_me)
+        app.router.add_get("/{version}/{waba_id}/phone_numbers", self._handle_phone_numbers)
         app.router.add_get("/{version}/{media_id}", self._handle_media_info)
         return app
 
@@ -394,14 +497,143 @@ class GraphDouble:
             return _not_found(name)
         return web.Response(body=media.content, content_type=media.mime_type)
 
+    async def _handle_set_app_secret(self, request: web.Request) -> web.Response:
+        try:
+            spec = await request.json()
+            secret = spec["app_secret"]
+        except (ValueError, KeyError, TypeError) as error:
+            return _invalid(f"Invalid app secret: {error}")
+        if secret is not None and not isinstance(secret, str):
+            return _invalid("app_secret must be a string or null")
+        self.set_app_secret(secret)
+        return web.json_response({"ok": True})
+
+    async def _handle_add_oauth_code(self, request: web.Request) -> web.Response:
+        try:
+            spec = await request.json()
+            code = str(spec["code"])
+            ids = {
+                key: str(spec[key]) if spec.get(key) else None
+                for key in ("waba_id", "phone_number_id", "ig_user_id")
+            }
+        except (ValueError, KeyError, TypeError) as error:
+            return _invalid(f"Invalid OAuth code: {error}")
+        self.add_oauth_code(code, **ids)
+        return web.json_response({"ok": True})
+
+    async def _handle_access_token(self, request: web.Request) -> web.Response:
+        query = request.query
+        grant_type = query.get("grant_type") or "authorization_code"
+        record: Record = {
+            "endpoint": "oauth/access_token",
+            "version": request.match_info["version"],
+            "grant_type": grant_type,
+            "client_id": query.get("client_id"),
+            "redirect_uri": query.get("redirect_uri"),
+        }
+        if not query.get("client_id"):
+            return self._record_oauth(record, _invalid("Missing client_id parameter."))
+        if not self._secret_ok(query.get("client_secret")):
+            error = meta_error("Error validating client secret.", 1)
+            return self._record_oauth(record, web.json_response(error, status=400))
+        if grant_type == "fb_exchange_token":
+            grant = self._grant(query.get("fb_exchange_token"))
+            if grant is None:
+                error = meta_error("Invalid OAuth access token.", 190)
+                return self._record_oauth(record, web.json_response(error, status=400))
+            token = self._issue(replace(grant, long_lived=True))
+        else:
+            if not query.get("redirect_uri"):
+                return self._record_oauth(record, _invalid("Missing redirect_uri parameter."))
+            redeemed = self._redeem(query.get("code", ""))
+            if isinstance(redeemed, str):
+                return self._record_oauth(record, _invalid(redeemed))
+            token = self._issue(redeemed)
+        answer = {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_EXPIRES_IN}
+        return self._record_oauth(record, web.json_response(answer))
+
+    async def _handle_debug_token(self, request: web.Request) -> web.Response:
+        record: Record = {"endpoint": "debug_token", "version": request.match_info["version"]}
+        if _request_token(request) is None:
+            return self._record_oauth(record, _unauthorized())
+        grant = self._grant(request.query.get("input_token"))
+        if grant is None:
+            # Meta describes an invalid input token with a 200 and is_valid false.
+            invalid = {"is_valid": False, "error": {"code": 190, "message": "Invalid token"}}
+            return self._record_oauth(record, web.json_response({"data": invalid}))
+        granular = []
+        if grant.waba_id:
+            granular += [
+                {"scope": scope, "target_ids": [grant.waba_id]}
+                for scope in ("whatsapp_business_management", "whatsapp_business_messaging")
+            ]
+        if grant.ig_user_id:
+            granular += [
+                {"scope": "instagram_business_basic"},
+                {"scope": "instagram_business_manage_messages"},
+            ]
+        data = {
+            "type": "USER",
+            "is_valid": True,
+            "expires_at": int(dt.datetime.now(dt.timezone.utc).timestamp()) + TOKEN_EXPIRES_IN,
+            "scopes": [entry["scope"] for entry in granular],
+            "granular_scopes": granular,
+        }
+        return self._record_oauth(record, web.json_response({"data": data}))
+
+    async def _handle_phone_numbers(self, request: web.Request) -> web.Response:
+        waba_id = request.match_info["waba_id"]
+        record: Record = {
+            "endpoint": "phone_numbers",
+            "version": request.match_info["version"],
+            "waba_id": waba_id,
+        }
+        token = _request_token(request)
+        if token is None:
+            return self._record_oauth(record, _unauthorized())
+        grant = self._grant(token)
+        if grant is None or grant.waba_id != waba_id:
+            return self._record_oauth(record, _not_found(waba_id))
+        numbers = []
+        if grant.phone_number_id:
+            numbers.append(
+                {
+                    "id": grant.phone_number_id,
+                    "display_phone_number": "+234 800 000 " + grant.phone_number_id[-4:],
+                    "verified_name": "Test Shop",
+                }
+            )
+        return self._record_oauth(record, web.json_response({"data": numbers}))
+
+    async def _handle_me(self, request: web.Request) -> web.Response:
+        record: Record = {
+            "endpoint": "me",
+            "version": request.match_info["version"],
+            "fields": request.query.get("fields"),
+        }
+        grant = self._grant(_request_token(request))
+        if grant is None:
+            return self._record_oauth(record, _unauthorized())
+        if grant.ig_user_id is None:
+            answer = {"id": FACEBOOK_USER_ID}  # a Facebook user: no Instagram account id
+        else:
+            answer = {
+                "id": grant.ig_user_id,
+                "user_id": grant.ig_user_id,
+                "username": "shop_" + grant.ig_user_id[-4:],
+            }
+        return self._record_oauth(record, web.json_response(answer))
+
 
 class GraphDoubleThread:
     """A GraphDouble on its own event loop in a daemon thread, for synchronous tests."""
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = 0) -> None:
+    def __init__(
+        self, host: str = DEFAULT_HOST, port: int = 0, app_secret: str | None = None
+    ) -> None:
         self._host = host
         self._port = port
-        self._double = GraphDouble()
+        self._double = GraphDouble(app_secret=app_secret)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="graph-double", daemon=True
@@ -458,6 +690,24 @@ class GraphDoubleThread:
 
     def wait_for_sends(self, count: int, timeout: float = 5.0) -> List[Record]:
         return self._double.wait_for_sends(count, timeout)
+
+    def add_oauth_code(
+        self,
+        code: str,
+        waba_id: str | None = None,
+        phone_number_id: str | None = None,
+        ig_user_id: str | None = None,
+    ) -> None:
+        self._double.add_oauth_code(code, waba_id, phone_number_id, ig_user_id)
+
+    def set_app_secret(self, app_secret: str | None) -> None:
+        self._double.set_app_secret(app_secret)
+
+    def oauth_calls(self) -> List[Record]:
+        return self._double.oauth_calls
+
+    def grant_of(self, token: str) -> Dict[str, Any] | None:
+        return self._double.grant_of(token)
 
     def clear(self) -> None:
         self._double.clear()

@@ -13,7 +13,7 @@ from moto import mock_aws
 from rasa_sdk import Tracker
 from sqlalchemy.orm import Session
 
-from bot import buyers, db, shops
+from bot import buyers, db, secret_store, shops
 from bot.models import Buyer, Shop, utcnow
 from bot.settings import get_settings
 
@@ -38,7 +38,9 @@ def database_url(tmp_path: Path, migrated_template: Path) -> str:
 
 
 @pytest.fixture(autouse=True)
-def environment(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[None]:
+def environment(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path
+) -> Iterator[None]:
     """Every test starts from a known environment, whatever the developer's shell or .env say."""
     for name in ("DEFAULT_SHOP", "BUYER_PORTAL_URL", "OTP_TTL_SECONDS", "JWT_TTL_SECONDS"):
         monkeypatch.delenv(name, raising=False)
@@ -50,9 +52,15 @@ def environment(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    # Never a developer's real secrets: no Secrets Manager, and a token file of the test's own.
+    for name in ("META_SECRET_NAME", "META_APP_SECRET_PREVIOUS", "JWT_SECRET_PREVIOUS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SHOP_SECRETS_FILE", str(tmp_path / "shop-secrets.json"))
     get_settings.cache_clear()
+    secret_store.reset_cache()
     yield
     get_settings.cache_clear()
+    secret_store.reset_cache()
 
 
 @pytest.fixture

@@ -355,6 +355,129 @@ async def test_the_async_double_serves_and_records() -> None:
         await double.stop()
 
 
+# OAuth (connecting a shop)
+
+WABA_ID = "102290129340398"
+APP_SECRET = "oauth-app-secret-2b9d"
+
+
+def exchange(graph: GraphDoubleThread, **params: str) -> requests.Response:
+    query = {"client_id": "1234567890", "client_secret": APP_SECRET, **params}
+    return requests.get(f"{graph.url}/v21.0/oauth/access_token", params=query, timeout=5)
+
+
+def code_exchange(graph: GraphDoubleThread, code: str, **params: str) -> requests.Response:
+    return exchange(graph, redirect_uri="https://shop.example/cb", code=code, **params)
+
+
+def long_lived(graph: GraphDoubleThread, token: str) -> str:
+    response = exchange(graph, grant_type="fb_exchange_token", fb_exchange_token=token)
+    assert response.status_code == 200
+    return response.json()["access_token"]
+
+
+def graph_get(graph: GraphDoubleThread, path: str, token: str | None, **params: str):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(f"{graph.url}/v21.0/{path}", params=params, headers=headers, timeout=5)
+
+
+def test_a_registered_code_is_exchanged_once_for_a_token_that_describes_the_grant(
+    graph: GraphDoubleThread,
+) -> None:
+    graph.set_app_secret(APP_SECRET)
+    graph.add_oauth_code("code-1", waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID)
+
+    response = code_exchange(graph, "code-1")
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["token_type"] == "bearer" and answer["expires_in"] == 5183944
+    short = answer["access_token"]
+    assert graph.grant_of(short)["long_lived"] is False
+    token = long_lived(graph, short)
+    assert token != short and graph.grant_of(token) == {
+        "waba_id": WABA_ID,
+        "phone_number_id": PHONE_NUMBER_ID,
+        "ig_user_id": None,
+        "long_lived": True,
+    }
+    error = assert_meta_error(code_exchange(graph, "code-1"), 400, 100)
+    assert "has been used" in error["message"]
+
+
+def test_the_token_leads_to_the_business_account_and_its_number(graph: GraphDoubleThread) -> None:
+    graph.add_oauth_code("code-1", waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID)
+    token = long_lived(graph, code_exchange(graph, "code-1").json()["access_token"])
+
+    debug = graph_get(graph, "debug_token", token, input_token=token).json()["data"]
+    assert debug["is_valid"] is True
+    assert {"scope": "whatsapp_business_management", "target_ids": [WABA_ID]} in debug[
+        "granular_scopes"
+    ]
+    numbers = graph_get(graph, f"{WABA_ID}/phone_numbers", token).json()["data"]
+    assert [n["id"] for n in numbers] == [PHONE_NUMBER_ID]
+    assert graph_get(graph, "me", token, fields="user_id").json() == {"id": "100000000000001"}
+
+    assert_meta_error(graph_get(graph, f"{WABA_ID}/phone_numbers", None), 401, 190)
+    assert_meta_error(graph_get(graph, "999/phone_numbers", token), 404, 100)
+    unknown = graph_get(graph, "debug_token", token, input_token="EAAGnot-issued").json()
+    assert unknown["data"]["is_valid"] is False
+
+
+def test_an_instagram_grant_answers_me_with_the_account_id(graph: GraphDoubleThread) -> None:
+    graph.add_oauth_code("ig-code", ig_user_id=IG_ACCOUNT)
+    token = code_exchange(graph, "ig-code").json()["access_token"]
+    me = graph_get(graph, "me", None, fields="user_id,username", access_token=token).json()
+    assert me["user_id"] == IG_ACCOUNT and me["username"]
+    assert_meta_error(graph_get(graph, "me", "EAAGnot-issued"), 401, 190)
+
+
+def test_oauth_exchanges_are_refused_like_meta_refuses_them(graph: GraphDoubleThread) -> None:
+    graph.set_app_secret(APP_SECRET)
+    graph.add_oauth_code("code-1", waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID)
+
+    assert_meta_error(code_exchange(graph, "nope"), 400, 100)
+    assert_meta_error(code_exchange(graph, "code-1", client_secret="wrong"), 400, 1)
+    assert_meta_error(exchange(graph, code="code-1"), 400, 100)  # no redirect_uri
+    bad_token = exchange(graph, grant_type="fb_exchange_token", fb_exchange_token="EAAGforged")
+    assert_meta_error(bad_token, 400, 190)
+    # The code survived the refusals above, which never reached it.
+    assert code_exchange(graph, "code-1").status_code == 200
+
+
+def test_oauth_calls_are_recorded_without_codes_secrets_or_tokens(graph: GraphDoubleThread) -> None:
+    graph.add_oauth_code("code-1", waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID)
+    short = code_exchange(graph, "code-1").json()["access_token"]
+    token = long_lived(graph, short)
+    graph_get(graph, "debug_token", token, input_token=token)
+
+    calls = graph.oauth_calls()
+    assert [(c["endpoint"], c.get("grant_type"), c["status"]) for c in calls] == [
+        ("oauth/access_token", "authorization_code", 200),
+        ("oauth/access_token", "fb_exchange_token", 200),
+        ("debug_token", None, 200),
+    ]
+    assert calls[0]["redirect_uri"] == "https://shop.example/cb"
+    recorded = json.dumps(calls)
+    for secret in ("code-1", APP_SECRET, short, token):
+        assert secret not in recorded
+    graph.clear()
+    assert graph.oauth_calls() == [] and code_exchange(graph, "code-1").status_code == 400
+
+
+def test_oauth_codes_and_the_app_secret_can_be_set_over_http(graph: GraphDoubleThread) -> None:
+    control = f"{graph.url}/__control"
+    spec = {"code": "c-9", "ig_user_id": IG_ACCOUNT}
+    assert requests.post(f"{control}/oauth_code", json=spec, timeout=5).status_code == 200
+    secret = {"app_secret": APP_SECRET}
+    assert requests.post(f"{control}/app_secret", json=secret, timeout=5).status_code == 200
+
+    assert_meta_error(code_exchange(graph, "c-9", client_secret="wrong"), 400, 1)
+    assert code_exchange(graph, "c-9").status_code == 200
+    refused = requests.post(f"{control}/oauth_code", json={"waba_id": "1"}, timeout=5)
+    assert_meta_error(refused, 400, 100)
+
+
 # The WhatsApp chat tool
 
 

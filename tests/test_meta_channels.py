@@ -196,7 +196,7 @@ async def test_text_reaches_rasa_scoped_to_the_shop_and_the_reply_reaches_the_bu
     app = app_for(WhatsAppInput, rasa)
     response = await post(app, WA_URL, whatsapp([wa_text("hello")]))
     assert response.status == 200
-    await until(lambda: len(graph.sent()) == 1)
+    await until(lambda: len(outbound_rows()) == 1)
 
     message = rasa.messages[0]
     assert message.text == "hello"

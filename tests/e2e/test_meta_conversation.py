@@ -78,8 +78,13 @@ class Chat:
         while len(self.replies()) == before:
             assert time.monotonic() - started < 30, "no reply within 30 s"
             time.sleep(0.05)
-        time.sleep(0.3)
-        return self.replies()[before:]
+        # A turn may answer with several messages: wait until they stop coming.
+        seen = len(self.replies())
+        while True:
+            time.sleep(0.6)
+            if len(self.replies()) == seen:
+                return self.replies()[before:]
+            seen = len(self.replies())
 
     def say(self, text: str) -> str:
         if self.channel == "whatsapp":
@@ -255,5 +260,118 @@ def test_instagram_journey(meta_env: Dict[str, str], graph: GraphDoubleThread) -
         status = ada.say(f"where is {order_id}")
         assert "Beaded bag" in status and "₦7,000.00" in status
         assert "is confirmed" in ada.say(f"confirm {order_id}")
+    finally:
+        assistant.stop()
+
+
+def test_two_shops_with_their_own_tone_words_and_features(
+    meta_env: Dict[str, str], graph: GraphDoubleThread, tmp_path
+) -> None:
+    cli(
+        meta_env,
+        "shop",
+        "add",
+        "--id",
+        "kemi",
+        "--name",
+        "Kemi's Closet",
+        "--whatsapp-phone-id",
+        PHONE_NUMBER_ID,
+    )
+    cli(
+        meta_env,
+        "shop",
+        "add",
+        "--id",
+        "tunde",
+        "--name",
+        "Tunde Gadgets",
+        "--whatsapp-phone-id",
+        OTHER_PHONE_NUMBER_ID,
+    )
+    cli(
+        meta_env,
+        "shop",
+        "settings",
+        "kemi",
+        "--tone",
+        "professional",
+        "--welcome",
+        "Good day {buyer_name}, welcome to {shop_name}.",
+        "--contact-line",
+        "Please call Kemi on 0803 123 4567.",
+        "--disable",
+        "order_tracking",
+        "--enable",
+        "address_collection",
+    )
+    cli(meta_env, "shop", "settings", "tunde", "--tone", "casual")
+    own = tmp_path / "tunde.yml"
+    own.write_text(
+        'responses:\n  utter_thanks:\n    - text: "Tunde says thank you, {buyer_name}!"\n'
+    )
+    cli(meta_env, "responses", "import", "--shop", "tunde", str(own))
+    kemi_order = cli(
+        meta_env,
+        "order",
+        "create",
+        "--shop",
+        "kemi",
+        "--channel",
+        "whatsapp",
+        "--buyer",
+        BUYER,
+        "--amount",
+        "18500",
+        "--description",
+        "Adire kimono",
+    )[-1]
+    cli(
+        meta_env,
+        "order",
+        "create",
+        "--shop",
+        "tunde",
+        "--channel",
+        "whatsapp",
+        "--buyer",
+        BUYER,
+        "--amount",
+        "95000",
+        "--description",
+        "Used iPhone",
+    )
+
+    assistant = Assistant(meta_env)
+    try:
+        kemi = Chat(assistant, graph, "whatsapp", phone_number_id=PHONE_NUMBER_ID)
+        welcome = kemi.say("hi")
+        assert welcome.startswith("Good day Ada, welcome to Kemi's Closet.")
+        kemi.say(f"verify {code_in(welcome)}")
+        refused = kemi.say(f"order {kemi_order}")
+        assert "order tracking" in refused and "Please call Kemi on 0803 123 4567." in refused
+
+        asked = kemi.say("confirm")
+        assert "delivery address" in asked and "street" in asked.lower()
+        assert "city" in kemi.say("12 Allen Avenue").lower()
+        assert "state" in kemi.say("Ikeja").lower()
+        assert "36 states" in kemi.say("London")
+        assert "phone" in kemi.say("lagos state").lower()
+        confirmed = kemi.say("0803 123 4567")
+        assert f"{kemi_order}" in confirmed and "12 Allen Avenue, Ikeja, Lagos" in confirmed
+
+        tunde = Chat(assistant, graph, "whatsapp", phone_number_id=OTHER_PHONE_NUMBER_ID)
+        welcome = tunde.say("hi")
+        assert welcome.startswith("Welcome to Tunde Gadgets!") and "Good day" not in welcome
+        tunde.say(f"verify {code_in(welcome)}")
+        assert tunde.say("thank you") == "Tunde says thank you, Ada!"
+        assert "Used iPhone" in tunde.say("where is my order")
+
+        # The owner changes their words while the assistant runs: the next message has them.
+        own.write_text('responses:\n  utter_thanks:\n    - text: "Tunde dey grateful o!"\n')
+        cli(meta_env, "responses", "import", "--shop", "tunde", str(own))
+        time.sleep(1.1)
+        assert tunde.say("thanks") == "Tunde dey grateful o!"
+        assert "Tunde" not in kemi.say("thank you")
     finally:
         assistant.stop()

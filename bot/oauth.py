@@ -1,0 +1,267 @@
+"""Connecting a shop's WhatsApp number or Instagram account with Meta's OAuth dialog.
+
+An operator runs ``python -m bot shop connect-url`` and gives the link to the shop owner; Meta
+sends the owner back to the callback with a ``code`` and our ``state``. The state is signed (so it
+cannot be made up or moved to another shop), expires after 15 minutes, and its nonce is spent the
+first time it is used, so a leaked or replayed callback URL connects nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Tuple
+from urllib.parse import quote, urlencode
+
+import jwt
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from bot import secret_store
+from bot.db import session_scope
+from bot.graph import GraphClient, GraphError
+from bot.models import OAuthState, utcnow
+from bot.settings import get_settings
+from bot.shops import ShopError, get_shop, link_account
+
+logger = logging.getLogger(__name__)
+
+STATE_TTL = dt.timedelta(minutes=15)
+STATE_AUDIENCE = "trustguard-oauth"
+SCOPES = {
+    "whatsapp": ("whatsapp_business_management", "whatsapp_business_messaging"),
+    "instagram": ("instagram_business_basic", "instagram_business_manage_messages"),
+}
+PLATFORM_NAMES = {"whatsapp": "WhatsApp number", "instagram": "Instagram account"}
+_AGAIN = "Please ask for a new connect link (run the connect-url command again) and try once more."
+
+
+class OAuthError(ValueError):
+    """Connecting failed; the message tells the shop owner (or operator) what to do."""
+
+
+@dataclass(frozen=True)
+class ConnectedAccount:
+    shop_id: str
+    platform: str
+    account_id: str
+
+
+def authorization_url(
+    session: Session, shop_id: str, platform: str, *, now: dt.datetime | None = None
+) -> str:
+    """The Meta dialog link for the shop owner; records a single-use nonce for its state.
+
+    ``now`` (naive UTC) is for tests that need an already expired state.
+    """
+    if platform not in SCOPES:
+        raise OAuthError(f"platform must be one of {', '.join(SCOPES)}, not {platform!r}.")
+    app_id = secret_store.app_id()
+    redirect_uri = os.environ.get("META_OAUTH_REDIRECT_URI")
+    if not app_id or not redirect_uri:
+        raise OAuthError(
+            "Connecting to Meta is not set up: set META_APP_ID and META_OAUTH_REDIRECT_URI "
+            "(https://<your host>/webhooks/connect/callback)."
+        )
+    if get_shop(session, shop_id) is None:
+        raise OAuthError(f"There is no shop {shop_id!r}.")
+    issued = now or utcnow()
+    nonce = secrets.token_urlsafe(24)
+    expires_at = issued + STATE_TTL
+    session.add(OAuthState(nonce=nonce, shop_id=shop_id, platform=platform, expires_at=expires_at))
+    session.flush()
+    claims = {
+        "aud": STATE_AUDIENCE,
+        "shop": shop_id,
+        "platform": platform,
+        "nonce": nonce,
+        "exp": expires_at.replace(tzinfo=dt.timezone.utc),
+    }
+    query = {
+        "client_id": app_id,
+        "redirect_uri": redirect_uri,
+        "state": jwt.encode(claims, secret_store.jwt_key(), "HS256"),
+        "scope": ",".join(SCOPES[platform]),
+        "response_type": "code",
+    }
+    return f"{_dialog_url(platform)}?{urlencode(query)}"
+
+
+async def complete(state: str, code: str, graph: GraphClient) -> ConnectedAccount:
+    """Spend the state's nonce, exchange the code for a long-lived token, find the account,
+    store the token and link the account to the shop.
+
+    A forged, expired or replayed state, a refused code, or an account that belongs to another
+    shop raises OAuthError; then no token is stored and no account linked.
+    """
+    shop_id, platform, nonce = await asyncio.to_thread(_verified_state, state)
+    app_id, app_secret, redirect_uri = await asyncio.to_thread(_app_credentials)
+    await asyncio.to_thread(_spend_nonce, shop_id, platform, nonce)
+    try:
+        short = await graph.get(
+            "oauth/access_token",
+            None,
+            {
+                "client_id": app_id,
+                "client_secret": app_secret,
+                "redirect_uri": redirect_uri,
+                "code": code,
+            },
+        )
+        long = await graph.get(
+            "oauth/access_token",
+            None,
+            {
+                "grant_type": "fb_exchange_token",
+                "client_id": app_id,
+                "client_secret": app_secret,
+                "fb_exchange_token": _string(short, "access_token"),
+            },
+        )
+        token = _string(long, "access_token")
+        account_id = await _find_account(graph, platform, token)
+    except GraphError as error:
+        logger.warning(
+            "meta refused the connection",
+            extra={"shop_id": shop_id, "platform": platform, "graph_code": error.code},
+        )
+        raise OAuthError(f"Meta did not accept this authorisation. {_AGAIN}")
+    expires_in = long.get("expires_in")
+    expires_at = int(time.time()) + expires_in if isinstance(expires_in, int) else None
+    await asyncio.to_thread(_connect, shop_id, platform, account_id, token, expires_at)
+    logger.info(
+        "shop connected to meta",
+        extra={"shop_id": shop_id, "platform": platform, "account_id": account_id},
+    )
+    return ConnectedAccount(shop_id, platform, account_id)
+
+
+def _dialog_url(platform: str) -> str:
+    if platform == "instagram":
+        default = "https://www.instagram.com/oauth/authorize"
+        return os.environ.get("INSTAGRAM_OAUTH_DIALOG_URL") or default
+    default = f"https://www.facebook.com/{get_settings().graph_api_version}/dialog/oauth"
+    return os.environ.get("META_OAUTH_DIALOG_URL") or default
+
+
+def _verified_state(state: str) -> Tuple[str, str, str]:
+    """The state's shop, platform and nonce, if we signed it (with the current or the previous
+    key) and it has not expired."""
+    claims = None
+    for key in secret_store.jwt_keys():
+        try:
+            claims = jwt.decode(
+                state,
+                key,
+                algorithms=["HS256"],
+                audience=STATE_AUDIENCE,
+                options={"require": ["aud", "exp", "shop", "platform", "nonce"]},
+            )
+            break
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.ExpiredSignatureError:
+            # Raised only once the signature is known to be ours.
+            raise OAuthError(f"This connect link has expired. {_AGAIN}")
+        except jwt.InvalidTokenError:
+            break
+    if claims is None or claims["platform"] not in SCOPES:
+        logger.warning("oauth callback with an invalid state")
+        raise OAuthError(f"This connect link is not valid. {_AGAIN}")
+    return str(claims["shop"]), claims["platform"], str(claims["nonce"])
+
+
+def _spend_nonce(shop_id: str, platform: str, nonce: str) -> None:
+    """Mark the nonce used, exactly once even when two callbacks race."""
+    now = utcnow()
+    with session_scope() as session:
+        spent = session.execute(
+            sa.update(OAuthState)
+            .where(
+                OAuthState.nonce == nonce,
+                OAuthState.shop_id == shop_id,
+                OAuthState.platform == platform,
+                OAuthState.used_at.is_(None),
+                OAuthState.expires_at > now,
+            )
+            .values(used_at=now)
+        ).rowcount
+    if spent != 1:
+        logger.warning("oauth state replayed or unknown", extra={"shop_id": shop_id})
+        raise OAuthError(f"This connect link has already been used or has expired. {_AGAIN}")
+
+
+def _app_credentials() -> Tuple[str, str, str]:
+    app_id = secret_store.app_id()
+    app_secrets = secret_store.app_secrets()
+    redirect_uri = os.environ.get("META_OAUTH_REDIRECT_URI")
+    if not (app_id and app_secrets and redirect_uri):
+        raise OAuthError(
+            "Connecting to Meta is not set up on this server "
+            "(META_APP_ID, META_APP_SECRET, META_OAUTH_REDIRECT_URI)."
+        )
+    return app_id, app_secrets[0], redirect_uri
+
+
+async def _find_account(graph: GraphClient, platform: str, token: str) -> str:
+    """The WhatsApp phone number id or the Instagram account id the token speaks for."""
+    if platform == "instagram":
+        me = await graph.get("me", token, {"fields": "user_id,username"})
+        return _string(me, "user_id")
+    debug = await graph.get("debug_token", token, {"input_token": token})
+    data = debug.get("data")
+    scopes = data.get("granular_scopes") if isinstance(data, dict) else None
+    waba_ids = [
+        entry.get("target_ids")
+        for entry in (scopes if isinstance(scopes, list) else [])
+        if isinstance(entry, dict) and entry.get("scope") == "whatsapp_business_management"
+    ]
+    if not waba_ids or not isinstance(waba_ids[0], list) or not waba_ids[0]:
+        raise OAuthError(
+            "No WhatsApp Business account was shared: when Meta asks, choose your business "
+            f"account and its phone number. {_AGAIN}"
+        )
+    numbers = await graph.get(f"{quote(str(waba_ids[0][0]), safe='')}/phone_numbers", token, {})
+    data = numbers.get("data")
+    first = data[0] if isinstance(data, list) and data else None
+    if not isinstance(first, dict) or not first.get("id"):
+        raise OAuthError(
+            "Your WhatsApp Business account has no phone number yet: add one in WhatsApp "
+            f"Manager first. {_AGAIN}"
+        )
+    return str(first["id"])
+
+
+def _string(answer: Mapping[str, Any], key: str) -> str:
+    value = answer.get(key)
+    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
+        return str(value)
+    raise GraphError(200, None, f"no {key} in the answer", retryable=False)
+
+
+def _connect(
+    shop_id: str, platform: str, account_id: str, token: str, expires_at: int | None
+) -> None:
+    """Link first, store the token second, commit last: a refused link stores nothing."""
+    with session_scope() as session:
+        shop = get_shop(session, shop_id)
+        if shop is None:
+            raise OAuthError(f"The shop {shop_id!r} no longer exists.")
+        try:
+            link_account(session, shop, platform, account_id)
+            session.flush()
+        except (ShopError, sa.exc.IntegrityError):
+            logger.warning(
+                "account already belongs to another shop",
+                extra={"shop_id": shop_id, "platform": platform, "account_id": account_id},
+            )
+            raise OAuthError(
+                f"This {PLATFORM_NAMES[platform]} is already connected to another shop. Ask "
+                "TrustGuard support to move it, or connect a different one."
+            )
+        secret_store.store_shop_token(shop_id, platform, token, account_id, expires_at)
