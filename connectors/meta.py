@@ -18,6 +18,7 @@ import hmac
 import json
 import logging
 import re
+import threading
 from dataclasses import asdict
 from typing import Any, Awaitable, Callable, ClassVar, Dict, List, Sequence, Set, Tuple
 
@@ -180,6 +181,39 @@ def _record_sent(
         )
 
 
+class TurnLoop:
+    """Conversation turns run on an event loop of their own, in a thread.
+
+    A turn holds its loop for the model's inference; webhooks acknowledged on the same loop would
+    wait behind every turn in progress. Here the server's loop only verifies, stores and answers.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def call(self, callback: Callable[..., Any], *args: Any) -> None:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(
+                    target=self._loop.run_forever, name=f"{self._name}-turns", daemon=True
+                )
+                self._thread.start()
+        self._loop.call_soon_threadsafe(callback, *args)
+
+    def run(self, work: Awaitable[Any], timeout: float) -> None:
+        """Run a coroutine on the turn loop and wait for it (from another thread)."""
+        with self._lock:
+            loop = self._loop
+        if loop is None:
+            work.close()
+            return
+        asyncio.run_coroutine_threadsafe(work, loop).result(timeout=timeout)
+
+
 class MetaInput(InputChannel, abc.ABC):
     """The webhook side of a Meta channel (``GET``/``POST /webhooks/<name>/webhook``)."""
 
@@ -210,6 +244,7 @@ class MetaInput(InputChannel, abc.ABC):
         self._output = output
         self._receipts = receipts
         self._stale_after = stale_after
+        self._turns = TurnLoop(self.name())
         self._tails: Dict[str, asyncio.Task] = {}
         self._running: Set[asyncio.Task] = set()
 
@@ -281,7 +316,8 @@ class MetaInput(InputChannel, abc.ABC):
 
         @hook.listener("after_server_stop")
         async def close(app: Any, _loop: Any) -> None:
-            await self._graph.close()
+            # Turns in progress finish (their replies go out) before the Graph client closes.
+            await asyncio.to_thread(self._turns.run, self._drain(), 60)
 
         return hook
 
@@ -309,8 +345,16 @@ class MetaInput(InputChannel, abc.ABC):
             self._schedule(inbox_id, sender, on_new_message)
         return response.text("ok")
 
+    async def _drain(self) -> None:
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=55)
+        await self._graph.close()
+
     def _schedule(self, inbox_id: int, sender: str, on_new_message: OnNewMessage) -> None:
-        """Process after the sender's previous message, so a conversation's turns stay in order."""
+        self._turns.call(self._schedule_turn, inbox_id, sender, on_new_message)
+
+    def _schedule_turn(self, inbox_id: int, sender: str, on_new_message: OnNewMessage) -> None:
+        """On the turn loop: after the sender's previous message, so turns stay in order."""
         previous = self._tails.get(sender)
         task = asyncio.get_running_loop().create_task(
             self._process_after(previous, inbox_id, on_new_message)

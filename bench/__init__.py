@@ -1,0 +1,1 @@
+"""Benchmarks of the running assistant; results and how to reproduce them: docs/benchmarks.md."""
