@@ -149,6 +149,7 @@ CANDIDATES = (
 class Trained:
     seconds: float
     model: Path
+    other_cpu: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class Example:
 
 @dataclass(frozen=True)
 class Parsed:
-    """One held-out message as the running server parsed it."""
+    """One message as the running server parsed it (``POST /model/parse``)."""
 
     example: Example
     served_intent: str
@@ -239,9 +240,9 @@ def heldout_problems(examples: Sequence[Example]) -> List[str]:
     """Why the held-out set would not measure generalisation, if it would not."""
     trained = {normalized(e.text) for e in load_examples(PROJECT_ROOT / "data")}
     tested = {normalized(text) for text in story_texts()}
-    problems = [f"only {len(examples)} messages, fewer than {MIN_HELDOUT}"] * (
-        len(examples) < MIN_HELDOUT
-    )
+    problems = []
+    if len(examples) < MIN_HELDOUT:
+        problems.append(f"only {len(examples)} messages, fewer than {MIN_HELDOUT}")
     seen: set = set()
     for example in examples:
         key = normalized(example.text)
@@ -306,6 +307,42 @@ def rasa_env(workdir: Path, cache: str) -> Dict[str, str]:
     }
 
 
+class OtherWork:
+    """The CPU the machine spends, from now on, on processes this benchmark did not start: on a
+    shared machine other work can land on one configuration's measurement, so it is reported."""
+
+    def __init__(self, own_cpu: Callable[[], float]) -> None:
+        self._own_cpu = own_cpu
+        self._busy, self._own = machine_busy_seconds(), own_cpu()
+        self._started = time.perf_counter()
+
+    def share(self) -> float:
+        """Of the machine's CPU capacity since the start."""
+        wall = time.perf_counter() - self._started
+        others = (machine_busy_seconds() - self._busy) - (self._own_cpu() - self._own)
+        return max(0.0, others) / (wall * os.cpu_count())
+
+
+def own_cpu_seconds(stacks: Sequence[Stack]) -> float:
+    """CPU time of what this benchmark runs: the running stacks, this process, and the commands
+    it ran to completion (training, the admin CLI)."""
+    user, system, children_user, children_system, _ = os.times()
+    own = user + system + children_user + children_system
+    return own + sum(stack.cpu_seconds() for stack in stacks)
+
+
+def wait_for_quiet(stacks: Sequence[Stack]) -> None:
+    """Waits (a bounded time) until other work leaves the CPUs mostly free, so that it does not
+    land on one configuration's measurement; what remains is reported with each measurement."""
+    deadline = time.monotonic() + QUIET_WAIT
+    while time.monotonic() < deadline:
+        other = OtherWork(lambda: own_cpu_seconds(stacks))
+        time.sleep(1.0)
+        if other.share() <= QUIET_SHARE:
+            return
+        time.sleep(QUIET_POLL)
+
+
 def run_to_end(args: List[str], env: Dict[str, str], log: Path, timeout: float) -> float:
     """Runs a command to completion (stopped with its process group however this ends) and
     returns its wall time; a failure raises with the end of its log."""
@@ -342,8 +379,10 @@ def train(candidate: Candidate, workdir: Path) -> Trained:
     out = workdir / "models"
     args = train_args(candidate, out)
     env = rasa_env(workdir, candidate.name)
+    wait_for_quiet([])
+    other = OtherWork(lambda: own_cpu_seconds([]))
     seconds = run_to_end(args, env, workdir / f"train-{candidate.name}.log", TRAIN_TIMEOUT)
-    return Trained(seconds, out / f"{candidate.name}.tar.gz")
+    return Trained(seconds, out / f"{candidate.name}.tar.gz", other.share())
 
 
 def wait_ready(url: str, process: subprocess.Popen, what: str, started: float) -> float:
@@ -451,39 +490,6 @@ class Serving:
         run = self.loop.run(drive(say, channel, self.plan[(channel, point)], turns, concurrency))
         self.served.turns_served += len(run.turns)
         return run
-
-
-class OtherWork:
-    """The CPU the machine spends, from now on, on processes this benchmark did not start: on a
-    shared machine other work can land on one configuration's measurement, so it is reported."""
-
-    def __init__(self, own_cpu: Callable[[], float]) -> None:
-        self._own_cpu = own_cpu
-        self._busy, self._own = machine_busy_seconds(), own_cpu()
-        self._started = time.perf_counter()
-
-    def share(self) -> float:
-        """Of the machine's CPU capacity since the start."""
-        wall = time.perf_counter() - self._started
-        others = (machine_busy_seconds() - self._busy) - (self._own_cpu() - self._own)
-        return max(0.0, others) / (wall * os.cpu_count())
-
-
-def own_cpu_seconds(stacks: Sequence[Stack]) -> float:
-    """CPU time of what this benchmark runs: the stacks and this process."""
-    return sum(stack.cpu_seconds() for stack in stacks) + time.process_time()
-
-
-def wait_for_quiet(stacks: Sequence[Stack]) -> None:
-    """Waits (a bounded time) until other work leaves the CPUs mostly free, so that it does not
-    land on one configuration's measurement; what remains is reported with each measurement."""
-    deadline = time.monotonic() + QUIET_WAIT
-    while time.monotonic() < deadline:
-        other = OtherWork(lambda: own_cpu_seconds(stacks))
-        time.sleep(1.0)
-        if other.share() <= QUIET_SHARE:
-            return
-        time.sleep(QUIET_POLL)
 
 
 @contextlib.contextmanager
@@ -724,15 +730,17 @@ def fallback_share(parsed: Sequence[Parsed]) -> float:
     return sum(p.served_intent == "nlu_fallback" for p in parsed) / len(parsed)
 
 
-def accuracy_at(parsed: Sequence[Parsed], threshold: float, ambiguity: float) -> float:
-    """What served accuracy would be with another FallbackClassifier threshold, replayed from
-    the raw ranking exactly as FallbackClassifier decides."""
-
-    def answered_right(p: Parsed) -> bool:
+def answers_at(parsed: Sequence[Parsed], threshold: float, ambiguity: float) -> Tuple[float, float]:
+    """With another FallbackClassifier threshold, replayed from the raw ranking exactly as the
+    FallbackClassifier decides: the share of messages answered right, and the share answered
+    with a wrong intent (a wrong action, worse than the fallback's "type help")."""
+    right = wrong = 0
+    for p in parsed:
         (top, first), second = p.ranking[0], p.ranking[1][1] if len(p.ranking) > 1 else 0.0
-        return top == p.example.intent and first >= threshold and first - second >= ambiguity
-
-    return sum(answered_right(p) for p in parsed) / len(parsed)
+        if first >= threshold and first - second >= ambiguity:
+            right += top == p.example.intent
+            wrong += top != p.example.intent
+    return right / len(parsed), wrong / len(parsed)
 
 
 def top_intent(parsed: Parsed) -> str:
@@ -814,13 +822,18 @@ def cost_table(trained: Dict[str, Trained], served: Dict[str, Served]) -> str:
         ]
         for label, get, fmt in measures
     ]
-    rows.append(
+    rows += [
+        [
+            "other processes' CPU during its training",
+            *(f"{trained[n].other_cpu:.0%}" for n in ("ours", "default")),
+            "",
+        ],
         [
             "other processes' CPU during its start-up",
             *(f"{served[n].startup_other_cpu:.0%}" for n in ("ours", "default")),
             "",
-        ]
-    )
+        ],
+    ]
     return markdown_table(["", "ours", "default", "ours/default"], rows)
 
 
@@ -906,17 +919,15 @@ def understanding_table(
 
 def sweep_table(served: Dict[str, Served]) -> str:
     fallbacks = {c.name: c.fallback for c in CANDIDATES}
-    rows = [
-        [
-            f"{threshold:.1f}",
-            *(
-                f"{accuracy_at(served[n].parsed, threshold, fallbacks[n][1]):.3f}"
-                for n in ("ours", "default")
-            ),
-        ]
-        for threshold in SWEEP_THRESHOLDS
-    ]
-    return markdown_table(["FallbackClassifier threshold", "ours", "default"], rows)
+    rows = []
+    for threshold in SWEEP_THRESHOLDS:
+        row: List[object] = [f"{threshold:.1f}"]
+        for name in ("ours", "default"):
+            right, wrong = answers_at(served[name].parsed, threshold, fallbacks[name][1])
+            row += [f"{right:.3f}", f"{wrong:.3f}"]
+        rows.append(row)
+    headers = ["FallbackClassifier threshold", "ours: right", "ours: wrong intent"]
+    return markdown_table([*headers, "default: right", "default: wrong intent"], rows)
 
 
 def goals_table(
@@ -1073,7 +1084,8 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     print_section(title, understanding_table(cv, heldout, served))
     paired = paired_table(served["ours"].parsed, served["default"].parsed)
     print_section("Held-out, message by message (top intent)", paired)
-    print_section("Held-out accuracy as served, by fallback threshold", sweep_table(served))
+    title = "Held-out as served, by fallback threshold (each config's own ambiguity threshold)"
+    print_section(title, sweep_table(served))
     print_section("Goals", goals_table(served, cv, heldout, args.concurrency))
     draw_chart(served, args.concurrency, args.chart)
     print_section(
