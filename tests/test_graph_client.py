@@ -21,7 +21,7 @@ from bot.graph import GraphClient, GraphError
 VERSION = "v21.0"
 PHONE_NUMBER_ID = "106540352242922"
 IG_ACCOUNT = "17841400000012345"
-TOKEN = "EAAGtestTOKENnotreal0123456789"
+TOKEN = "test-graph-token-not-real-0123"
 BUYER = "2348012345678"
 BODY = {
     "messaging_product": "whatsapp",

@@ -94,6 +94,14 @@ class Chat:
         return "\n".join(body_text(r["body"]) for r in self.send(message))
 
 
+def new_order(
+    env: Dict[str, str], shop: str, channel: str, buyer: str, naira: str, description: str
+) -> str:
+    """An order made with the CLI, as the shop owner would; its id."""
+    command = ["order", "create", "--shop", shop, "--channel", channel, "--buyer", buyer]
+    return cli(env, *command, "--amount", naira, "--description", description)[-1]
+
+
 def body_text(body: Dict[str, Any]) -> str:
     if "text" in body and isinstance(body["text"], dict):
         return body["text"]["body"]
@@ -133,36 +141,8 @@ def test_whatsapp_journey_and_two_shops_sharing_a_buyer(
         "--whatsapp-phone-id",
         OTHER_PHONE_NUMBER_ID,
     )
-    kemi_order = cli(
-        meta_env,
-        "order",
-        "create",
-        "--shop",
-        "kemi",
-        "--channel",
-        "whatsapp",
-        "--buyer",
-        BUYER,
-        "--amount",
-        "18500",
-        "--description",
-        "Adire kimono",
-    )[-1]
-    tunde_order = cli(
-        meta_env,
-        "order",
-        "create",
-        "--shop",
-        "tunde",
-        "--channel",
-        "whatsapp",
-        "--buyer",
-        BUYER,
-        "--amount",
-        "95000",
-        "--description",
-        "Used iPhone",
-    )[-1]
+    kemi_order = new_order(meta_env, "kemi", "whatsapp", BUYER, "18500", "Adire kimono")
+    tunde_order = new_order(meta_env, "tunde", "whatsapp", BUYER, "95000", "Used iPhone")
 
     assistant = Assistant(meta_env)
     try:
@@ -236,21 +216,7 @@ def test_instagram_journey(meta_env: Dict[str, str], graph: GraphDoubleThread) -
         "--instagram-account-id",
         IG_ACCOUNT_ID,
     )
-    order_id = cli(
-        meta_env,
-        "order",
-        "create",
-        "--shop",
-        "kemi",
-        "--channel",
-        "instagram",
-        "--buyer",
-        "IGSID-77",
-        "--amount",
-        "7000",
-        "--description",
-        "Beaded bag",
-    )[-1]
+    order_id = new_order(meta_env, "kemi", "instagram", "IGSID-77", "7000", "Beaded bag")
     assistant = Assistant(meta_env)
     try:
         ada = Chat(assistant, graph, "instagram", account_id=IG_ACCOUNT_ID, sender="IGSID-77")
@@ -311,36 +277,8 @@ def test_two_shops_with_their_own_tone_words_and_features(
         'responses:\n  utter_thanks:\n    - text: "Tunde says thank you, {buyer_name}!"\n'
     )
     cli(meta_env, "responses", "import", "--shop", "tunde", str(own))
-    kemi_order = cli(
-        meta_env,
-        "order",
-        "create",
-        "--shop",
-        "kemi",
-        "--channel",
-        "whatsapp",
-        "--buyer",
-        BUYER,
-        "--amount",
-        "18500",
-        "--description",
-        "Adire kimono",
-    )[-1]
-    cli(
-        meta_env,
-        "order",
-        "create",
-        "--shop",
-        "tunde",
-        "--channel",
-        "whatsapp",
-        "--buyer",
-        BUYER,
-        "--amount",
-        "95000",
-        "--description",
-        "Used iPhone",
-    )
+    kemi_order = new_order(meta_env, "kemi", "whatsapp", BUYER, "18500", "Adire kimono")
+    new_order(meta_env, "tunde", "whatsapp", BUYER, "95000", "Used iPhone")
 
     assistant = Assistant(meta_env)
     try:
