@@ -412,8 +412,8 @@ def rasa_run(model: Path, env: Dict[str, str]) -> List[str]:
         "--port",
         env["RASA_PORT"],
         "--enable-api",
-        "--auth-token",
-        env["RASA_API_TOKEN"],
+        # Joined with "=": a random token may start with "-", which argparse takes for an option.
+        f"--auth-token={env['RASA_API_TOKEN']}",
     )
 
 
@@ -918,10 +918,12 @@ def understanding_table(
 
 
 def sweep_table(served: Dict[str, Served]) -> str:
+    """Each configuration's own threshold is marked with its name."""
     fallbacks = {c.name: c.fallback for c in CANDIDATES}
     rows = []
     for threshold in SWEEP_THRESHOLDS:
-        row: List[object] = [f"{threshold:.1f}"]
+        configured = [n for n in ("ours", "default") if fallbacks[n][0] == threshold]
+        row: List[object] = [f"{threshold:.1f} {' '.join(f'({n})' for n in configured)}".strip()]
         for name in ("ours", "default"):
             right, wrong = answers_at(served[name].parsed, threshold, fallbacks[name][1])
             row += [f"{right:.3f}", f"{wrong:.3f}"]

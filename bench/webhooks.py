@@ -342,6 +342,8 @@ def assistant_env(workdir: Path, graph_url: str, app_secret: str) -> Dict[str, s
         "META_VERIFY_TOKEN": secrets.token_urlsafe(16),
         "GRAPH_API_URL": graph_url,
         "WHATSAPP_ACCESS_TOKEN": "bench-whatsapp-token",
+        # The per-shop secrets file defaults to var/, which a benchmark must never touch.
+        "SHOP_SECRETS_FILE": str(workdir / "shop-secrets.json"),
         "DEFAULT_SHOP": SHOP_ID,
         "RASA_PORT": str(free_port()),
         "ACTIONS_PORT": str(actions_port),
@@ -520,13 +522,51 @@ def machine() -> List[Tuple[str, str]]:
         ("CPU", model.group(1) if model else "unknown"),
         ("memory", f"{memory_kib / 1024**2:.1f} GiB"),
         ("Python", sys.version.split()[0]),
-        ("load average (1, 5, 15 min) at start", load_average()),
     ]
 
 
-def load_average() -> str:
-    """Other work on the machine shares its cores with the servers: this shows if there was any."""
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+@dataclass(frozen=True)
+class CpuClock:
+    """CPU seconds of the whole machine, and of this process with its reaped children.
+
+    Everything the benchmark starts is reaped before the run ends (the launcher reaps its two
+    servers), so between two readings, machine minus own is what other work took from the run.
+    """
+
+    processes: float
+    interrupts_and_steal: float
+    own: float
+
+    @classmethod
+    def read(cls) -> CpuClock:
+        fields = [int(field) for field in Path("/proc/stat").read_text().split()[1:9]]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+        ticks = os.sysconf("SC_CLK_TCK")
+        times = os.times()
+        return cls(
+            processes=(user + nice + system) / ticks,
+            interrupts_and_steal=(irq + softirq + steal) / ticks,
+            own=times.user + times.system + times.children_user + times.children_system,
+        )
+
+
+def other_work_table(start: CpuClock, end: CpuClock, wall_seconds: float) -> str:
+    """Other jobs on the machine take cores from the servers: this says how much they took."""
+    capacity = wall_seconds * len(os.sched_getaffinity(0))
+    others = max(0.0, (end.processes - start.processes) - (end.own - start.own))
+    interrupts = end.interrupts_and_steal - start.interrupts_and_steal
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    rows = [
+        ["wall time of the run", seconds(wall_seconds)],
+        ["CPU used by this run's processes", seconds(end.own - start.own)],
+        [
+            "CPU used by other processes",
+            f"{seconds(others)} ({others / capacity:.1%} of the cores)",
+        ],
+        ["CPU in interrupts and hypervisor steal", seconds(interrupts)],
+        ["load average (1, 5, 15 min) at the end", load],
+    ]
+    return markdown_table(["", ""], rows)
 
 
 def print_log_summary(log: Path) -> None:
@@ -668,15 +708,17 @@ def main(argv: List[str] | None = None) -> int:
     print(f"## Webhook benchmark\n\n`{command}`")
     print_section("Machine", markdown_table(["", ""], machine()))
     rng = random.Random(SEED)
+    clock, began = CpuClock.read(), time.monotonic()
     try:
         with contextlib.ExitStack() as stack:
             started = start(stack, args.keep)
             acknowledgement_latency(started, args, rng)
             exactly_once = exactly_once_burst(started, args, rng)
-            print_section("Machine load", f"Load average at the end: {load_average()}")
     except KeyboardInterrupt:
         print("\ninterrupted; everything started here was stopped", file=sys.stderr)
         return 130
+    wall = time.monotonic() - began
+    print_section("Other work on the machine", other_work_table(clock, CpuClock.read(), wall))
     return 0 if exactly_once else 1
 
 

@@ -40,6 +40,9 @@ from connectors.receipts import ReceiptIntake
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
+# Turns started at once: a burst of new buyers otherwise starts hundreds of turns together, whose
+# idle connections to the action server outlive its keep-alive and fail (replies lost).
+MAX_TURNS_IN_FLIGHT = 8
 _SIGNATURE_RE = re.compile(r"sha256=([0-9a-f]{64})")
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -245,6 +248,8 @@ class MetaInput(InputChannel, abc.ABC):
         self._receipts = receipts
         self._stale_after = stale_after
         self._turns = TurnLoop(self.name())
+        # Created on the turn loop, where it is used.
+        self._turn_slots: asyncio.Semaphore | None = None
         self._tails: Dict[str, asyncio.Task] = {}
         self._running: Set[asyncio.Task] = set()
 
@@ -374,8 +379,11 @@ class MetaInput(InputChannel, abc.ABC):
     ) -> None:
         if previous is not None:
             await asyncio.wait([previous])
+        if self._turn_slots is None:
+            self._turn_slots = asyncio.Semaphore(MAX_TURNS_IN_FLIGHT)
         try:
-            await self._process(inbox_id, on_new_message)
+            async with self._turn_slots:
+                await self._process(inbox_id, on_new_message)
         except Exception:
             logger.exception(
                 "message processing failed", extra={"channel": self.name(), "inbox_id": inbox_id}
