@@ -21,6 +21,8 @@ from bot.settings import PROJECT_ROOT, ConfigurationError, get_settings, load_do
 
 VENV_BIN = Path(sys.executable).parent
 MODELS = PROJECT_ROOT / "models"
+# Rasa's channels take up to a minute to finish the turns in flight when stopped.
+STOP_TIMEOUT = 75
 
 
 def child_environment() -> Dict[str, str]:
@@ -49,20 +51,28 @@ def wait_until_ready(url: str, process: subprocess.Popen, timeout: float) -> Non
 
 
 def stop(processes: List[subprocess.Popen]) -> None:
-    for process in processes:
+    """Newest first, each to the end: Rasa finishes the turns in flight (up to a minute), which
+    call the action server, before the action server is asked to stop."""
+    for process in reversed(processes):
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
-    for process in processes:
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a service manager stopping us) unwinds like Ctrl-C: both servers are stopped."""
+    raise KeyboardInterrupt
 
 
 def main(argv: List[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.launcher")
     parser.add_argument("--shell", action="store_true", help="rasa shell instead of the server")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
 
     load_dotenv()
     try:
@@ -77,12 +87,15 @@ def main(argv: List[str] | None = None) -> int:
 
     # In the terminal chat, the action server's log lines would mix with the conversation.
     action_log = (PROJECT_ROOT / "var" / "actions.log").open("ab") if args.shell else None  # noqa: SIM115  (closed in finally)
+    # In a session of its own, so Ctrl-C in the terminal reaches Rasa and this launcher but not
+    # the action server: it is stopped last, once Rasa has finished the turns that call it.
     actions = subprocess.Popen(
         [sys.executable, "-m", "actions"],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=action_log,
         stderr=action_log,
+        start_new_session=True,
     )
     processes = [actions]
     try:

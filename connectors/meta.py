@@ -43,6 +43,13 @@ MAX_BODY_BYTES = 3 * 1024 * 1024
 # Turns started at once: a burst of new buyers otherwise starts hundreds of turns together, whose
 # idle connections to the action server outlive its keep-alive and fail (replies lost).
 MAX_TURNS_IN_FLIGHT = 8
+# Seconds before each new attempt at a turn that sent nothing: Rasa logs a failed custom action
+# and carries on without its events, so a turn with no reply is how a failure shows here.
+TURN_RETRY_DELAYS = (1.0, 4.0, 15.0)
+NO_REPLY_APOLOGY = (
+    "Sorry, something went wrong on our side and I could not answer that. "
+    "Please send your message again in a few minutes."
+)
 _SIGNATURE_RE = re.compile(r"sha256=([0-9a-f]{64})")
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -95,6 +102,11 @@ class MetaOutput(OutputChannel, abc.ABC):
     def __init__(self, graph: GraphClient, accounts: AccountDirectory) -> None:
         self._graph = graph
         self._accounts = accounts
+        self.sends_attempted = 0
+
+    def for_turn(self) -> MetaOutput:
+        """A fresh output channel for one turn, whose ``sends_attempted`` tells if it replied."""
+        return type(self)(self._graph, self._accounts)
 
     @abc.abstractmethod
     def bodies(
@@ -141,6 +153,7 @@ class MetaOutput(OutputChannel, abc.ABC):
             )
             return
         for body in self.bodies(user_id, text, list(buttons or []), image_url):
+            self.sends_attempted += 1
             message_id, error = None, None
             try:
                 message_id = await self._graph.send_message(account_id, token, body)
@@ -230,6 +243,7 @@ class MetaInput(InputChannel, abc.ABC):
         output: MetaOutput,
         receipts: ReceiptIntake,
         stale_after: dt.timedelta,
+        retry_delays: Sequence[float] | None = None,
     ) -> None:
         if not app_secrets():
             raise ChannelConfigurationError(
@@ -247,6 +261,7 @@ class MetaInput(InputChannel, abc.ABC):
         self._output = output
         self._receipts = receipts
         self._stale_after = stale_after
+        self._retry_delays = tuple(TURN_RETRY_DELAYS if retry_delays is None else retry_delays)
         self._turns = TurnLoop(self.name())
         # Created on the turn loop, where it is used.
         self._turn_slots: asyncio.Semaphore | None = None
@@ -379,11 +394,8 @@ class MetaInput(InputChannel, abc.ABC):
     ) -> None:
         if previous is not None:
             await asyncio.wait([previous])
-        if self._turn_slots is None:
-            self._turn_slots = asyncio.Semaphore(MAX_TURNS_IN_FLIGHT)
         try:
-            async with self._turn_slots:
-                await self._process(inbox_id, on_new_message)
+            await self._process(inbox_id, on_new_message)
         except Exception:
             logger.exception(
                 "message processing failed", extra={"channel": self.name(), "inbox_id": inbox_id}
@@ -403,22 +415,45 @@ class MetaInput(InputChannel, abc.ABC):
             await asyncio.to_thread(_finish, inbox_id, InboxState.STALE)
             return
         text = await self._text_for_rasa(row["shop_id"], inbox_id, message)
-        await on_new_message(
-            UserMessage(
-                text=text,
-                output_channel=self._output,
-                sender_id=conversation_id(row["shop_id"], self.name(), message.sender),
-                input_channel=self.name(),
-                message_id=message.message_id,
-                metadata={
-                    "shop_id": row["shop_id"],
-                    "channel": self.name(),
-                    "user_id": message.sender,
-                    "user_name": message.sender_name,
-                },
-            )
-        )
-        await asyncio.to_thread(_finish, inbox_id, InboxState.DONE)
+        sender_id = conversation_id(row["shop_id"], self.name(), message.sender)
+        metadata = {
+            "shop_id": row["shop_id"],
+            "channel": self.name(),
+            "user_id": message.sender,
+            "user_name": message.sender_name,
+        }
+        log = {"channel": self.name(), "shop_id": row["shop_id"], "inbox_id": inbox_id}
+        for delay in (*self._retry_delays, None):
+            output = self._output.for_turn()
+            async with self._slots():
+                try:
+                    await on_new_message(
+                        UserMessage(
+                            text=text,
+                            output_channel=output,
+                            sender_id=sender_id,
+                            input_channel=self.name(),
+                            message_id=message.message_id,
+                            metadata=metadata,
+                        )
+                    )
+                except Exception:
+                    logger.exception("conversation turn failed", extra=log)
+            if output.sends_attempted:
+                await asyncio.to_thread(_finish, inbox_id, InboxState.DONE)
+                return
+            if delay is not None:
+                logger.warning("turn sent no reply, trying again", extra={**log, "delay": delay})
+                await asyncio.sleep(delay)
+        logger.error("turn sent no reply after every attempt", extra=log)
+        await self._output.for_turn().send_text_message(sender_id, NO_REPLY_APOLOGY)
+        await asyncio.to_thread(_finish, inbox_id, InboxState.FAILED, "no reply")
+
+    def _slots(self) -> asyncio.Semaphore:
+        """The bound on turns in flight, made on the turn loop, the only place it is used."""
+        if self._turn_slots is None:
+            self._turn_slots = asyncio.Semaphore(MAX_TURNS_IN_FLIGHT)
+        return self._turn_slots
 
     async def _text_for_rasa(self, shop_id: str, inbox_id: int, message: InboundMessage) -> str:
         if message.kind == TEXT:

@@ -24,6 +24,7 @@ from bot import db, inbox, shops
 from bot.models import InboxMessage, OutboundMessage, utcnow
 from bot.settings import get_settings
 from bot.webhooks import InboundMessage
+from connectors import meta
 from connectors.instagram import InstagramInput
 from connectors.meta import ChannelConfigurationError
 from connectors.whatsapp import WhatsAppInput
@@ -87,6 +88,38 @@ class RasaStandIn:
     @property
     def texts(self) -> List[str]:
         return [m.text for m in self.messages]
+
+
+class SilentRasa(RasaStandIn):
+    """Rasa whose custom actions fail for the first ``silent`` turns: it logs the failure and
+    answers nothing, which is all a channel can see of it."""
+
+    def __init__(self, silent: int) -> None:
+        super().__init__()
+        self.silent = silent
+
+    async def __call__(self, message: UserMessage) -> None:
+        if self.silent:
+            self.silent -= 1
+            self.messages.append(message)
+            return
+        await super().__call__(message)
+
+
+class SlowRasa(RasaStandIn):
+    """Takes a while per turn and remembers how many turns ran at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.05)
+        await super().__call__(message)
+        self.in_flight -= 1
 
 
 def app_for(channel_class: type, rasa: RasaStandIn) -> Sanic:
@@ -394,6 +427,70 @@ async def test_a_closed_window_is_recorded_and_not_retried(graph: GraphDoubleThr
     [row] = outbound_rows()
     assert (row.status, row.error_code, row.platform_message_id) == ("failed", 131047, None)
     assert len(graph.sent()) == 1
+
+
+# Turns that fail
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(meta, "TURN_RETRY_DELAYS", (0.05, 0.05, 0.05))
+
+
+async def test_a_turn_that_sent_no_reply_is_tried_again_and_answered_once(
+    graph: GraphDoubleThread, quick_retries: None
+) -> None:
+    rasa = SilentRasa(silent=2)
+    app = app_for(WhatsAppInput, rasa)
+    await post(app, WA_URL, whatsapp([wa_text("hi")]))
+    await until(lambda: [r.state for r in inbox_rows()] == ["done"])
+    assert rasa.texts == ["hi", "hi", "hi"]
+    assert [s["body"]["text"]["body"] for s in graph.sent()] == ["got: hi"]
+
+
+async def test_a_turn_that_never_replies_gets_an_apology_and_is_marked_failed(
+    graph: GraphDoubleThread, quick_retries: None
+) -> None:
+    rasa = SilentRasa(silent=100)
+    app = app_for(WhatsAppInput, rasa)
+    await post(app, WA_URL, whatsapp([wa_text("hi")]))
+    await until(lambda: [r.state for r in inbox_rows()] == ["failed"])
+    assert len(rasa.messages) == 1 + len(meta.TURN_RETRY_DELAYS)
+    [apology] = graph.sent()
+    assert apology["body"]["to"] == BUYER
+    assert apology["body"]["text"]["body"] == meta.NO_REPLY_APOLOGY
+    assert inbox_rows()[0].error == "no reply"
+
+
+async def test_a_turn_that_raises_is_tried_again(
+    graph: GraphDoubleThread, quick_retries: None
+) -> None:
+    calls: List[str] = []
+
+    async def rasa(message: UserMessage) -> None:
+        calls.append(message.text)
+        if len(calls) == 1:
+            raise ConnectionError("tracker store unavailable")
+        await message.output_channel.send_text_message(message.sender_id, "back")
+
+    app = app_for(WhatsAppInput, rasa)
+    await post(app, WA_URL, whatsapp([wa_text("hi")]))
+    await until(lambda: [r.state for r in inbox_rows()] == ["done"])
+    assert calls == ["hi", "hi"]
+    assert [s["body"]["text"]["body"] for s in graph.sent()] == ["back"]
+
+
+async def test_a_burst_of_new_buyers_runs_a_bounded_number_of_turns_at_once(
+    graph: GraphDoubleThread,
+) -> None:
+    rasa = SlowRasa()
+    app = app_for(WhatsAppInput, rasa)
+    buyers = [f"23480{n:08d}" for n in range(40)]
+    batch = [wa_text(f"hi {n}", sender=buyer) for n, buyer in enumerate(buyers)]
+    assert (await post(app, WA_URL, whatsapp(batch))).status == 200
+    await until(lambda: len(graph.sent()) == len(buyers))
+    assert 1 < rasa.most_in_flight <= meta.MAX_TURNS_IN_FLIGHT
+    assert sorted(s["body"]["to"] for s in graph.sent()) == sorted(buyers)
 
 
 # Restart and receipts
