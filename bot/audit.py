@@ -27,6 +27,8 @@ class AuditAction(str, enum.Enum):
     ORDER_STATUS_CHANGED = "order.status_changed"
     UPLOAD_LINK_ISSUED = "receipt.upload_link_issued"
     RECEIPT_RECEIVED = "receipt.received"
+    SHOP_CONNECTED = "shop.connected"
+    SHOP_CONNECT_REFUSED = "shop.connect_refused"
 
 
 def record(

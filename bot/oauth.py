@@ -4,25 +4,33 @@ An operator runs ``python -m bot shop connect-url`` and gives the link to the sh
 sends the owner back to the callback with a ``code`` and our ``state``. The state is signed (so it
 cannot be made up or moved to another shop), expires after 15 minutes, and its nonce is spent the
 first time it is used, so a leaked or replayed callback URL connects nothing.
+
+WhatsApp uses Facebook Login on graph.facebook.com (code → token → long-lived token →
+``debug_token`` → business account → phone number). Instagram uses Instagram API with Instagram
+Login: the code is exchanged at api.instagram.com, the token made long-lived and the professional
+account id (the ``entry.id`` of webhooks) read on graph.instagram.com.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import os
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Tuple
+from typing import Any, Dict, Mapping, Tuple
 from urllib.parse import quote, urlencode
 
+import aiohttp
 import jwt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot import secret_store
+from bot import audit, secret_store
+from bot.audit import AuditAction
 from bot.db import session_scope
 from bot.graph import GraphClient, GraphError
 from bot.models import OAuthState, utcnow
@@ -37,6 +45,7 @@ SCOPES = {
     "whatsapp": ("whatsapp_business_management", "whatsapp_business_messaging"),
     "instagram": ("instagram_business_basic", "instagram_business_manage_messages"),
 }
+INSTAGRAM_MESSAGING = "instagram_business_manage_messages"
 PLATFORM_NAMES = {"whatsapp": "WhatsApp number", "instagram": "Instagram account"}
 _AGAIN = "Please ask for a new connect link (run the connect-url command again) and try once more."
 
@@ -61,11 +70,12 @@ def authorization_url(
     """
     if platform not in SCOPES:
         raise OAuthError(f"platform must be one of {', '.join(SCOPES)}, not {platform!r}.")
-    app_id = secret_store.app_id()
+    app_id = _app_id(platform)
     redirect_uri = os.environ.get("META_OAUTH_REDIRECT_URI")
     if not app_id or not redirect_uri:
         raise OAuthError(
-            "Connecting to Meta is not set up: set META_APP_ID and META_OAUTH_REDIRECT_URI "
+            "Connecting to Meta is not set up: set META_APP_ID (for Instagram, or "
+            "INSTAGRAM_APP_ID) and META_OAUTH_REDIRECT_URI "
             "(https://<your host>/webhooks/connect/callback)."
         )
     if get_shop(session, shop_id) is None:
@@ -96,42 +106,34 @@ async def complete(state: str, code: str, graph: GraphClient) -> ConnectedAccoun
     """Spend the state's nonce, exchange the code for a long-lived token, find the account,
     store the token and link the account to the shop.
 
-    A forged, expired or replayed state, a refused code, or an account that belongs to another
+    ``graph`` serves WhatsApp (graph.facebook.com); Instagram's hosts come from the settings. A
+    forged, expired or replayed state, a refused code, or an account that belongs to another
     shop raises OAuthError; then no token is stored and no account linked.
     """
     shop_id, platform, nonce = await asyncio.to_thread(_verified_state, state)
-    app_id, app_secret, redirect_uri = await asyncio.to_thread(_app_credentials)
+    app_id, app_secret, redirect_uri = await asyncio.to_thread(_app_credentials, platform)
     await asyncio.to_thread(_spend_nonce, shop_id, platform, nonce)
     try:
-        short = await graph.get(
-            "oauth/access_token",
-            None,
-            {
-                "client_id": app_id,
-                "client_secret": app_secret,
-                "redirect_uri": redirect_uri,
-                "code": code,
-            },
-        )
-        long = await graph.get(
-            "oauth/access_token",
-            None,
-            {
-                "grant_type": "fb_exchange_token",
-                "client_id": app_id,
-                "client_secret": app_secret,
-                "fb_exchange_token": _string(short, "access_token"),
-            },
-        )
-        token = _string(long, "access_token")
-        account_id = await _find_account(graph, platform, token)
+        if platform == "instagram":
+            settings = get_settings()
+            login = InstagramLogin(
+                settings.instagram_api_url,
+                settings.instagram_graph_api_url,
+                settings.graph_api_version,
+            )
+            token, expires_in, account_id = await _instagram_account(
+                login, app_id, app_secret, redirect_uri, code
+            )
+        else:
+            token, expires_in, account_id = await _whatsapp_account(
+                graph, app_id, app_secret, redirect_uri, code
+            )
     except GraphError as error:
         logger.warning(
             "meta refused the connection",
             extra={"shop_id": shop_id, "platform": platform, "graph_code": error.code},
         )
         raise OAuthError(f"Meta did not accept this authorisation. {_AGAIN}")
-    expires_in = long.get("expires_in")
     expires_at = int(time.time()) + expires_in if isinstance(expires_in, int) else None
     await asyncio.to_thread(_connect, shop_id, platform, account_id, token, expires_at)
     logger.info(
@@ -139,6 +141,139 @@ async def complete(state: str, code: str, graph: GraphClient) -> ConnectedAccoun
         extra={"shop_id": shop_id, "platform": platform, "account_id": account_id},
     )
     return ConnectedAccount(shop_id, platform, account_id)
+
+
+class InstagramLogin:
+    """The calls of Instagram API with Instagram Login that the Graph client cannot make: a
+    form-encoded POST to api.instagram.com and an unversioned GET on graph.instagram.com.
+
+    Connecting is rare, so each call has its own HTTP session and none is retried (a code works
+    once). Errors are GraphErrors, in either of the two shapes Instagram answers them in.
+    """
+
+    def __init__(self, api_url: str, graph_url: str, version: str, timeout: float = 10.0) -> None:
+        self._api_url = api_url.rstrip("/")
+        self._graph_url = graph_url.rstrip("/")
+        self._version = version.strip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def exchange_code(
+        self, app_id: str, app_secret: str, redirect_uri: str, code: str
+    ) -> Dict[str, Any]:
+        """The short-lived token, ``user_id`` and ``permissions``; newer answers wrap them in
+        ``{"data": [...]}``."""
+        form = {
+            "client_id": app_id,
+            "client_secret": app_secret,
+            "grant_type": "authorization_code",
+            "redirect_uri": redirect_uri,
+            "code": code,
+        }
+        answer = await self._call("POST", f"{self._api_url}/oauth/access_token", data=form)
+        data = answer.get("data")
+        first = data[0] if isinstance(data, list) and data else None
+        return first if isinstance(first, dict) else answer
+
+    async def long_lived(self, app_secret: str, short_token: str) -> Dict[str, Any]:
+        """The 60-day token (``access_token``, ``token_type``, ``expires_in``)."""
+        params = {
+            "grant_type": "ig_exchange_token",
+            "client_secret": app_secret,
+            "access_token": short_token,
+        }
+        return await self._call("GET", f"{self._graph_url}/access_token", params=params)
+
+    async def account(self, token: str) -> Dict[str, Any]:
+        """``user_id`` (the professional account id webhooks carry) and ``username``."""
+        url = f"{self._graph_url}/{self._version}/me"
+        return await self._call("GET", url, params={"fields": "user_id,username"}, token=token)
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        token: str | None = None,
+    ) -> Dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=self._timeout) as session,
+                session.request(method, url, params=params, data=data, headers=headers) as reply,
+            ):
+                status, raw = reply.status, await reply.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            # The exception's text may hold the url and its query: only its type goes on.
+            raise GraphError(0, None, type(error).__name__, retryable=True) from None
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            answer = None
+        if status >= 400 or not isinstance(answer, dict):
+            raise _instagram_error(status, answer)
+        return answer
+
+
+def _instagram_error(status: int, answer: Any) -> GraphError:
+    """Graph's ``{"error": {"code", "message"}}`` or api.instagram.com's ``{"code",
+    "error_type", "error_message"}``."""
+    body = answer if isinstance(answer, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else body
+    code = error.get("code")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    message = error.get("message") or error.get("error_message")
+    title = message if isinstance(message, str) and message else f"HTTP {status}"
+    return GraphError(status, code, title, retryable=status >= 500)
+
+
+async def _instagram_account(
+    login: InstagramLogin, app_id: str, app_secret: str, redirect_uri: str, code: str
+) -> Tuple[str, Any, str]:
+    """The long-lived token, its lifetime and the Instagram professional account id."""
+    short = await login.exchange_code(app_id, app_secret, redirect_uri, code)
+    granted = short.get("permissions")
+    if isinstance(granted, str):
+        granted = granted.split(",")
+    if isinstance(granted, list) and INSTAGRAM_MESSAGING not in granted:
+        logger.info("instagram connection without the messaging permission")
+        raise OAuthError(
+            "TrustGuard was not allowed to manage your Instagram messages: when Instagram asks, "
+            f"leave that permission on. {_AGAIN}"
+        )
+    long = await login.long_lived(app_secret, _string(short, "access_token"))
+    token = _string(long, "access_token")
+    me = await login.account(token)
+    return token, long.get("expires_in"), _string(me, "user_id")
+
+
+async def _whatsapp_account(
+    graph: GraphClient, app_id: str, app_secret: str, redirect_uri: str, code: str
+) -> Tuple[str, Any, str]:
+    """The long-lived token, its lifetime and the phone number id, through Facebook Login."""
+    short = await graph.get(
+        "oauth/access_token",
+        None,
+        {
+            "client_id": app_id,
+            "client_secret": app_secret,
+            "redirect_uri": redirect_uri,
+            "code": code,
+        },
+    )
+    long = await graph.get(
+        "oauth/access_token",
+        None,
+        {
+            "grant_type": "fb_exchange_token",
+            "client_id": app_id,
+            "client_secret": app_secret,
+            "fb_exchange_token": _string(short, "access_token"),
+        },
+    )
+    token = _string(long, "access_token")
+    return token, long.get("expires_in"), await _phone_number_id(graph, token)
 
 
 def _dialog_url(platform: str) -> str:
@@ -196,23 +331,29 @@ def _spend_nonce(shop_id: str, platform: str, nonce: str) -> None:
         raise OAuthError(f"This connect link has already been used or has expired. {_AGAIN}")
 
 
-def _app_credentials() -> Tuple[str, str, str]:
-    app_id = secret_store.app_id()
-    app_secrets = secret_store.app_secrets()
+def _app_id(platform: str) -> str | None:
+    """Instagram Login takes the Instagram app id of the dashboard; it defaults to the app's."""
+    return secret_store.instagram_app_id() if platform == "instagram" else secret_store.app_id()
+
+
+def _app_credentials(platform: str) -> Tuple[str, str, str]:
+    app_id = _app_id(platform)
+    if platform == "instagram":
+        app_secret = secret_store.instagram_app_secret()
+    else:
+        app_secret = next(iter(secret_store.app_secrets()), None)
     redirect_uri = os.environ.get("META_OAUTH_REDIRECT_URI")
-    if not (app_id and app_secrets and redirect_uri):
+    if not (app_id and app_secret and redirect_uri):
         raise OAuthError(
             "Connecting to Meta is not set up on this server "
             "(META_APP_ID, META_APP_SECRET, META_OAUTH_REDIRECT_URI)."
         )
-    return app_id, app_secrets[0], redirect_uri
+    return app_id, app_secret, redirect_uri
 
 
-async def _find_account(graph: GraphClient, platform: str, token: str) -> str:
-    """The WhatsApp phone number id or the Instagram account id the token speaks for."""
-    if platform == "instagram":
-        me = await graph.get("me", token, {"fields": "user_id,username"})
-        return _string(me, "user_id")
+async def _phone_number_id(graph: GraphClient, token: str) -> str:
+    """The WhatsApp phone number the token speaks for: the first of the business account the
+    owner shared."""
     debug = await graph.get("debug_token", token, {"input_token": token})
     data = debug.get("data")
     scopes = data.get("granular_scopes") if isinstance(data, dict) else None
@@ -247,21 +388,34 @@ def _string(answer: Mapping[str, Any], key: str) -> str:
 def _connect(
     shop_id: str, platform: str, account_id: str, token: str, expires_at: int | None
 ) -> None:
-    """Link first, store the token second, commit last: a refused link stores nothing."""
-    with session_scope() as session:
-        shop = get_shop(session, shop_id)
-        if shop is None:
-            raise OAuthError(f"The shop {shop_id!r} no longer exists.")
-        try:
+    """Link first, store the token second, commit last: a refused link stores nothing. Both
+    outcomes are audited (the refusal in a transaction of its own, as the link's rolls back)."""
+    try:
+        with session_scope() as session:
+            shop = get_shop(session, shop_id)
+            if shop is None:
+                raise OAuthError(f"The shop {shop_id!r} no longer exists.")
             link_account(session, shop, platform, account_id)
             session.flush()
-        except (ShopError, sa.exc.IntegrityError):
-            logger.warning(
-                "account already belongs to another shop",
-                extra={"shop_id": shop_id, "platform": platform, "account_id": account_id},
+            secret_store.store_shop_token(shop_id, platform, token, account_id, expires_at)
+            audit.record(
+                session, shop_id, AuditAction.SHOP_CONNECTED, platform=platform, account=account_id
             )
-            raise OAuthError(
-                f"This {PLATFORM_NAMES[platform]} is already connected to another shop. Ask "
-                "TrustGuard support to move it, or connect a different one."
+    except (ShopError, sa.exc.IntegrityError):
+        logger.warning(
+            "account already belongs to another shop",
+            extra={"shop_id": shop_id, "platform": platform, "account_id": account_id},
+        )
+        with session_scope() as session:
+            audit.record(
+                session,
+                shop_id,
+                AuditAction.SHOP_CONNECT_REFUSED,
+                platform=platform,
+                account=account_id,
+                reason="account of another shop",
             )
-        secret_store.store_shop_token(shop_id, platform, token, account_id, expires_at)
+        raise OAuthError(
+            f"This {PLATFORM_NAMES[platform]} is already connected to another shop. Ask "
+            "TrustGuard support to move it, or connect a different one."
+        )

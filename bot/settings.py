@@ -10,6 +10,9 @@ from typing import Mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'trustguard.db'}"
+META_GRAPH_API_URL = "https://graph.facebook.com"
+INSTAGRAM_API_URL = "https://api.instagram.com"
+INSTAGRAM_GRAPH_API_URL = "https://graph.instagram.com"
 
 
 class ConfigurationError(RuntimeError):
@@ -19,7 +22,6 @@ class ConfigurationError(RuntimeError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str
-    jwt_secret: str
     otp_secret: str
     otp_ttl_seconds: int
     jwt_ttl_seconds: int
@@ -28,19 +30,26 @@ class Settings:
     buyer_portal_url: str | None
     meta_app_secret: str = ""
     meta_verify_token: str = ""
-    graph_api_url: str = "https://graph.facebook.com"
+    graph_api_url: str = META_GRAPH_API_URL
     graph_api_version: str = "v21.0"
+    instagram_api_url: str = INSTAGRAM_API_URL
+    instagram_graph_api_url: str = INSTAGRAM_GRAPH_API_URL
     whatsapp_access_token: str | None = None
     instagram_access_token: str | None = None
     inbox_stale_after_seconds: int = 3600
     jwt_issuer: str = "trustguard"
     jwt_audience: str = "trustguard-buyer-portal"
+    # A key pinned for this Settings only (a test's "another key"); None, as from the environment,
+    # signs with the secrets layer's key, which follows a rotation without a restart.
+    jwt_secret: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """The settings, once the JWT key is known to exist: a missing one fails at start-up."""
+        _check_jwt_key(env)
+        graph_api_url = (env.get("GRAPH_API_URL") or META_GRAPH_API_URL).rstrip("/")
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            jwt_secret=_required_secret(env, "JWT_SECRET"),
             otp_secret=_required_secret(env, "OTP_SECRET"),
             otp_ttl_seconds=_positive_int(env, "OTP_TTL_SECONDS", 300),
             jwt_ttl_seconds=_positive_int(env, "JWT_TTL_SECONDS", 3600),
@@ -49,12 +58,38 @@ class Settings:
             buyer_portal_url=(env.get("BUYER_PORTAL_URL") or "").rstrip("/") or None,
             meta_app_secret=env.get("META_APP_SECRET", ""),
             meta_verify_token=env.get("META_VERIFY_TOKEN", ""),
-            graph_api_url=(env.get("GRAPH_API_URL") or "https://graph.facebook.com").rstrip("/"),
+            graph_api_url=graph_api_url,
             graph_api_version=env.get("GRAPH_API_VERSION") or "v21.0",
+            instagram_api_url=_instagram_url(
+                env, "INSTAGRAM_API_URL", INSTAGRAM_API_URL, graph_api_url
+            ),
+            instagram_graph_api_url=_instagram_url(
+                env, "INSTAGRAM_GRAPH_API_URL", INSTAGRAM_GRAPH_API_URL, graph_api_url
+            ),
             whatsapp_access_token=env.get("WHATSAPP_ACCESS_TOKEN") or None,
             instagram_access_token=env.get("INSTAGRAM_ACCESS_TOKEN") or None,
             inbox_stale_after_seconds=_positive_int(env, "INBOX_STALE_AFTER_SECONDS", 3600),
         )
+
+
+def _instagram_url(env: Mapping[str, str], name: str, default: str, graph_api_url: str) -> str:
+    """Instagram Login's host: as set, else Meta's own host, unless GRAPH_API_URL points
+    elsewhere (a local double or a proxy), which then plays Instagram's hosts too, so a
+    development or test setup never reaches Instagram by default."""
+    fallback = default if graph_api_url == META_GRAPH_API_URL else graph_api_url
+    return (env.get(name) or fallback).rstrip("/")
+
+
+def _check_jwt_key(env: Mapping[str, str]) -> None:
+    """The JWT key comes from the secrets layer (the environment in development, the secret
+    with META_SECRET_NAME); without one, nothing can sign buyer tokens or connect links."""
+    # Imported here: the secrets layer itself imports this module.
+    from bot.secret_store import SecretStore, SecretsUnavailable
+
+    try:
+        SecretStore(env).jwt_keys()
+    except SecretsUnavailable as error:
+        raise ConfigurationError(f"JWT_SECRET cannot be read: {error}.") from error
 
 
 def _required_secret(env: Mapping[str, str], name: str) -> str:

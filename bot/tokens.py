@@ -59,9 +59,9 @@ def _decode(settings: Settings, token: str, key: str) -> Dict[str, Any]:
 def _keys(settings: Settings) -> List[str]:
     """The signing key first, then the previous one while a rotation lasts.
 
-    From Secrets Manager they are re-read every TTL, so a rotation needs no restart. In
-    development the key is JWT_SECRET, which ``settings`` holds: a Settings made for another key
-    signs and verifies with that key.
+    They come from the secrets layer (the environment in development, the secret with
+    META_SECRET_NAME, re-read every TTL), so a rotation needs no restart. A Settings with a key
+    of its own (``jwt_secret``) signs and verifies with that key instead of the current one.
     """
     keys = secret_store.jwt_keys()
-    return keys if secret_store.managed() else [settings.jwt_secret, *keys[1:]]
+    return [settings.jwt_secret, *keys[1:]] if settings.jwt_secret else keys

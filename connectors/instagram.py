@@ -1,13 +1,17 @@
 """Instagram Messaging channel: ``/webhooks/instagram/webhook``.
 
 The shop is the owner of the Instagram professional account (``recipient.id`` / ``entry.id``).
+Shops connect with Instagram Login, whose tokens work on graph.instagram.com only, so this
+channel's Graph calls go there (``INSTAGRAM_GRAPH_API_URL``).
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
+from bot import secret_store
 from bot.outbound import instagram_messages
+from bot.settings import Settings
 from bot.webhooks import InboundMessage, StatusUpdate, parse_instagram
 from connectors.meta import MetaInput, MetaOutput
 
@@ -27,6 +31,18 @@ class InstagramOutput(MetaOutput):
 
 class InstagramInput(MetaInput):
     channel = "instagram"
+
+    @classmethod
+    def graph_api_url(cls, settings: Settings) -> str:
+        return settings.instagram_graph_api_url
+
+    @classmethod
+    def webhook_secrets(cls) -> List[str]:
+        """Instagram Login apps sign webhooks with the Instagram app secret; the Meta app's
+        secrets (current and previous) are accepted too."""
+        own = secret_store.instagram_app_secret()
+        meta = secret_store.app_secrets()
+        return [own, *(secret for secret in meta if secret != own)] if own else meta
 
     @classmethod
     def output_class(cls) -> type:

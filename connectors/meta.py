@@ -32,7 +32,7 @@ from bot.db import session_scope
 from bot.graph import GraphClient, GraphError
 from bot.masking import mask_user_id
 from bot.models import InboxState, utcnow
-from bot.settings import get_settings
+from bot.settings import Settings, get_settings
 from bot.shops import account_of_shop, conversation_id, parse_conversation_id, shop_for_account
 from bot.webhooks import BUTTON, MEDIA, TEXT, InboundMessage, Media, StatusUpdate
 from connectors.receipts import ReceiptIntake
@@ -273,10 +273,10 @@ class MetaInput(InputChannel, abc.ABC):
         """Secrets come from the secrets layer (read again as they rotate), never from
         credentials.yml."""
         settings = get_settings()
-        graph = GraphClient(settings.graph_api_url, settings.graph_api_version)
+        graph = GraphClient(cls.graph_api_url(settings), settings.graph_api_version)
         accounts = AccountDirectory(cls.channel)
         return cls(
-            app_secrets=secret_store.app_secrets,
+            app_secrets=cls.webhook_secrets,
             verify_token=settings.meta_verify_token,
             graph=graph,
             output=cls.output_class()(graph, accounts),
@@ -287,6 +287,16 @@ class MetaInput(InputChannel, abc.ABC):
     @classmethod
     def name(cls) -> str:
         return cls.channel
+
+    @classmethod
+    def graph_api_url(cls, settings: Settings) -> str:
+        """The host of this channel's Graph API calls (sends and media)."""
+        return settings.graph_api_url
+
+    @classmethod
+    def webhook_secrets(cls) -> List[str]:
+        """The secrets this channel's webhooks may be signed with, read per request (rotation)."""
+        return secret_store.app_secrets()
 
     @classmethod
     @abc.abstractmethod

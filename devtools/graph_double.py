@@ -5,7 +5,11 @@ graph.facebook.com: sends are answered the way Meta answers them, failures can b
 demand, media can be registered for download, and ``GET /__sent`` shows what the assistant said.
 It also plays the OAuth side of connecting a shop: authorization codes registered with
 ``add_oauth_code`` are exchanged for tokens, which ``debug_token``, ``/{waba}/phone_numbers`` and
-``/me`` then describe; those calls are recorded in ``oauth_calls``, without codes or tokens.
+``/me`` then describe; those calls are recorded in ``oauth_calls``, without codes or tokens. A
+code for an Instagram account alone is an Instagram Login code: it is exchanged the way
+api.instagram.com (``POST /oauth/access_token``, form-encoded) and graph.instagram.com
+(``GET /access_token?grant_type=ig_exchange_token``) do it, and nowhere else, so one double
+plays graph.facebook.com and both Instagram hosts.
 
 Run it with ``python -m devtools.graph_double [--host 127.0.0.1] [--port 8900]``.
 """
@@ -67,6 +71,10 @@ class _Grant:
 # Meta's answer for both the code exchange and the long-lived exchange (about 60 days).
 TOKEN_EXPIRES_IN = 5183944
 FACEBOOK_USER_ID = "100000000000001"
+# What the owner allows in Instagram's dialog unless a test says otherwise.
+INSTAGRAM_PERMISSIONS = "instagram_business_basic,instagram_business_manage_messages"
+# Instagram user tokens start like this; Facebook's with "EAA".
+INSTAGRAM_TOKEN_PREFIX = "IGAA"
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,12 @@ def _dict(value: Any) -> Dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _form_text(form: Any, name: str) -> str | None:
+    """A form field's text; an uploaded file in its place reads as absent."""
+    value = form.get(name)
+    return value if isinstance(value, str) else None
+
+
 def _bearer_token(request: web.Request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
@@ -140,6 +154,22 @@ def _base_url(request: web.Request) -> str:
     """This double's address as the client reached it. Not ``request.url``: aiohttp 3.9.5 with
     the installed yarl rejects a Host header that carries a port."""
     return f"{request.scheme}://{request.host}"
+
+
+def _instagram_login(grant: _Grant) -> bool:
+    """A code or token for an Instagram account alone comes from Instagram Login."""
+    return grant.ig_user_id is not None and grant.waba_id is None
+
+
+def _app_scoped_id(ig_user_id: str) -> str:
+    """The Instagram-scoped user id Instagram Login also answers with: never the account id."""
+    return "2" + str(int(hashlib.sha256(ig_user_id.encode()).hexdigest(), 16))[:16]
+
+
+def _instagram_api_error(message: str) -> web.Response:
+    """api.instagram.com's error shape, which is not the Graph API's."""
+    body = {"error_type": "OAuthException", "code": 400, "error_message": message}
+    return web.json_response(body, status=400)
 
 
 def _unauthorized() -> web.Response:
@@ -200,7 +230,10 @@ class GraphDouble:
         self._failures: List[_Failure] = []
         self._media: Dict[str, _Media] = {}
         self._app_secret = app_secret
+        self._instagram_app_secret: str | None = None
+        self._wrap_instagram_answers = True
         self._codes: Dict[str, _Grant] = {}
+        self._permissions: Dict[str, str] = {}
         self._used_codes: set[str] = set()
         self._grants: Dict[str, _Grant] = {}
         self._oauth_calls: List[Record] = []
@@ -270,17 +303,31 @@ class GraphDouble:
         with self._changed:
             self._app_secret = app_secret
 
+    def set_instagram_app_secret(self, app_secret: str | None) -> None:
+        """The Instagram app's own secret, when it differs; None: the one of set_app_secret."""
+        with self._changed:
+            self._instagram_app_secret = app_secret
+
+    def wrap_instagram_answers(self, wrapped: bool) -> None:
+        """Answer Instagram's code exchange as ``{"data": [{...}]}`` (newer) or flat (older)."""
+        with self._changed:
+            self._wrap_instagram_answers = wrapped
+
     def add_oauth_code(
         self,
         code: str,
         waba_id: str | None = None,
         phone_number_id: str | None = None,
         ig_user_id: str | None = None,
+        ig_permissions: str = INSTAGRAM_PERMISSIONS,
     ) -> None:
         """An authorization code, usable once, for what the owner shared: a WhatsApp Business
-        account and its number, and/or an Instagram professional account."""
+        account and its number, and/or an Instagram professional account. A code for an
+        Instagram account alone comes from Instagram Login, where the owner allowed
+        ``ig_permissions``."""
         with self._changed:
             self._codes[code] = _Grant(waba_id, phone_number_id, ig_user_id)
+            self._permissions[code] = ig_permissions
 
     @property
     def oauth_calls(self) -> List[Record]:
@@ -301,6 +348,7 @@ class GraphDouble:
             self._failures.clear()
             self._media.clear()
             self._codes.clear()
+            self._permissions.clear()
             self._used_codes.clear()
             self._grants.clear()
             self._oauth_calls.clear()
@@ -341,7 +389,8 @@ class GraphDouble:
         return response
 
     def _issue(self, grant: _Grant) -> str:
-        token = "EAAG" + secrets.token_urlsafe(32)
+        prefix = INSTAGRAM_TOKEN_PREFIX if _instagram_login(grant) else "EAAG"
+        token = prefix + secrets.token_urlsafe(32)
         with self._changed:
             self._grants[token] = grant
         return token
@@ -350,20 +399,28 @@ class GraphDouble:
         with self._changed:
             return self._grants.get(token) if token else None
 
-    def _redeem(self, code: str) -> _Grant | str:
-        """The code's grant, or Meta's message when the code is unknown or already used."""
+    def _redeem(self, code: str, instagram: bool = False) -> _Grant | str:
+        """The code's grant, or Meta's message when the code is unknown, already used, or was
+        issued by the other login (Instagram's codes work only at Instagram, and the reverse)."""
         with self._changed:
             if code in self._used_codes:
                 return "This authorization code has been used."
-            grant = self._codes.pop(code, None)
-            if grant is None:
+            grant = self._codes.get(code)
+            if grant is None or _instagram_login(grant) != instagram:
                 return "Invalid verification code format."
+            del self._codes[code]
             self._used_codes.add(code)
             return grant
 
-    def _secret_ok(self, presented: str | None) -> bool:
+    def _permissions_of(self, code: str) -> str:
+        with self._changed:
+            return self._permissions.get(code, INSTAGRAM_PERMISSIONS)
+
+    def _secret_ok(self, presented: str | None, instagram: bool = False) -> bool:
         with self._changed:
             expected = self._app_secret
+            if instagram and self._instagram_app_secret is not None:
+                expected = self._instagram_app_secret
         if not presented:
             return False
         return expected is None or hmac.compare_digest(presented.encode(), expected.encode())
@@ -381,6 +438,8 @@ class GraphDouble:
         app.router.add_get("/__files/{name}", self._handle_public_file)
         app.router.add_post("/__control/app_secret", self._handle_set_app_secret)
         app.router.add_post("/__control/oauth_code", self._handle_add_oauth_code)
+        app.router.add_post("/oauth/access_token", self._handle_instagram_code)
+        app.router.add_get("/access_token", self._handle_instagram_long_lived)
         app.router.add_post("/{version}/{account_id}/messages", self._handle_send)
         app.router.add_get("/{version}/oauth/access_token", self._handle_access_token)
         app.router.add_get("/{version}/debug_token", self._handle_debug_token)
@@ -538,7 +597,7 @@ class GraphDouble:
             return self._record_oauth(record, web.json_response(error, status=400))
         if grant_type == "fb_exchange_token":
             grant = self._grant(query.get("fb_exchange_token"))
-            if grant is None:
+            if grant is None or _instagram_login(grant):
                 error = meta_error("Invalid OAuth access token.", 190)
                 return self._record_oauth(record, web.json_response(error, status=400))
             token = self._issue(replace(grant, long_lived=True))
@@ -617,11 +676,69 @@ class GraphDouble:
         if grant.ig_user_id is None:
             answer = {"id": FACEBOOK_USER_ID}  # a Facebook user: no Instagram account id
         else:
+            # Instagram Login's id is Instagram-scoped; the account id is user_id.
+            scoped = _instagram_login(grant)
             answer = {
-                "id": grant.ig_user_id,
+                "id": _app_scoped_id(grant.ig_user_id) if scoped else grant.ig_user_id,
                 "user_id": grant.ig_user_id,
                 "username": "shop_" + grant.ig_user_id[-4:],
             }
+        return self._record_oauth(record, web.json_response(answer))
+
+    async def _handle_instagram_code(self, request: web.Request) -> web.Response:
+        """api.instagram.com's ``POST /oauth/access_token``: a form, not a query."""
+        form = await request.post()
+        record: Record = {
+            "endpoint": "instagram/oauth/access_token",
+            "content_type": request.content_type,
+            "grant_type": form.get("grant_type"),
+            "client_id": form.get("client_id"),
+            "redirect_uri": form.get("redirect_uri"),
+        }
+        if request.content_type != "application/x-www-form-urlencoded":
+            return self._record_oauth(record, _instagram_api_error("Missing required field"))
+        if not form.get("client_id"):
+            return self._record_oauth(record, _instagram_api_error("Invalid platform app"))
+        if not self._secret_ok(_form_text(form, "client_secret"), instagram=True):
+            error = _instagram_api_error("Error validating client secret.")
+            return self._record_oauth(record, error)
+        if form.get("grant_type") != "authorization_code":
+            return self._record_oauth(record, _instagram_api_error("Invalid grant_type"))
+        if not form.get("redirect_uri"):
+            error = _instagram_api_error("Missing required field redirect_uri")
+            return self._record_oauth(record, error)
+        code = _form_text(form, "code") or ""
+        redeemed = self._redeem(code, instagram=True)
+        if isinstance(redeemed, str):
+            return self._record_oauth(record, _instagram_api_error(redeemed))
+        entry = {
+            "access_token": self._issue(redeemed),
+            "user_id": int(_app_scoped_id(str(redeemed.ig_user_id))),
+            "permissions": self._permissions_of(code),
+        }
+        with self._changed:
+            wrapped = self._wrap_instagram_answers
+        answer = {"data": [entry]} if wrapped else entry
+        return self._record_oauth(record, web.json_response(answer))
+
+    async def _handle_instagram_long_lived(self, request: web.Request) -> web.Response:
+        """graph.instagram.com's ``GET /access_token?grant_type=ig_exchange_token``."""
+        query = request.query
+        record: Record = {
+            "endpoint": "instagram/access_token",
+            "grant_type": query.get("grant_type"),
+        }
+        if query.get("grant_type") != "ig_exchange_token":
+            return self._record_oauth(record, _invalid("Unsupported grant_type."))
+        if not self._secret_ok(query.get("client_secret"), instagram=True):
+            error = meta_error("Error validating client secret.", 1)
+            return self._record_oauth(record, web.json_response(error, status=400))
+        grant = self._grant(query.get("access_token"))
+        if grant is None or not _instagram_login(grant) or grant.long_lived:
+            error = meta_error("Invalid OAuth access token.", 190)
+            return self._record_oauth(record, web.json_response(error, status=400))
+        token = self._issue(replace(grant, long_lived=True))
+        answer = {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_EXPIRES_IN}
         return self._record_oauth(record, web.json_response(answer))
 
 
@@ -697,11 +814,18 @@ class GraphDoubleThread:
         waba_id: str | None = None,
         phone_number_id: str | None = None,
         ig_user_id: str | None = None,
+        ig_permissions: str = INSTAGRAM_PERMISSIONS,
     ) -> None:
-        self._double.add_oauth_code(code, waba_id, phone_number_id, ig_user_id)
+        self._double.add_oauth_code(code, waba_id, phone_number_id, ig_user_id, ig_permissions)
 
     def set_app_secret(self, app_secret: str | None) -> None:
         self._double.set_app_secret(app_secret)
+
+    def set_instagram_app_secret(self, app_secret: str | None) -> None:
+        self._double.set_instagram_app_secret(app_secret)
+
+    def wrap_instagram_answers(self, wrapped: bool) -> None:
+        self._double.wrap_instagram_answers(wrapped)
 
     def oauth_calls(self) -> List[Record]:
         return self._double.oauth_calls

@@ -424,12 +424,119 @@ def test_the_token_leads_to_the_business_account_and_its_number(graph: GraphDoub
     assert unknown["data"]["is_valid"] is False
 
 
-def test_an_instagram_grant_answers_me_with_the_account_id(graph: GraphDoubleThread) -> None:
+def instagram_code_exchange(
+    graph: GraphDoubleThread, code: str, **fields: str
+) -> requests.Response:
+    """api.instagram.com's exchange: a form-encoded POST."""
+    form = {
+        "client_id": "990602627938098",
+        "client_secret": APP_SECRET,
+        "grant_type": "authorization_code",
+        "redirect_uri": "https://shop.example/cb",
+        "code": code,
+        **fields,
+    }
+    return requests.post(f"{graph.url}/oauth/access_token", data=form, timeout=5)
+
+
+def instagram_long_lived(graph: GraphDoubleThread, token: str, **params: str) -> requests.Response:
+    query = {
+        "grant_type": "ig_exchange_token",
+        "client_secret": APP_SECRET,
+        "access_token": token,
+        **params,
+    }
+    return requests.get(f"{graph.url}/access_token", params=query, timeout=5)
+
+
+def assert_instagram_error(response: requests.Response, message: str) -> None:
+    """api.instagram.com answers errors in its own shape, not the Graph API's."""
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["error_type"], body["code"]) == ("OAuthException", 400)
+    assert message in body["error_message"]
+
+
+def test_an_instagram_login_code_gives_a_long_lived_token_and_the_account_id(
+    graph: GraphDoubleThread,
+) -> None:
+    graph.set_app_secret(APP_SECRET)
     graph.add_oauth_code("ig-code", ig_user_id=IG_ACCOUNT)
-    token = code_exchange(graph, "ig-code").json()["access_token"]
-    me = graph_get(graph, "me", None, fields="user_id,username", access_token=token).json()
-    assert me["user_id"] == IG_ACCOUNT and me["username"]
+
+    response = instagram_code_exchange(graph, "ig-code")
+
+    assert response.status_code == 200
+    [entry] = response.json()["data"]
+    assert entry["permissions"] == "instagram_business_basic,instagram_business_manage_messages"
+    assert str(entry["user_id"]) != IG_ACCOUNT  # Instagram-scoped, not the account id
+    short = entry["access_token"]
+    assert short.startswith("IGAA") and graph.grant_of(short)["long_lived"] is False
+
+    answer = instagram_long_lived(graph, short).json()
+    assert answer["token_type"] == "bearer" and answer["expires_in"] == 5183944
+    token = answer["access_token"]
+    assert token.startswith("IGAA") and graph.grant_of(token)["long_lived"] is True
+
+    me = graph_get(graph, "me", token, fields="user_id,username").json()
+    assert me["user_id"] == IG_ACCOUNT and me["username"] and me["id"] != IG_ACCOUNT
     assert_meta_error(graph_get(graph, "me", "EAAGnot-issued"), 401, 190)
+
+    calls = graph.oauth_calls()
+    assert [(c["endpoint"], c["grant_type"], c["status"]) for c in calls[:2]] == [
+        ("instagram/oauth/access_token", "authorization_code", 200),
+        ("instagram/access_token", "ig_exchange_token", 200),
+    ]
+    assert calls[0]["content_type"] == "application/x-www-form-urlencoded"
+    recorded = json.dumps(calls)
+    for secret in ("ig-code", APP_SECRET, short, token):
+        assert secret not in recorded
+
+
+def test_the_older_flat_answer_and_the_instagram_apps_own_secret(graph: GraphDoubleThread) -> None:
+    graph.set_app_secret(APP_SECRET)
+    graph.set_instagram_app_secret("instagram-app-secret")
+    graph.wrap_instagram_answers(False)
+    graph.add_oauth_code(
+        "ig-code", ig_user_id=IG_ACCOUNT, ig_permissions="instagram_business_basic"
+    )
+
+    assert_instagram_error(instagram_code_exchange(graph, "ig-code"), "client secret")
+    answer = instagram_code_exchange(graph, "ig-code", client_secret="instagram-app-secret").json()
+
+    assert set(answer) == {"access_token", "user_id", "permissions"}
+    assert answer["permissions"] == "instagram_business_basic"
+    token = answer["access_token"]
+    assert_meta_error(instagram_long_lived(graph, token), 400, 1)
+    assert instagram_long_lived(graph, token, client_secret="instagram-app-secret").ok
+
+
+def test_instagram_login_refuses_like_instagram_refuses(graph: GraphDoubleThread) -> None:
+    graph.set_app_secret(APP_SECRET)
+    graph.add_oauth_code("ig-code", ig_user_id=IG_ACCOUNT)
+    graph.add_oauth_code("wa-code", waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID)
+
+    assert_instagram_error(instagram_code_exchange(graph, "nope"), "Invalid")
+    assert_instagram_error(instagram_code_exchange(graph, "ig-code", redirect_uri=""), "redirect")
+    assert_instagram_error(instagram_code_exchange(graph, "ig-code", grant_type="x"), "grant_type")
+    as_json = requests.post(
+        f"{graph.url}/oauth/access_token",
+        json={"client_id": "1", "client_secret": APP_SECRET, "code": "ig-code"},
+        timeout=5,
+    )
+    assert_instagram_error(as_json, "Missing")
+    # Each login's codes work only at its own host, and are not spent elsewhere.
+    assert_instagram_error(instagram_code_exchange(graph, "wa-code"), "Invalid")
+    assert_meta_error(code_exchange(graph, "ig-code"), 400, 100)
+
+    short = instagram_code_exchange(graph, "ig-code").json()["data"][0]["access_token"]
+    facebook = long_lived(graph, code_exchange(graph, "wa-code").json()["access_token"])
+    assert_meta_error(instagram_long_lived(graph, facebook), 400, 190)
+    assert_meta_error(instagram_long_lived(graph, short, grant_type="fb_exchange_token"), 400, 100)
+    assert_meta_error(
+        exchange(graph, grant_type="fb_exchange_token", fb_exchange_token=short), 400, 190
+    )
+    token = instagram_long_lived(graph, short).json()["access_token"]
+    assert_meta_error(instagram_long_lived(graph, token), 400, 190)  # already long-lived
 
 
 def test_oauth_exchanges_are_refused_like_meta_refuses_them(graph: GraphDoubleThread) -> None:
@@ -467,7 +574,7 @@ def test_oauth_calls_are_recorded_without_codes_secrets_or_tokens(graph: GraphDo
 
 def test_oauth_codes_and_the_app_secret_can_be_set_over_http(graph: GraphDoubleThread) -> None:
     control = f"{graph.url}/__control"
-    spec = {"code": "c-9", "ig_user_id": IG_ACCOUNT}
+    spec = {"code": "c-9", "waba_id": WABA_ID, "phone_number_id": PHONE_NUMBER_ID}
     assert requests.post(f"{control}/oauth_code", json=spec, timeout=5).status_code == 200
     secret = {"app_secret": APP_SECRET}
     assert requests.post(f"{control}/app_secret", json=secret, timeout=5).status_code == 200

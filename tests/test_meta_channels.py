@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
-from bot import db, inbox, shops
+from bot import db, inbox, secret_store, shops
 from bot.models import InboxMessage, OutboundMessage, utcnow
 from bot.settings import get_settings
 from bot.webhooks import InboundMessage
@@ -203,6 +203,28 @@ async def test_a_body_signed_with_another_secret_is_refused() -> None:
     _, response = await app.asgi_client.post(WA_URL, content=body, headers=headers)
     assert response.status == 403
     assert inbox_rows() == []
+
+
+async def test_instagram_webhooks_may_be_signed_with_the_instagram_app_secret(
+    monkeypatch: pytest.MonkeyPatch, graph: GraphDoubleThread
+) -> None:
+    instagram_secret = "instagram-login-app-secret"
+    monkeypatch.setenv("INSTAGRAM_APP_SECRET", instagram_secret)
+    secret_store.reset_cache()
+    rasa = RasaStandIn()
+    instagram_app = app_for(InstagramInput, rasa)
+    body, headers = signed(instagram([ig_event({"text": "hi"})]), secret=instagram_secret)
+    _, response = await instagram_app.asgi_client.post(IG_URL, content=body, headers=headers)
+    assert response.status == 200
+    body, headers = signed(instagram([ig_event({"text": "hi again"})]))
+    _, response = await instagram_app.asgi_client.post(IG_URL, content=body, headers=headers)
+    assert response.status == 200
+    await until(lambda: len(rasa.messages) == 2)
+
+    whatsapp_app = app_for(WhatsAppInput, RasaStandIn())
+    body, headers = signed(whatsapp([wa_text("hi")]), secret=instagram_secret)
+    _, response = await whatsapp_app.asgi_client.post(WA_URL, content=body, headers=headers)
+    assert response.status == 403
 
 
 async def test_bodies_over_3_mb_are_refused() -> None:

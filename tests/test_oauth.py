@@ -1,9 +1,11 @@
 """Connecting a shop to Meta, end to end: the connect link, then Meta's redirect to the callback
-route on a Sanic app, the code exchanged at the Graph API double over loopback HTTP, the token in
-the secrets layer (a tmp file) and the account linked in the real SQLite database.
+route on a Sanic app, the code exchanged at the Graph API double over loopback HTTP (which plays
+graph.facebook.com for WhatsApp and api.instagram.com / graph.instagram.com for Instagram Login),
+the token in the secrets layer (a tmp file), the account linked in the real SQLite database and
+the connection in the audit trail.
 
 Every refusal (replayed, forged, expired or moved state; declined dialog; an account of another
-shop) answers 400 and leaves tokens, links and the double's token endpoint untouched.
+shop) answers 400 and leaves tokens, links and the double's token endpoints untouched.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from sanic import Sanic
 
 from bot import db, oauth, secret_store, shops
 from bot.cli import main
-from bot.graph import GraphClient
-from bot.models import ChannelAccount, OAuthState, utcnow
-from bot.settings import get_settings
+from bot.graph import GraphClient, GraphError
+from bot.models import AuditEvent, ChannelAccount, OAuthState, utcnow
+from bot.settings import Settings, get_settings
+from connectors.instagram import InstagramInput
 from connectors.oauth import HideCallbackQuery, MetaConnectInput
 from connectors.whatsapp import WhatsAppInput
 from devtools.graph_double import TOKEN_EXPIRES_IN, GraphDoubleThread
-from tests.meta_fixtures import signed, wa_text, whatsapp
+from tests.meta_fixtures import ig_event, instagram, signed, wa_text, whatsapp
 
 APP_ID = "1234567890"
 APP_SECRET = "test-app-secret-oauth-7c1d"
@@ -43,6 +46,8 @@ WABA_ID = "102290129340398"
 PHONE_NUMBER_ID = "106540352242922"
 IYA_PHONE_NUMBER_ID = "106540352242999"
 IG_USER_ID = "17841400000000001"
+IG_APP_ID = "990602627938098"
+IG_APP_SECRET = "test-instagram-app-secret-41aa"
 
 
 @pytest.fixture
@@ -68,6 +73,8 @@ def oauth_env(
         "INSTAGRAM_ACCESS_TOKEN",
         "META_OAUTH_DIALOG_URL",
         "INSTAGRAM_OAUTH_DIALOG_URL",
+        "INSTAGRAM_APP_ID",
+        "INSTAGRAM_APP_SECRET",
         "GRAPH_API_VERSION",
     ):
         monkeypatch.delenv(name, raising=False)
@@ -75,7 +82,9 @@ def oauth_env(
     monkeypatch.setenv("META_APP_SECRET", APP_SECRET)
     monkeypatch.setenv("META_VERIFY_TOKEN", "test-verify-token")
     monkeypatch.setenv("META_OAUTH_REDIRECT_URI", REDIRECT_URI)
-    monkeypatch.setenv("GRAPH_API_URL", graph.url)
+    # Every Meta host is the double on loopback, whatever the developer's environment says.
+    for name in ("GRAPH_API_URL", "INSTAGRAM_API_URL", "INSTAGRAM_GRAPH_API_URL"):
+        monkeypatch.setenv(name, graph.url)
     monkeypatch.setenv("SHOP_SECRETS_FILE", str(secrets_file))
     get_settings.cache_clear()
     secret_store.reset_cache()
@@ -133,6 +142,16 @@ def stored(secrets_file: Path) -> Dict[str, Any]:
 
 def text_of(response: Any) -> str:
     return " ".join(response.text.split())
+
+
+def audited(action_prefix: str = "shop.") -> List[Tuple[str, str, Dict[str, Any]]]:
+    with db.session_scope() as session:
+        rows = session.execute(sa.select(AuditEvent).order_by(AuditEvent.id)).scalars()
+        return [
+            (row.shop_id, row.action, row.detail)
+            for row in rows
+            if row.action.startswith(action_prefix)
+        ]
 
 
 # The connect link
@@ -271,6 +290,11 @@ async def test_a_whatsapp_number_is_connected(
     recorded = json.dumps(calls)
     assert token not in recorded and "code-1" not in recorded and APP_SECRET not in recorded
 
+    [(shop_id, action, detail)] = audited()
+    assert (shop_id, action) == ("mama-put", "shop.connected")
+    assert detail == {"platform": "whatsapp", "account": "***" + PHONE_NUMBER_ID[-4:]}
+    assert token not in json.dumps(detail)
+
 
 async def test_a_connected_shop_answers_its_buyers_with_its_own_token(
     app: Sanic, graph: GraphDoubleThread
@@ -315,9 +339,184 @@ async def test_an_instagram_account_is_connected(
     assert f"Your Instagram account is connected to {escaped}." in text_of(response)
     assert ("bola-sons", "instagram", IG_USER_ID) in accounts()
     token = secret_store.shop_token("bola-sons", "instagram")
-    assert graph.grant_of(token)["long_lived"] is True
-    assert stored(secrets_file)["shops"]["bola-sons"]["instagram"]["account_id"] == IG_USER_ID
-    assert [c["endpoint"] for c in graph.oauth_calls()][-1] == "me"
+    assert token.startswith("IGAA") and graph.grant_of(token)["long_lived"] is True
+    entry = stored(secrets_file)["shops"]["bola-sons"]["instagram"]
+    assert entry["account_id"] == IG_USER_ID
+    assert abs(entry["expires_at"] - (time.time() + TOKEN_EXPIRES_IN)) < 600
+
+    # Instagram Login, not Facebook Login: api.instagram.com, then graph.instagram.com.
+    calls = graph.oauth_calls()
+    assert [(c["endpoint"], c.get("grant_type"), c["status"]) for c in calls] == [
+        ("instagram/oauth/access_token", "authorization_code", 200),
+        ("instagram/access_token", "ig_exchange_token", 200),
+        ("me", None, 200),
+    ]
+    assert calls[0]["content_type"] == "application/x-www-form-urlencoded"
+    assert (calls[0]["client_id"], calls[0]["redirect_uri"]) == (APP_ID, REDIRECT_URI)
+    assert (calls[2]["version"], calls[2]["fields"]) == ("v21.0", "user_id,username")
+    recorded = json.dumps(calls)
+    assert token not in recorded and "ig-code" not in recorded and APP_SECRET not in recorded
+
+
+async def test_the_older_flat_instagram_answer_is_accepted_too(
+    app: Sanic, graph: GraphDoubleThread
+) -> None:
+    graph.wrap_instagram_answers(False)
+    graph.add_oauth_code("ig-code", ig_user_id=IG_USER_ID)
+
+    response = await call_back(
+        app, code="ig-code", state=state_of(connect_link("mama-put", "instagram"))
+    )
+
+    assert response.status == 200
+    assert ("mama-put", "instagram", IG_USER_ID) in accounts()
+
+
+async def test_the_instagram_app_id_and_secret_are_used_when_they_differ(
+    app: Sanic, graph: GraphDoubleThread, monkeypatch
+) -> None:
+    monkeypatch.setenv("INSTAGRAM_APP_ID", IG_APP_ID)
+    monkeypatch.setenv("INSTAGRAM_APP_SECRET", IG_APP_SECRET)
+    graph.set_instagram_app_secret(IG_APP_SECRET)
+    graph.add_oauth_code("ig-code", ig_user_id=IG_USER_ID)
+    link = connect_link("mama-put", "instagram")
+    assert query_of(link)["client_id"] == IG_APP_ID
+    assert query_of(connect_link())["client_id"] == APP_ID  # WhatsApp keeps the Meta app's
+
+    response = await call_back(app, code="ig-code", state=state_of(link))
+
+    assert response.status == 200
+    calls = graph.oauth_calls()
+    assert [c["status"] for c in calls] == [200, 200, 200]
+    assert calls[0]["client_id"] == IG_APP_ID
+    assert IG_APP_SECRET not in json.dumps(calls)
+
+
+async def test_without_its_own_secret_instagram_login_takes_the_meta_apps_and_is_refused(
+    app: Sanic, graph: GraphDoubleThread, untouched
+) -> None:
+    graph.set_instagram_app_secret(IG_APP_SECRET)  # the dashboard's, which we were not given
+    graph.add_oauth_code("ig-code", ig_user_id=IG_USER_ID)
+
+    response = await call_back(
+        app, code="ig-code", state=state_of(connect_link("mama-put", "instagram"))
+    )
+
+    assert response.status == 400
+    assert "Meta did not accept" in text_of(response)
+    untouched(calls_before=1)
+    assert secret_store.shop_token("mama-put", "instagram") is None
+
+
+async def test_an_instagram_code_meta_refuses_connects_nothing_and_spends_the_link(
+    app: Sanic, graph: GraphDoubleThread, untouched
+) -> None:
+    response = await call_back(
+        app, code="never-issued", state=state_of(connect_link("mama-put", "instagram"))
+    )
+
+    assert response.status == 400
+    assert "Meta did not accept" in text_of(response)
+    untouched(calls_before=1)
+    assert graph.oauth_calls()[0]["endpoint"] == "instagram/oauth/access_token"
+    assert states() == [("mama-put", "instagram", True)]
+    assert secret_store.shop_token("mama-put", "instagram") is None
+
+
+async def test_instagram_without_the_messaging_permission_is_explained(
+    app: Sanic, graph: GraphDoubleThread, untouched
+) -> None:
+    graph.add_oauth_code(
+        "ig-code", ig_user_id=IG_USER_ID, ig_permissions="instagram_business_basic"
+    )
+
+    response = await call_back(
+        app, code="ig-code", state=state_of(connect_link("mama-put", "instagram"))
+    )
+
+    assert response.status == 400
+    assert "messages" in text_of(response) and "connect-url" in text_of(response)
+    untouched(calls_before=1)
+    assert secret_store.shop_token("mama-put", "instagram") is None
+
+
+@pytest.mark.parametrize(
+    "answer, title",
+    [
+        ({"error_type": "OAuthException", "code": 400, "error_message": "Bad code"}, "Bad code"),
+        ({"error": {"message": "Invalid token", "code": 190}}, "Invalid token"),
+        (None, "HTTP 502"),
+    ],
+)
+def test_both_shapes_of_instagram_errors_are_read(answer: Any, title: str) -> None:
+    error = oauth._instagram_error(502 if answer is None else 400, answer)
+    assert isinstance(error, GraphError) and error.title == title
+
+
+async def test_a_connected_instagram_shop_answers_through_instagrams_graph_host(
+    app: Sanic, graph: GraphDoubleThread, monkeypatch
+) -> None:
+    graph.add_oauth_code("ig-code", ig_user_id=IG_USER_ID)
+    link = connect_link("mama-put", "instagram")
+    assert (await call_back(app, code="ig-code", state=state_of(link))).status == 200
+    token = secret_store.shop_token("mama-put", "instagram")
+
+    async def echo(message: UserMessage) -> None:
+        await message.output_channel.send_text_message(message.sender_id, "welcome")
+
+    with GraphDoubleThread() as facebook:
+        monkeypatch.setenv("GRAPH_API_URL", facebook.url)  # graph.facebook.com, elsewhere
+        get_settings.cache_clear()
+        channel = InstagramInput.from_credentials(None)
+        webhooks = Sanic(f"test-ig-{uuid.uuid4().hex[:8]}")
+        webhooks.blueprint(channel.blueprint(echo), url_prefix="/webhooks/instagram")
+        body, headers = signed(instagram([ig_event({"text": "hi"})]), secret=APP_SECRET)
+        _, response = await webhooks.asgi_client.post(
+            "/webhooks/instagram/webhook", content=body, headers=headers
+        )
+        assert response.status == 200
+
+        deadline = time.monotonic() + 15
+        while not graph.sent() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert facebook.sent() == []
+    [send] = graph.sent()
+    assert (send["account_id"], send["version"]) == (IG_USER_ID, "v21.0")
+    assert send["token"] == "…" + token[-4:]
+    assert send["body"]["message"] == {"text": "welcome"}
+
+
+@pytest.mark.parametrize(
+    "env, api, graph_host",
+    [
+        ({}, "https://api.instagram.com", "https://graph.instagram.com"),
+        (
+            {"GRAPH_API_URL": "https://graph.facebook.com/"},
+            "https://api.instagram.com",
+            "https://graph.instagram.com",
+        ),
+        (
+            {"GRAPH_API_URL": "http://127.0.0.1:8900"},
+            "http://127.0.0.1:8900",
+            "http://127.0.0.1:8900",
+        ),
+        (
+            {
+                "GRAPH_API_URL": "http://127.0.0.1:8900",
+                "INSTAGRAM_API_URL": "http://127.0.0.1:1/",
+                "INSTAGRAM_GRAPH_API_URL": "http://127.0.0.1:2",
+            },
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:2",
+        ),
+    ],
+    ids=["meta", "meta-named", "double", "each-set"],
+)
+def test_instagrams_hosts_follow_a_graph_api_url_that_is_not_metas(
+    env: Dict[str, str], api: str, graph_host: str
+) -> None:
+    settings = Settings.from_env({**env, "JWT_SECRET": "k" * 32, "OTP_SECRET": "o" * 32})
+    assert (settings.instagram_api_url, settings.instagram_graph_api_url) == (api, graph_host)
 
 
 async def test_reconnecting_the_same_number_replaces_the_token(
@@ -439,6 +638,58 @@ async def test_an_expired_state_is_refused(app: Sanic, graph: GraphDoubleThread,
     untouched()
 
 
+@pytest.mark.parametrize(
+    "forge",
+    [_tamper_signature, _move_to_another_shop, _signed_with_another_key, lambda s: "garbage"],
+    ids=["tampered-signature", "another-shop", "another-key", "garbage"],
+)
+async def test_a_forged_instagram_state_is_refused(
+    app: Sanic, graph: GraphDoubleThread, untouched, forge
+) -> None:
+    graph.add_oauth_code("ig-code", ig_user_id=IG_USER_ID)
+    state = state_of(connect_link("mama-put", "instagram"))
+
+    response = await call_back(app, code="ig-code", state=forge(state))
+
+    assert response.status == 400
+    assert "not valid" in text_of(response)
+    untouched()
+    assert states() == [("mama-put", "instagram", False)]
+    assert secret_store.shop_token("mama-put", "instagram") is None
+    assert audited() == []
+
+
+async def test_an_expired_instagram_state_is_refused(
+    app: Sanic, graph: GraphDoubleThread, untouched
+) -> None:
+    graph.add_oauth_code("ig-code", ig_user_id=IG_USER_ID)
+    link = connect_link("mama-put", "instagram", now=utcnow() - dt.timedelta(minutes=16))
+
+    response = await call_back(app, code="ig-code", state=state_of(link))
+
+    assert response.status == 400
+    assert "expired" in text_of(response)
+    untouched()
+    assert secret_store.shop_token("mama-put", "instagram") is None
+
+
+async def test_a_replayed_instagram_state_is_refused(
+    app: Sanic, graph: GraphDoubleThread, secrets_file: Path
+) -> None:
+    for code in ("ig-code-1", "ig-code-2"):
+        graph.add_oauth_code(code, ig_user_id=IG_USER_ID)
+    state = state_of(connect_link("mama-put", "instagram"))
+    assert (await call_back(app, code="ig-code-1", state=state)).status == 200
+    after = (accounts(), stored(secrets_file), graph.oauth_calls(), audited())
+
+    for code in ("ig-code-1", "ig-code-2"):
+        response = await call_back(app, code=code, state=state)
+        assert response.status == 400
+        assert "already been used" in text_of(response)
+
+    assert (accounts(), stored(secrets_file), graph.oauth_calls(), audited()) == after
+
+
 async def test_a_declined_authorisation_is_explained(app: Sanic, untouched) -> None:
     response = await call_back(
         app,
@@ -472,6 +723,34 @@ async def test_an_account_of_another_shop_is_not_taken(
     assert "already connected to another shop" in text_of(response)
     untouched(calls_before=4)
     assert ("iya-basket", "whatsapp", IYA_PHONE_NUMBER_ID) in accounts()
+    [(shop_id, action, detail)] = audited()
+    assert (shop_id, action) == ("mama-put", "shop.connect_refused")
+    assert detail == {
+        "platform": "whatsapp",
+        "account": "***" + IYA_PHONE_NUMBER_ID[-4:],
+        "reason": "account of another shop",
+    }
+
+
+async def test_an_instagram_account_of_another_shop_is_not_taken(
+    app: Sanic, graph: GraphDoubleThread, secrets_file: Path
+) -> None:
+    with db.session_scope() as session:
+        shops.add_shop(session, "bola-sons", "Bola & Sons", instagram_account_id=IG_USER_ID)
+    before = accounts()
+    graph.add_oauth_code("ig-code", ig_user_id=IG_USER_ID)
+
+    response = await call_back(
+        app, code="ig-code", state=state_of(connect_link("mama-put", "instagram"))
+    )
+
+    assert response.status == 400
+    assert "Instagram account is already connected to another shop" in text_of(response)
+    assert accounts() == before and stored(secrets_file) == {}
+    assert secret_store.shop_token("mama-put", "instagram") is None
+    assert [(shop, action) for shop, action, _ in audited()] == [
+        ("mama-put", "shop.connect_refused")
+    ]
 
 
 async def test_a_code_meta_refuses_connects_nothing_and_spends_the_link(

@@ -1,6 +1,8 @@
-"""The secrets layer: the environment and a 0600 file in development, one JSON secret in AWS
-Secrets Manager (moto) in production, a TTL cache that lets a rotation in without a restart, and
-the rotations themselves: the Meta app secret (webhook signatures) and the JWT key."""
+"""The secrets layer: the environment and a 0600 file in development, JSON secrets in AWS Secrets
+Manager (moto) in production (the app's, and one per shop and platform), a TTL cache that lets a
+rotation in without a restart, writers that never lose each other's tokens, the JWT key needed at
+start-up from wherever it is kept, and the rotations themselves: the Meta app secret (webhook
+signatures) and the JWT key."""
 
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ import hmac
 import json
 import os
 import stat
+import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, List
 
 import boto3
 import jwt
@@ -22,7 +25,7 @@ from sanic import Sanic
 
 from bot import db, secret_store, shops
 from bot.secret_store import SecretStore, SecretsUnavailable
-from bot.settings import ConfigurationError, get_settings
+from bot.settings import ConfigurationError, Settings, get_settings
 from bot.tokens import decode_buyer_token, issue_buyer_token
 from connectors.meta import AccountDirectory, signature_is_valid
 from connectors.whatsapp import WhatsAppInput
@@ -78,6 +81,8 @@ def secrets_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Pat
         "META_APP_SECRET",
         "META_APP_SECRET_PREVIOUS",
         "JWT_SECRET_PREVIOUS",
+        "INSTAGRAM_APP_ID",
+        "INSTAGRAM_APP_SECRET",
         "WHATSAPP_ACCESS_TOKEN",
         "INSTAGRAM_ACCESS_TOKEN",
         "SECRETS_TTL_SECONDS",
@@ -108,8 +113,29 @@ def put(client: Any, **changes: Any) -> None:
     client.put_secret_value(SecretId=SECRET_NAME, SecretString=json.dumps(document))
 
 
-def stored_secret(client: Any) -> Dict[str, Any]:
-    return json.loads(client.get_secret_value(SecretId=SECRET_NAME)["SecretString"])
+def stored_secret(client: Any, name: str = SECRET_NAME) -> Dict[str, Any]:
+    return json.loads(client.get_secret_value(SecretId=name)["SecretString"])
+
+
+def all_at_once(writers: List[Callable[[], None]]) -> None:
+    """Run the writers in threads released together, and re-raise the first failure."""
+    start = threading.Barrier(len(writers))
+    failures: List[BaseException] = []
+
+    def run(write: Callable[[], None]) -> None:
+        start.wait()
+        try:
+            write()
+        except BaseException as error:  # noqa: BLE001  (handed to the test thread)
+            failures.append(error)
+
+    threads = [threading.Thread(target=run, args=(write,)) for write in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    if failures:
+        raise failures[0]
 
 
 def signature_header(body: bytes, secret: str) -> str:
@@ -178,8 +204,28 @@ def test_the_local_file_is_private_complete_and_replaced_atomically(secrets_env:
             },
         }
     }
-    assert [p.name for p in secrets_env.parent.iterdir()] == [secrets_env.name]
+    # No temporary file is left behind; the lock file (never replaced) is private too.
+    lock = secrets_env.with_name(secrets_env.name + ".lock")
+    assert sorted(p.name for p in secrets_env.parent.iterdir()) == [secrets_env.name, lock.name]
+    assert stat.S_IMODE(os.stat(lock).st_mode) == 0o600 and lock.read_text() == ""
     assert secret_store.shop_token("mama-put", "instagram") == "ig-token"
+
+
+def test_concurrent_writers_of_the_file_lose_no_shop(secrets_env: Path) -> None:
+    """Each writer is its own store, as in separate processes: only the file lock orders them."""
+    shop_ids = [f"shop-{n}" for n in range(12)]
+    all_at_once(
+        [
+            lambda shop_id=shop_id: SecretStore().store_shop_token(
+                shop_id, "whatsapp", f"token-{shop_id}", "1065403522", IN_A_MONTH
+            )
+            for shop_id in shop_ids
+        ]
+    )
+
+    assert sorted(json.loads(secrets_env.read_text())["shops"]) == sorted(shop_ids)
+    for shop_id in shop_ids:
+        assert SecretStore().shop_token(shop_id, "whatsapp") == f"token-{shop_id}"
 
 
 def test_a_token_is_read_again_after_someone_else_rewrote_the_file(secrets_env: Path) -> None:
@@ -304,7 +350,7 @@ def test_a_secret_that_is_not_a_json_object_is_a_configuration_error(aws) -> Non
     assert "hunter2" not in str(raised.value)
 
 
-def test_storing_a_token_keeps_the_rest_of_the_secret_and_is_read_at_once(aws) -> None:
+def test_a_token_is_stored_in_a_secret_of_its_own_and_is_read_at_once(aws) -> None:
     clock = Clock()
     store = SecretStore(clock=clock)
     assert store.shop_token("iya-basket", "whatsapp") is None
@@ -312,18 +358,69 @@ def test_storing_a_token_keeps_the_rest_of_the_secret_and_is_read_at_once(aws) -
     store.store_shop_token("iya-basket", "whatsapp", "EAAGiya", "1065409999", IN_A_MONTH)
 
     assert store.shop_token("iya-basket", "whatsapp") == "EAAGiya"
-    document = stored_secret(aws)
-    assert document["shops"]["iya-basket"] == {
-        "whatsapp": {
-            "access_token": "EAAGiya",
-            "phone_number_id": "1065409999",
-            "expires_at": IN_A_MONTH,
-        }
+    assert stored_secret(aws, f"{SECRET_NAME}/shops/iya-basket/whatsapp") == {
+        "access_token": "EAAGiya",
+        "phone_number_id": "1065409999",
+        "expires_at": IN_A_MONTH,
     }
-    assert document["shops"]["mama-put"] == DOCUMENT["shops"]["mama-put"]
-    assert {k: v for k, v in document.items() if k != "shops"} == {
-        k: v for k, v in DOCUMENT.items() if k != "shops"
-    }
+    assert stored_secret(aws) == DOCUMENT  # the app's secret is never rewritten
+
+    # Saving again (a reconnection) replaces the value of the existing secret.
+    store.store_shop_token("iya-basket", "whatsapp", "EAAGiya-2", "1065409999", None)
+    assert stored_secret(aws, f"{SECRET_NAME}/shops/iya-basket/whatsapp")["access_token"] == (
+        "EAAGiya-2"
+    )
+    assert store.shop_token("iya-basket", "whatsapp") == "EAAGiya-2"
+
+
+def test_a_shops_own_secret_wins_over_its_entry_in_the_older_document(aws) -> None:
+    assert secret_store.shop_token("mama-put", "whatsapp") == "EAAGmamaput-wa"  # older layout
+
+    secret_store.store_shop_token("mama-put", "whatsapp", "EAAGnew", "106540352242922", None)
+
+    assert secret_store.shop_token("mama-put", "whatsapp") == "EAAGnew"
+    assert secret_store.shop_token("mama-put", "instagram") == "IGmamaput"  # still the older one
+
+
+def test_another_servers_token_is_read_once_the_ttl_passes(aws) -> None:
+    clock = Clock()
+    store = SecretStore(clock=clock)
+    assert store.shop_token("iya-basket", "instagram") is None
+
+    SecretStore().store_shop_token("iya-basket", "instagram", "IGiya", "17841400000000002", None)
+    assert store.shop_token("iya-basket", "instagram") is None
+    clock.advance(60)
+    assert store.shop_token("iya-basket", "instagram") == "IGiya"
+
+
+def test_concurrent_writers_in_secrets_manager_lose_no_shop(aws) -> None:
+    """Two servers connecting two shops (and one shop's two platforms) at the same moment."""
+    writes = [
+        ("mama-put", "whatsapp", "EAAGmama-2"),
+        ("iya-basket", "whatsapp", "EAAGiya"),
+        ("iya-basket", "instagram", "IGiya"),
+        ("bola-sons", "instagram", "IGbola"),
+    ]
+    all_at_once(
+        [
+            lambda shop=shop, platform=platform, token=token: SecretStore().store_shop_token(
+                shop, platform, token, "17841400000000009", None
+            )
+            for shop, platform, token in writes
+        ]
+    )
+
+    for shop, platform, token in writes:
+        assert SecretStore().shop_token(shop, platform) == token
+    assert stored_secret(aws) == DOCUMENT
+
+
+def test_a_shop_id_that_could_name_another_secret_is_refused(aws) -> None:
+    for shop_id in ("mama-put/whatsapp", "../meta", "", "Mama Put"):
+        with pytest.raises(ValueError, match="shop id"):
+            secret_store.store_shop_token(shop_id, "whatsapp", "EAAG", "1", None)
+    assert aws.list_secrets()["SecretList"][0]["Name"] == SECRET_NAME
+    assert len(aws.list_secrets()["SecretList"]) == 1
 
 
 def test_an_expired_token_in_the_secret_is_absent(aws) -> None:
@@ -436,3 +533,73 @@ def test_a_short_jwt_key_in_the_secret_is_refused(aws) -> None:
     secret_store.reset_cache()
     with pytest.raises(ConfigurationError, match="JWT_SECRET"):
         secret_store.jwt_key()
+
+
+# The JWT key at start-up
+
+
+def test_with_secrets_manager_the_jwt_key_need_not_be_in_the_environment(aws, monkeypatch) -> None:
+    monkeypatch.delenv("JWT_SECRET")
+    get_settings.cache_clear()
+    settings = get_settings()
+
+    token = issue_buyer_token(settings, shop_id="mama-put", buyer_id=42)["token"]
+    claims = jwt.decode(token, NEW_JWT, algorithms=["HS256"], audience=settings.jwt_audience)
+    assert claims["sub"] == "42"
+    assert decode_buyer_token(settings, token)["sub"] == "42"
+
+
+def test_with_secrets_manager_the_environments_jwt_key_is_not_used(aws) -> None:
+    settings = get_settings()
+    token = issue_buyer_token(settings, shop_id="mama-put", buyer_id=7)["token"]
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token, JWT_SECRET, algorithms=["HS256"], audience=settings.jwt_audience)
+
+
+def test_no_jwt_key_anywhere_stops_the_start_with_what_to_set(monkeypatch) -> None:
+    monkeypatch.delenv("JWT_SECRET")
+    with pytest.raises(ConfigurationError, match="JWT_SECRET must be set") as raised:
+        Settings.from_env(dict(os.environ))
+    assert "make run" in str(raised.value)
+
+
+def test_a_secret_without_a_jwt_key_stops_the_start(aws, monkeypatch) -> None:
+    put(aws, JWT_SECRET=None)
+    with pytest.raises(ConfigurationError, match=f"the secret {SECRET_NAME} must hold JWT_SECRET"):
+        Settings.from_env(dict(os.environ))  # the environment's JWT_SECRET does not stand in
+
+
+def test_an_unreadable_secret_stops_the_start_without_a_traceback_of_values(
+    aws, monkeypatch
+) -> None:
+    monkeypatch.setenv("META_SECRET_NAME", "trustguard/missing")
+    with pytest.raises(ConfigurationError, match="trustguard/missing") as raised:
+        Settings.from_env(dict(os.environ))
+    assert NEW_JWT not in str(raised.value)
+
+
+# The Instagram app
+
+
+def test_the_instagram_app_falls_back_to_the_meta_app(monkeypatch) -> None:
+    monkeypatch.setenv("META_APP_ID", "1234567890")
+    monkeypatch.setenv("META_APP_SECRET", NEW_APP_SECRET)
+    assert secret_store.instagram_app_id() == "1234567890"
+    assert secret_store.instagram_app_secret() == NEW_APP_SECRET
+
+    monkeypatch.setenv("INSTAGRAM_APP_ID", "990602627938098")
+    monkeypatch.setenv("INSTAGRAM_APP_SECRET", "instagram-app-secret")
+    assert secret_store.instagram_app_id() == "990602627938098"
+    assert secret_store.instagram_app_secret() == "instagram-app-secret"
+    assert secret_store.app_secrets() == [NEW_APP_SECRET]  # webhooks: unchanged
+
+
+def test_the_instagram_app_comes_from_the_secret_in_production(aws, monkeypatch) -> None:
+    monkeypatch.setenv("INSTAGRAM_APP_SECRET", "env-instagram-secret")
+    assert secret_store.instagram_app_id() == "1234567890"
+    assert secret_store.instagram_app_secret() == NEW_APP_SECRET
+
+    put(aws, INSTAGRAM_APP_ID="990602627938098", INSTAGRAM_APP_SECRET="ig-secret-from-aws")
+    secret_store.reset_cache()
+    assert secret_store.instagram_app_id() == "990602627938098"
+    assert secret_store.instagram_app_secret() == "ig-secret-from-aws"

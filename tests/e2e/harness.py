@@ -41,6 +41,9 @@ class Assistant:
     """``python -m bot.launcher``: both servers, as `make run` starts them."""
 
     def __init__(self, env: Dict[str, str]) -> None:
+        if "GRAPH_API_URL" in env:
+            # Instagram sends follow the Graph double too, whatever a developer's .env says.
+            env = {**env, "INSTAGRAM_GRAPH_API_URL": env["GRAPH_API_URL"]}
         self.env = env
         self.url = f"http://127.0.0.1:{env['RASA_PORT']}"
         self.process = subprocess.Popen(
