@@ -7,6 +7,7 @@ server, for talking to the assistant in the terminal.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ VENV_BIN = Path(sys.executable).parent
 MODELS = PROJECT_ROOT / "models"
 # Rasa's channels take up to a minute to finish the turns in flight when stopped.
 STOP_TIMEOUT = 75
+PR_SET_PDEATHSIG = 1
 
 
 def child_environment() -> Dict[str, str]:
@@ -63,6 +65,12 @@ def stop(processes: List[subprocess.Popen]) -> None:
             process.wait()
 
 
+def _stop_with_launcher() -> None:
+    """Run in the action server's process before it starts: it has a session of its own, so if
+    the launcher is killed outright, the kernel stops it rather than leave it running."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM (a service manager stopping us) unwinds like Ctrl-C: both servers are stopped."""
     raise KeyboardInterrupt
@@ -96,6 +104,7 @@ def main(argv: List[str] | None = None) -> int:
         stdout=action_log,
         stderr=action_log,
         start_new_session=True,
+        preexec_fn=_stop_with_launcher,
     )
     processes = [actions]
     try:
@@ -146,6 +155,13 @@ def main(argv: List[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        if any(process.poll() is None for process in processes):
+            print(
+                "Stopping: the Rasa server finishes the conversations in progress, then the "
+                "action server stops.",
+                file=sys.stderr,
+                flush=True,
+            )
         stop(processes)
         if action_log:
             action_log.close()

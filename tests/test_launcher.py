@@ -61,3 +61,36 @@ def test_a_server_that_already_exited_is_skipped(tmp_path: Path) -> None:
     rasa.wait()
     stop([actions, rasa])
     assert lines(log) == ["actions interrupted", "actions stopped"]
+
+
+# Starts a server the way the launcher starts the action server, prints its pid, then waits.
+LAUNCHER = """
+import subprocess, sys, time
+from bot.launcher import _stop_with_launcher
+server = subprocess.Popen(
+    [sys.executable, "-c", "import time; time.sleep(60)"],
+    start_new_session=True,
+    preexec_fn=_stop_with_launcher,
+)
+print(server.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_action_server_stops_when_the_launcher_is_killed_outright() -> None:
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER], stdout=subprocess.PIPE, text=True)
+    server_pid = int(launcher.stdout.readline())
+    launcher.kill()
+    launcher.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{server_pid}").exists() and "Z" not in _state(server_pid):
+        assert time.monotonic() < deadline, "the action server outlived the launcher"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    """The process state letter (Z: exited, waiting for init to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "Z"
