@@ -10,7 +10,13 @@ SQLite database with one shop, the assistant as ``make run`` starts it, and a ba
 the baseline), measures, prints Markdown tables and stops everything it started, also when it is
 interrupted. The exit status is 1 when the burst lost a reply or answered a message twice.
 
-    python -m bench.webhooks [--requests 2000] [--concurrency 16] [--burst 500] [--keep]
+Acknowledgements are measured two ways: a closed loop (``--concurrency`` senders, each sending
+as soon as it is answered) finds how many webhooks per second each server accepts at most; an
+open loop at a steady rate (``--rate`` per second, the way Meta delivers what buyers write,
+whether or not earlier deliveries were answered), sent while the assistant works through the
+backlog the closed loop left, shows the latency Meta sees while the assistant is busy.
+
+    python -m bench.webhooks [--requests 2000] [--concurrency 16] [--rate 40] [--burst 500] [--keep]
 """
 
 from __future__ import annotations
@@ -219,6 +225,24 @@ async def post_all(target: str, url: str, webhooks: Sequence[Webhook], concurren
 
         started_at, started = time.time(), time.perf_counter()
         await run_bounded([asyncio.create_task(worker()) for _ in range(concurrency)])
+        return Run(target, outcomes, started_at, time.perf_counter() - started)
+
+
+async def post_at_rate(target: str, url: str, webhooks: Sequence[Webhook], rate: float) -> Run:
+    """An open loop: webhook *i* leaves at start + *i* / ``rate`` whether or not the earlier ones
+    were answered, so a slow server shows as latency, never as fewer webhooks sent."""
+    outcomes: List[Outcome] = []
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), timeout=timeout
+    ) as session:
+        started_at, started = time.time(), time.perf_counter()
+
+        async def send(index: int, webhook: Webhook) -> None:
+            await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
+            outcomes.append(await post_one(session, url, webhook))
+
+        await run_bounded([asyncio.create_task(send(i, w)) for i, w in enumerate(webhooks)])
         return Run(target, outcomes, started_at, time.perf_counter() - started)
 
 
@@ -586,12 +610,18 @@ def print_log_summary(log: Path) -> None:
 
 
 def acknowledgement_latency(stack: Stack, args: argparse.Namespace, rng: random.Random) -> None:
-    """Baseline first, while the assistant is idle, so neither slows the other down."""
+    """Baseline first, while the assistant is idle, so neither slows the other down; then the
+    assistant, closed loop, then at a steady rate while it works through what the closed loop
+    left it."""
     count = WARMUP_REQUESTS + args.requests
     hooks = conversation_webhooks(count, stack.app_secret, rng)
     warm_up(stack.baseline, hooks[:WARMUP_REQUESTS], args.concurrency)
     baseline = asyncio.run(
         post_all("baseline (bare Sanic)", stack.baseline, hooks[WARMUP_REQUESTS:], args.concurrency)
+    )
+    steady = conversation_webhooks(args.steady_requests, stack.app_secret, rng)
+    baseline_steady = asyncio.run(
+        post_at_rate("baseline (bare Sanic)", stack.baseline, steady, args.rate)
     )
 
     hooks = conversation_webhooks(count, stack.app_secret, rng)
@@ -604,19 +634,29 @@ def acknowledgement_latency(stack: Stack, args: argparse.Namespace, rng: random.
         )
     )
     backlog = unfinished(stack.database, CONVERSATION_PREFIX)
+    steady = conversation_webhooks(args.steady_requests, stack.app_secret, rng)
+    assistant_steady = asyncio.run(post_at_rate("assistant", stack.assistant, steady, args.rate))
+    backlog_after_steady = unfinished(stack.database, CONVERSATION_PREFIX)
     drained = wait_for_inbox(stack.database, CONVERSATION_PREFIX, DRAIN_TIMEOUT)
     busy = time.time() - first_post
 
-    title = f"Acknowledgement latency ({args.requests} webhooks each, "
+    title = f"Most accepted: closed loop ({args.requests} webhooks each, "
     title += f"concurrency {args.concurrency})"
     print_section(title, latency_table([assistant, baseline]))
-    print_section("Assistant / baseline", ratio_table(assistant, baseline))
-    print_section("Goals", goal_table(assistant))
+    print_section("Assistant / baseline, closed loop", ratio_table(assistant, baseline))
+    title = f"While busy: steady {args.rate:g} webhooks/s ({args.steady_requests} each, open loop)"
+    print_section(title, latency_table([assistant_steady, baseline_steady]))
+    print_section(
+        "Assistant / baseline, steady rate", ratio_table(assistant_steady, baseline_steady)
+    )
+    print_section("Goals (steady rate, while busy)", goal_table(assistant_steady))
+    print_section("Goals (closed loop, saturated)", goal_table(assistant))
     print_section(f"Event-loop probe: GET {PROBE_PATH}", probe_table(idle_probe, busy_probe))
     states = inbox_states(stack.database, CONVERSATION_PREFIX)
     rows = [
         ["webhooks stored in the inbox (warm-up included)", sum(states.values())],
-        ["unprocessed when the last one was acknowledged", backlog],
+        ["unprocessed when the closed loop ended", backlog],
+        ["unprocessed when the steady phase ended", backlog_after_steady],
         ["all processed", f"yes, {seconds(busy)} after the first POST" if drained else "**no**"],
         ["turns processed per second", f"{states.get('done', 0) / busy:.1f}"],
         ["inbox states", format_states(states)],
@@ -683,6 +723,8 @@ def parse_args(argv: List[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.webhooks", description=__doc__)
     parser.add_argument("--requests", type=positive, default=2000, help="per target")
     parser.add_argument("--concurrency", type=positive, default=16)
+    parser.add_argument("--rate", type=positive, default=40, help="webhooks/s, steady phase")
+    parser.add_argument("--steady-requests", type=positive, default=1000, help="per target")
     parser.add_argument("--burst", type=positive, default=500)
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs")
     return parser.parse_args(argv)

@@ -18,6 +18,7 @@ import hmac
 import json
 import logging
 import re
+import sys
 import threading
 from dataclasses import asdict
 from typing import Any, Awaitable, Callable, ClassVar, Dict, List, Sequence, Set, Tuple
@@ -46,6 +47,8 @@ MAX_TURNS_IN_FLIGHT = 8
 # Seconds before each new attempt at a turn that sent nothing: Rasa logs a failed custom action
 # and carries on without its events, so a turn with no reply is how a failure shows here.
 TURN_RETRY_DELAYS = (1.0, 4.0, 15.0)
+# Seconds a thread may hold the GIL while another waits (Python's default: 0.005).
+GIL_SWITCH_INTERVAL = 0.001
 NO_REPLY_APOLOGY = (
     "Sorry, something went wrong on our side and I could not answer that. "
     "Please send your message again in a few minutes."
@@ -202,6 +205,8 @@ class TurnLoop:
 
     A turn holds its loop for the model's inference; webhooks acknowledged on the same loop would
     wait behind every turn in progress. Here the server's loop only verifies, stores and answers.
+    Both threads share one GIL: with Python's default 5 ms switch interval an acknowledgement
+    waits up to 5 ms for a turn each time it needs the GIL back, so the loop's thread lowers it.
     """
 
     def __init__(self, name: str) -> None:
@@ -214,6 +219,7 @@ class TurnLoop:
         with self._lock:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
+                sys.setswitchinterval(GIL_SWITCH_INTERVAL)
                 self._thread = threading.Thread(
                     target=self._loop.run_forever, name=f"{self._name}-turns", daemon=True
                 )
