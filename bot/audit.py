@@ -29,6 +29,8 @@ class AuditAction(str, enum.Enum):
     RECEIPT_RECEIVED = "receipt.received"
     SHOP_CONNECTED = "shop.connected"
     SHOP_CONNECT_REFUSED = "shop.connect_refused"
+    SHOP_TOKEN_REFRESHED = "shop.token_refreshed"
+    SHOP_TOKEN_REFRESH_FAILED = "shop.token_refresh_failed"
 
 
 def record(

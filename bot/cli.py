@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
+import time
 from pathlib import Path
-from typing import Callable, Dict, List, NoReturn
+from typing import TYPE_CHECKING, Callable, Dict, List, NoReturn
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -16,6 +17,9 @@ from bot.models import Channel, Order, OrderStatus, Shop
 from bot.money import format_naira, parse_naira
 from bot.order_ids import normalize_order_id
 from bot.settings import PROJECT_ROOT, ConfigurationError, load_dotenv
+
+if TYPE_CHECKING:
+    from bot.token_refresh import Outcome
 
 ENV_HEADER = """\
 # Written by `make run`. The secrets here are random and local to this machine. For a real Meta
@@ -140,6 +144,70 @@ def cmd_shop_connect_url(args: argparse.Namespace) -> None:
             raise CliError(str(error))
 
 
+def cmd_shop_refresh_tokens(args: argparse.Namespace) -> None:
+    """Refresh the Instagram tokens about to expire; exit non-zero if any token needs a person."""
+    from bot import token_refresh
+
+    with db.session_scope() as session:
+        if args.id:
+            shop_ids = [_require_shop(session, args.id).id]
+        else:
+            shop_ids = [shop.id for shop in shops.list_shops(session)]
+    outcomes = token_refresh.refresh_tokens(shop_ids, args.within_days)
+    for outcome in outcomes:
+        print(f"{outcome.shop_id}\t{outcome.platform}\t{_refresh_line(outcome)}")
+    attention = sum(outcome.needs_attention for outcome in outcomes)
+    if attention:
+        raise CliError(f"{attention} token(s) need attention: see the lines above")
+
+
+def _refresh_line(outcome: Outcome) -> str:
+    """What happened to one token and, when a person must act, what to do."""
+    from bot.token_refresh import Result, expiry_date
+
+    expiry = expiry_date(outcome.expires_at)
+    reconnect = (
+        "send the owner a new connect link: python -m bot shop connect-url "
+        f"--shop {outcome.shop_id} --platform {outcome.platform}"
+    )
+    result = outcome.result
+    if result is Result.REFRESHED:
+        return f"refreshed, expires {expiry}"
+    if result is Result.NOT_DUE:
+        return f"ok, expires {expiry}" if outcome.expires_at else "ok, does not expire"
+    if result is Result.TOO_NEW:
+        return f"ok, expires {expiry}; refreshable once 24 hours old (Meta's rule)"
+    if result is Result.SUPERSEDED:
+        return "ok, reconnected while refreshing: the new connection's token is kept"
+    if result is Result.FAILED:
+        return f"REFRESH FAILED ({outcome.reason}); token unchanged, the next run tries again"
+    if result is Result.REFUSED:
+        return f"REFRESH REFUSED ({outcome.reason}); token unchanged, {reconnect}"
+    when = "expired" if outcome.reason == "expired" else "expires"
+    return f"RECONNECT NEEDED: {when} {expiry}; {reconnect}"
+
+
+def _print_tokens(shop_id: str) -> None:
+    """When each of the shop's own tokens expires, so an operator sees a reconnection coming."""
+    from bot import secret_store
+    from bot.token_refresh import PLATFORMS, expiry_date
+
+    described = []
+    try:
+        for platform in PLATFORMS:
+            stored = secret_store.stored_shop_token(shop_id, platform)
+            if stored is None:
+                continue
+            if stored.expires_at is None:
+                described.append(f"{platform} (no expiry known)")
+            else:
+                state = "expired" if stored.expires_at <= time.time() else "until"
+                described.append(f"{platform} {state} {expiry_date(stored.expires_at)}")
+    except secret_store.SecretsUnavailable as error:
+        raise CliError(str(error))
+    print("tokens: " + (", ".join(described) or "none"))
+
+
 def cmd_shop_settings(args: argparse.Namespace) -> None:
     with db.session_scope() as session:
         shop = _require_shop(session, args.id)
@@ -207,6 +275,7 @@ def cmd_shop_show(args: argparse.Namespace) -> None:
     with db.session_scope() as session:
         shop = _require_shop(session, args.id)
         _print_shop(shop)
+        _print_tokens(shop.id)
         counts = {}
         for order in orders.list_shop_orders(session, shop.id):
             counts[order.status] = counts.get(order.status, 0) + 1
@@ -277,6 +346,17 @@ def cmd_audit_tail(args: argparse.Namespace) -> None:
             print(f"{when}\t{event.action}\t{event.buyer or '-'}\t{detail}")
 
 
+def _days(typed: str) -> int:
+    """A refresh window inside a 60-day token's life, so a fresh token is never due."""
+    try:
+        days = int(typed)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 59:
+        raise argparse.ArgumentTypeError(f"{typed!r} is not a whole number of days from 1 to 59")
+    return days
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m bot", description="TrustGuard admin for owners and operators")
     groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
@@ -312,6 +392,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     connect.add_argument("--shop", dest="id", required=True)
     connect.add_argument("--platform", required=True, choices=["whatsapp", "instagram"])
+    refresh = command(
+        shop,
+        "refresh-tokens",
+        cmd_shop_refresh_tokens,
+        "refresh Instagram tokens about to expire (run daily); report WhatsApp ones",
+    )
+    refresh.add_argument(
+        "--within-days",
+        type=_days,
+        default=10,
+        metavar="DAYS",
+        help="refresh tokens expiring within this many days (1-59, default 10)",
+    )
+    refresh.add_argument("--shop", dest="id", metavar="SHOP", help="only this shop")
     settings = command(shop, "settings", cmd_shop_settings, "show or change tone, welcome, flags")
     settings.add_argument("id")
     settings.add_argument("--tone", choices=shop_profile.TONES)

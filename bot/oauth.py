@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from bot import audit, secret_store
 from bot.audit import AuditAction
 from bot.db import session_scope
-from bot.graph import GraphClient, GraphError
+from bot.graph import RETRYABLE_CODES, GraphClient, GraphError
 from bot.models import OAuthState, utcnow
 from bot.settings import get_settings
 from bot.shops import ShopError, get_shop, link_account
@@ -145,10 +145,11 @@ async def complete(state: str, code: str, graph: GraphClient) -> ConnectedAccoun
 
 class InstagramLogin:
     """The calls of Instagram API with Instagram Login that the Graph client cannot make: a
-    form-encoded POST to api.instagram.com and an unversioned GET on graph.instagram.com.
+    form-encoded POST to api.instagram.com and unversioned GETs on graph.instagram.com.
 
-    Connecting is rare, so each call has its own HTTP session and none is retried (a code works
-    once). Errors are GraphErrors, in either of the two shapes Instagram answers them in.
+    Connecting and refreshing are rare, so each call has its own HTTP session and none is
+    retried (a code works once; the next daily run tries a refresh again). Errors are
+    GraphErrors, in either of the two shapes Instagram answers them in.
     """
 
     def __init__(self, api_url: str, graph_url: str, version: str, timeout: float = 10.0) -> None:
@@ -182,6 +183,16 @@ class InstagramLogin:
             "access_token": short_token,
         }
         return await self._call("GET", f"{self._graph_url}/access_token", params=params)
+
+    async def refresh(self, token: str) -> Tuple[str, int | None]:
+        """The token valid for 60 days from now, and its lifetime in seconds if Meta said: Meta
+        refreshes a long-lived token only once it is 24 hours old and before it expires."""
+        params = {"grant_type": "ig_refresh_token", "access_token": token}
+        url = f"{self._graph_url}/refresh_access_token"
+        answer = await self._call("GET", url, params=params)
+        expires_in = answer.get("expires_in")
+        lifetime = expires_in if isinstance(expires_in, int) and expires_in > 0 else None
+        return _string(answer, "access_token"), lifetime
 
     async def account(self, token: str) -> Dict[str, Any]:
         """``user_id`` (the professional account id webhooks carry) and ``username``."""
@@ -225,7 +236,7 @@ def _instagram_error(status: int, answer: Any) -> GraphError:
     code = code if isinstance(code, int) and not isinstance(code, bool) else None
     message = error.get("message") or error.get("error_message")
     title = message if isinstance(message, str) and message else f"HTTP {status}"
-    return GraphError(status, code, title, retryable=status >= 500)
+    return GraphError(status, code, title, retryable=status >= 500 or code in RETRYABLE_CODES)
 
 
 async def _instagram_account(

@@ -61,6 +61,15 @@ class SecretsUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
+class StoredToken:
+    """A shop's own token as saved, expired or not; ``expires_at`` is Unix seconds or None."""
+
+    access_token: str
+    account_id: str
+    expires_at: int | None
+
+
+@dataclass(frozen=True)
 class _Cached:
     document: Dict[str, Any]
     fresh_until: float
@@ -135,6 +144,18 @@ class SecretStore:
             return None
         return self._env.get(f"{platform.upper()}_ACCESS_TOKEN") or None
 
+    def stored_shop_token(self, shop_id: str, platform: str) -> StoredToken | None:
+        """The shop's own saved token even when expired, never the environment's: what an
+        operator checks and a refresh replaces."""
+        _check_platform(platform)
+        entry = self._shop_entry(shop_id, platform)
+        token, account_id = entry.get("access_token"), entry.get(ACCOUNT_KEYS[platform])
+        if not (isinstance(token, str) and token and account_id):
+            return None
+        expires_at = entry.get("expires_at")
+        known = isinstance(expires_at, (int, float)) and not isinstance(expires_at, bool)
+        return StoredToken(token, str(account_id), int(expires_at) if known else None)
+
     # Writing
 
     def store_shop_token(
@@ -175,6 +196,44 @@ class SecretStore:
             _write_file(Path(source[1]), document)
         with self._lock:
             self._cached.pop(source, None)
+
+    def replace_shop_token(
+        self,
+        shop_id: str,
+        platform: str,
+        old_token: str,
+        new_token: str,
+        expires_at: int | None,
+    ) -> bool:
+        """Put a refreshed token in place of the one it was refreshed from, keeping the account
+        id; False, and nothing written, when the shop reconnected meanwhile, so a refresh never
+        undoes a newer connection. The file is checked and written under its lock; a secret is
+        re-read just before the write (Secrets Manager has no compare-and-set)."""
+        _check_platform(platform)
+        _check_shop(shop_id)
+        if not new_token:
+            raise ValueError("new_token must not be empty")
+        if self.managed():
+            source = self._shop_source(shop_id, platform)
+            entry = _read(source, missing_ok=True) or _entry(self._document(), shop_id, platform)
+            if entry.get("access_token") != old_token:
+                return False
+            entry = {**entry, "access_token": new_token, "expires_at": expires_at}
+            _put_secret(source[1], entry)
+            with self._lock:
+                self._cached[source] = _Cached(entry, self._clock() + self._ttl())
+            return True
+        source = self._source()
+        with _locked(Path(source[1])):
+            document = _read(source, missing_ok=True)
+            entry = _entry(document, shop_id, platform)  # the document's own dict, if any
+            if entry.get("access_token") != old_token:
+                return False
+            entry.update(access_token=new_token, expires_at=expires_at)
+            _write_file(Path(source[1]), document)
+        with self._lock:
+            self._cached.pop(source, None)
+        return True
 
     def reset_cache(self) -> None:
         with self._lock:
@@ -386,6 +445,16 @@ def store_shop_token(
     expires_at: int | None,
 ) -> None:
     _store.store_shop_token(shop_id, platform, access_token, account_id, expires_at)
+
+
+def stored_shop_token(shop_id: str, platform: str) -> StoredToken | None:
+    return _store.stored_shop_token(shop_id, platform)
+
+
+def replace_shop_token(
+    shop_id: str, platform: str, old_token: str, new_token: str, expires_at: int | None
+) -> bool:
+    return _store.replace_shop_token(shop_id, platform, old_token, new_token, expires_at)
 
 
 def managed() -> bool:

@@ -9,7 +9,9 @@ It also plays the OAuth side of connecting a shop: authorization codes registere
 code for an Instagram account alone is an Instagram Login code: it is exchanged the way
 api.instagram.com (``POST /oauth/access_token``, form-encoded) and graph.instagram.com
 (``GET /access_token?grant_type=ig_exchange_token``) do it, and nowhere else, so one double
-plays graph.facebook.com and both Instagram hosts.
+plays graph.facebook.com and both Instagram hosts. Long-lived Instagram tokens are refreshed at
+``GET /refresh_access_token?grant_type=ig_refresh_token``; ``fail_next`` with the account id (or
+none) makes the next refresh fail instead.
 
 Run it with ``python -m devtools.graph_double [--host 127.0.0.1] [--port 8900]``.
 """
@@ -440,6 +442,7 @@ class GraphDouble:
         app.router.add_post("/__control/oauth_code", self._handle_add_oauth_code)
         app.router.add_post("/oauth/access_token", self._handle_instagram_code)
         app.router.add_get("/access_token", self._handle_instagram_long_lived)
+        app.router.add_get("/refresh_access_token", self._handle_instagram_refresh)
         app.router.add_post("/{version}/{account_id}/messages", self._handle_send)
         app.router.add_get("/{version}/oauth/access_token", self._handle_access_token)
         app.router.add_get("/{version}/debug_token", self._handle_debug_token)
@@ -738,6 +741,29 @@ class GraphDouble:
             error = meta_error("Invalid OAuth access token.", 190)
             return self._record_oauth(record, web.json_response(error, status=400))
         token = self._issue(replace(grant, long_lived=True))
+        answer = {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_EXPIRES_IN}
+        return self._record_oauth(record, web.json_response(answer))
+
+    async def _handle_instagram_refresh(self, request: web.Request) -> web.Response:
+        """graph.instagram.com's ``GET /refresh_access_token?grant_type=ig_refresh_token``: a
+        new 60-day token for a long-lived one, unless a failure is queued for its account."""
+        query = request.query
+        record: Record = {
+            "endpoint": "instagram/refresh_access_token",
+            "grant_type": query.get("grant_type"),
+        }
+        if query.get("grant_type") != "ig_refresh_token":
+            return self._record_oauth(record, _invalid("Unsupported grant_type."))
+        grant = self._grant(query.get("access_token"))
+        if grant is None or not _instagram_login(grant) or not grant.long_lived:
+            error = meta_error("Invalid OAuth access token.", 190)
+            return self._record_oauth(record, web.json_response(error, status=400))
+        record["account_id"] = grant.ig_user_id
+        failure = self._take_failure(str(grant.ig_user_id))
+        if failure is not None:
+            error = meta_error(failure.message, failure.code)
+            return self._record_oauth(record, web.json_response(error, status=failure.http_status))
+        token = self._issue(grant)
         answer = {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_EXPIRES_IN}
         return self._record_oauth(record, web.json_response(answer))
 

@@ -96,7 +96,7 @@ def test_shop_add_list_show(capsys):
     assert "accounts: whatsapp:1098765" in listed[0]
 
     shown = ok(capsys, "shop", "show", "mama-put")
-    assert shown == [line, "orders: none"]
+    assert shown == [line, "tokens: none", "orders: none"]
 
 
 def test_shop_show_counts_orders_by_status(capsys):
@@ -287,3 +287,10 @@ def test_shop_link_connects_accounts_and_refuses_another_shops_account(capsys) -
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already belongs to shop 'mama-put'" in err[0]
     assert main(["shop", "link", "mama-put"]) == 1
+
+
+def test_refresh_tokens_with_no_token_stored_has_nothing_to_do(capsys) -> None:
+    add_shop(capsys)
+    assert ok(capsys, "shop", "refresh-tokens") == []
+    assert ok(capsys, "shop", "refresh-tokens", "--shop", "mama-put", "--within-days", "5") == []
+    assert "no shop 'nobody'" in fails(capsys, "shop", "refresh-tokens", "--shop", "nobody")

@@ -539,6 +539,68 @@ def test_instagram_login_refuses_like_instagram_refuses(graph: GraphDoubleThread
     assert_meta_error(instagram_long_lived(graph, token), 400, 190)  # already long-lived
 
 
+def instagram_refresh(graph: GraphDoubleThread, token: str, **params: str) -> requests.Response:
+    query = {"grant_type": "ig_refresh_token", "access_token": token, **params}
+    return requests.get(f"{graph.url}/refresh_access_token", params=query, timeout=5)
+
+
+def instagram_token(graph: GraphDoubleThread, code: str = "ig-code") -> str:
+    """A long-lived Instagram Login token for IG_ACCOUNT, as a connection leaves it."""
+    graph.add_oauth_code(code, ig_user_id=IG_ACCOUNT)
+    short = instagram_code_exchange(graph, code).json()["data"][0]["access_token"]
+    return instagram_long_lived(graph, short).json()["access_token"]
+
+
+def test_a_long_lived_instagram_token_is_refreshed_like_instagram_does(
+    graph: GraphDoubleThread,
+) -> None:
+    token = instagram_token(graph)
+
+    response = instagram_refresh(graph, token)
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert set(answer) == {"access_token", "token_type", "expires_in"}
+    assert answer["token_type"] == "bearer" and answer["expires_in"] == 5183944
+    fresh = answer["access_token"]
+    assert fresh.startswith("IGAA") and fresh != token
+    assert graph.grant_of(fresh) == graph.grant_of(token)
+    assert instagram_refresh(graph, fresh).status_code == 200  # and again, 60 days on
+
+    calls = graph.oauth_calls()[2:]
+    assert [(c["endpoint"], c["grant_type"], c["status"]) for c in calls] == [
+        ("instagram/refresh_access_token", "ig_refresh_token", 200),
+        ("instagram/refresh_access_token", "ig_refresh_token", 200),
+    ]
+    assert calls[0]["account_id"] == IG_ACCOUNT
+    recorded = json.dumps(graph.oauth_calls())
+    assert token not in recorded and fresh not in recorded
+
+
+def test_a_refresh_is_refused_like_instagram_refuses_it(graph: GraphDoubleThread) -> None:
+    token = instagram_token(graph)
+    graph.add_oauth_code("ig-short", ig_user_id=IG_ACCOUNT)
+    short = instagram_code_exchange(graph, "ig-short").json()["data"][0]["access_token"]
+    graph.add_oauth_code("wa-code", waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID)
+    facebook = long_lived(graph, code_exchange(graph, "wa-code").json()["access_token"])
+
+    for refused in (short, facebook, "IGAAnever-issued"):
+        assert_meta_error(instagram_refresh(graph, refused), 400, 190)
+    assert_meta_error(instagram_refresh(graph, token, grant_type="ig_exchange_token"), 400, 100)
+
+    # Failures are queued as for sends: for this account (or any), then it works again.
+    graph.fail_next(190, 400, account_id="17841499999999999")
+    graph.fail_next(190, 400, account_id=IG_ACCOUNT)
+    error = assert_meta_error(instagram_refresh(graph, token), 400, 190)
+    assert "Session has expired" in error["message"]
+    graph.fail_next(2, 503)
+    assert_meta_error(instagram_refresh(graph, token), 503, 2)
+    assert instagram_refresh(graph, token).status_code == 200
+    statuses = [c["status"] for c in graph.oauth_calls() if "refresh" in c["endpoint"]]
+    assert statuses == [400, 400, 400, 400, 400, 503, 200]
+    assert graph.sent() == []
+
+
 def test_oauth_exchanges_are_refused_like_meta_refuses_them(graph: GraphDoubleThread) -> None:
     graph.set_app_secret(APP_SECRET)
     graph.add_oauth_code("code-1", waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID)

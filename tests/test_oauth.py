@@ -453,6 +453,44 @@ def test_both_shapes_of_instagram_errors_are_read(answer: Any, title: str) -> No
     assert isinstance(error, GraphError) and error.title == title
 
 
+@pytest.mark.parametrize(
+    "status, code, retryable",
+    [(400, 190, False), (400, 4, True), (500, 2, True), (400, 100, False)],
+)
+def test_instagram_rate_limits_and_outages_are_worth_trying_again(
+    status: int, code: int, retryable: bool
+) -> None:
+    """A refresh refused for a rate limit is tried by the next run, not sent to reconnect."""
+    error = oauth._instagram_error(status, {"error": {"message": "x", "code": code}})
+    assert (error.code, error.retryable) == (code, retryable)
+
+
+def test_instagram_login_refreshes_a_long_lived_token(graph: GraphDoubleThread) -> None:
+    graph.add_oauth_code("ig-code", ig_user_id=IG_USER_ID)
+    settings = get_settings()
+    login = oauth.InstagramLogin(
+        settings.instagram_api_url, settings.instagram_graph_api_url, settings.graph_api_version
+    )
+
+    async def connect_then_refresh() -> Tuple[str, str, int | None]:
+        short = await login.exchange_code(APP_ID, APP_SECRET, REDIRECT_URI, "ig-code")
+        token = (await login.long_lived(APP_SECRET, short["access_token"]))["access_token"]
+        return (token, *await login.refresh(token))
+
+    token, refreshed, lifetime = asyncio.run(connect_then_refresh())
+
+    assert refreshed != token and lifetime == TOKEN_EXPIRES_IN
+    assert graph.grant_of(refreshed)["ig_user_id"] == IG_USER_ID
+    with pytest.raises(GraphError) as refused:
+        asyncio.run(login.refresh("IGAAnever-issued"))
+    assert (refused.value.code, refused.value.retryable) == (190, False)
+    calls = graph.oauth_calls()
+    assert [(c["endpoint"], c["status"]) for c in calls[-2:]] == [
+        ("instagram/refresh_access_token", 200),
+        ("instagram/refresh_access_token", 400),
+    ]
+
+
 async def test_a_connected_instagram_shop_answers_through_instagrams_graph_host(
     app: Sanic, graph: GraphDoubleThread, monkeypatch
 ) -> None:

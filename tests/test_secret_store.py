@@ -259,6 +259,57 @@ def test_an_unknown_platform_or_an_empty_token_is_refused() -> None:
         secret_store.store_shop_token("mama-put", "whatsapp", "", "1", None)
 
 
+def test_the_stored_token_is_read_even_when_expired_and_never_from_the_environment(
+    monkeypatch,
+) -> None:
+    monkeypatch.setenv("INSTAGRAM_ACCESS_TOKEN", "env-instagram-token")
+    assert secret_store.stored_shop_token("mama-put", "instagram") is None
+
+    past = int(time.time()) - 1
+    secret_store.store_shop_token("mama-put", "instagram", "IGold", "17841400000000001", past)
+
+    assert secret_store.stored_shop_token("mama-put", "instagram") == secret_store.StoredToken(
+        "IGold", "17841400000000001", past
+    )
+    assert secret_store.shop_token("mama-put", "instagram") == "env-instagram-token"
+
+
+def test_a_refreshed_token_replaces_its_predecessor_and_keeps_the_account(
+    secrets_env: Path,
+) -> None:
+    secret_store.store_shop_token("mama-put", "instagram", "IGold", "17841400000000001", 100)
+    secret_store.store_shop_token("mama-put", "whatsapp", "EAAGwa", "1065403522", None)
+
+    assert secret_store.replace_shop_token("mama-put", "instagram", "IGold", "IGnew", IN_A_MONTH)
+
+    assert secret_store.shop_token("mama-put", "instagram") == "IGnew"
+    assert json.loads(secrets_env.read_text())["shops"]["mama-put"] == {
+        "instagram": {
+            "access_token": "IGnew",
+            "account_id": "17841400000000001",
+            "expires_at": IN_A_MONTH,
+        },
+        "whatsapp": {
+            "access_token": "EAAGwa",
+            "phone_number_id": "1065403522",
+            "expires_at": None,
+        },
+    }
+    assert stat.S_IMODE(secrets_env.stat().st_mode) == 0o600
+
+
+def test_a_refresh_never_replaces_a_newer_connection(secrets_env: Path) -> None:
+    secret_store.store_shop_token("mama-put", "instagram", "IGreconnected", "17841400000000002", 1)
+    before = secrets_env.read_text()
+
+    assert not secret_store.replace_shop_token("mama-put", "instagram", "IGold", "IGnew", 2)
+    assert not secret_store.replace_shop_token("iya-basket", "instagram", "IGold", "IGnew", 2)
+
+    assert secrets_env.read_text() == before
+    with pytest.raises(ValueError, match="empty"):
+        secret_store.replace_shop_token("mama-put", "instagram", "IGreconnected", "", 2)
+
+
 def test_a_malformed_file_is_a_configuration_error_that_shows_no_content(
     secrets_env: Path,
 ) -> None:
@@ -427,6 +478,26 @@ def test_an_expired_token_in_the_secret_is_absent(aws) -> None:
     past = int(time.time()) - 60
     secret_store.store_shop_token("mama-put", "whatsapp", "EAAGold", "106540352242922", past)
     assert secret_store.shop_token("mama-put", "whatsapp") is None
+
+
+def test_a_refreshed_token_goes_to_the_shops_own_secret_with_its_account(aws) -> None:
+    """The older document's entry is read, and the refresh lands in the shop's own secret."""
+    old = DOCUMENT["shops"]["mama-put"]["instagram"]["access_token"]
+
+    assert not secret_store.replace_shop_token("mama-put", "instagram", "IGother", "IGnew", 1)
+    assert secret_store.replace_shop_token("mama-put", "instagram", old, "IGnew", IN_A_MONTH)
+
+    assert stored_secret(aws, f"{SECRET_NAME}/shops/mama-put/instagram") == {
+        "access_token": "IGnew",
+        "account_id": "17841400000000001",
+        "expires_at": IN_A_MONTH,
+    }
+    assert stored_secret(aws) == DOCUMENT
+    assert SecretStore().stored_shop_token("mama-put", "instagram") == secret_store.StoredToken(
+        "IGnew", "17841400000000001", IN_A_MONTH
+    )
+    # The own secret is what a second refresh compares with.
+    assert not secret_store.replace_shop_token("mama-put", "instagram", old, "IGthird", 1)
 
 
 # Rotating the Meta app secret
