@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from typing import Dict, List
+
 import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.codes import generate_code
@@ -34,6 +39,7 @@ async def test_codes_tokens_and_signed_forms_are_redacted_before_storing(tmp_pat
             data={"custom": {"receipt_upload": {"fields": {"image/png": {"policy": "c2VjcmV0"}}}}},
         )
     )
+    tracker.update(ActionExecuted("utter_code_sent", policy="RulePolicy", confidence=1.0))
     await store.save(tracker)
 
     with sa.create_engine(url).connect() as connection:
@@ -50,3 +56,129 @@ async def test_codes_tokens_and_signed_forms_are_redacted_before_storing(tmp_pat
     bots = [e.text for e in restored.events if isinstance(e, BotUttered)]
     assert bots[0] == "Your new code is [redacted]"
     assert bots[2] == "Here is your upload form for ORD-7F3K9Q"
+    assert restored.events[-1].policy == "RulePolicy"
+
+
+# The latest session kept in memory
+
+
+def store_at(url: str, **kwargs) -> RedactingSQLTrackerStore:
+    return RedactingSQLTrackerStore(domain=Domain.empty(), host=url, **kwargs)
+
+
+def turn(tracker: DialogueStateTracker, text: str) -> None:
+    tracker.update(UserUttered(text, intent={"name": "greet", "confidence": 1.0}))
+    tracker.update(ActionExecuted("utter_greet"))
+    tracker.update(BotUttered(f"you said {text}"))
+    tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+
+
+def dicts(tracker: DialogueStateTracker | None) -> List[Dict]:
+    assert tracker is not None
+    return [event.as_dict() for event in tracker.events]
+
+
+class Statements:
+    """Counts the SQL statements a store sends: a conversation read from memory needs one."""
+
+    def __init__(self, store: RedactingSQLTrackerStore) -> None:
+        self.count = 0
+        sa.event.listen(store.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args) -> None:
+        self.count += 1
+
+
+async def test_a_conversation_read_from_memory_equals_one_read_from_the_database(
+    tmp_path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    store = store_at(url)
+    tracker = DialogueStateTracker("shop:whatsapp:2348012345678", slots=[])
+    tracker.update(SessionStarted())
+    await store.save(tracker)
+    for text in ("hi", f"verify {generate_code()}", "thanks"):
+        tracker = await store.retrieve(tracker.sender_id)
+        turn(tracker, text)
+        await store.save(tracker)
+
+    statements = Statements(store)
+    warm = await store.retrieve(tracker.sender_id)
+    assert statements.count == 1
+    cold = await store_at(url).retrieve(tracker.sender_id)
+    assert dicts(warm) == dicts(cold)
+    assert "[redacted]" in json.dumps(dicts(warm))
+    with sa.create_engine(url).connect() as connection:
+        stored = connection.execute(sa.text("SELECT COUNT(*) FROM events")).scalar()
+    assert stored == len(cold.events) == 13
+
+
+async def test_what_another_server_wrote_is_read_from_the_database(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    ours, theirs = store_at(url), store_at(url)
+    tracker = DialogueStateTracker("shop:whatsapp:2348012345678", slots=[])
+    turn(tracker, "hi")
+    await ours.save(tracker)
+    await ours.retrieve(tracker.sender_id)
+
+    elsewhere = await theirs.retrieve(tracker.sender_id)
+    turn(elsewhere, "on the other server")
+    await theirs.save(elsewhere)
+
+    seen = await ours.retrieve(tracker.sender_id)
+    assert dicts(seen) == dicts(elsewhere)
+    assert len(seen.events) == 8
+    turn(seen, "back here")
+    await ours.save(seen)
+    assert dicts(await store_at(url).retrieve(tracker.sender_id)) == dicts(seen)
+
+
+async def test_a_stale_memory_never_duplicates_or_drops_events_on_save(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    ours, theirs = store_at(url), store_at(url)
+    tracker = DialogueStateTracker("shop:whatsapp:2348012345678", slots=[])
+    turn(tracker, "hi")
+    await ours.save(tracker)
+    elsewhere = await theirs.retrieve(tracker.sender_id)
+    turn(elsewhere, "written by the other server")
+    await theirs.save(elsewhere)
+
+    turn(elsewhere, "saved here, with a memory from before")
+    await ours.save(elsewhere)
+    assert dicts(await store_at(url).retrieve(tracker.sender_id)) == dicts(elsewhere)
+
+
+async def test_a_new_session_is_read_as_rasa_reads_it(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    store = store_at(url)
+    tracker = DialogueStateTracker("shop:whatsapp:2348012345678", slots=[])
+    turn(tracker, "yesterday")
+    await store.save(tracker)
+    tracker = await store.retrieve(tracker.sender_id)
+    tracker.update(ActionExecuted("action_session_start"))
+    tracker.update(SessionStarted())
+    turn(tracker, "today")
+    await store.save(tracker)
+
+    latest = await store.retrieve(tracker.sender_id)
+    assert dicts(latest) == dicts(
+        await SQLTrackerStore(Domain.empty(), host=url).retrieve(tracker.sender_id)
+    )
+    assert "yesterday" not in json.dumps(dicts(latest))
+
+
+async def test_memory_holds_only_the_most_recent_conversations(tmp_path) -> None:
+    store = store_at(f"sqlite:///{tmp_path / 'tracker.db'}", cache_size=2)
+    senders = ["shop:whatsapp:1", "shop:whatsapp:2", "shop:whatsapp:3"]
+    for sender in senders:
+        tracker = DialogueStateTracker(sender, slots=[])
+        turn(tracker, "hi")
+        await store.save(tracker)
+        await store.retrieve(sender)
+
+    statements = Statements(store)
+    for sender in reversed(senders):
+        statements.count = 0
+        await store.retrieve(sender)
+        reads = statements.count
+        assert reads == (2 if sender == "shop:whatsapp:1" else 1), sender
