@@ -80,6 +80,8 @@ def main(argv: List[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.launcher")
     parser.add_argument("--shell", action="store_true", help="rasa shell instead of the server")
     args = parser.parse_args(argv)
+    # Started in the background by a shell, a process ignores SIGINT unless it says otherwise.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
 
     load_dotenv()
