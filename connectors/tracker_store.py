@@ -50,6 +50,11 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
 
     def __init__(self, *args: Any, cache_size: int = DEFAULT_CACHE_SIZE, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.engine.dialect.name == "sqlite":
+            # Rasa leaves SQLite in rollback-journal mode: a journal file written, synced and
+            # deleted at every save. In WAL mode (kept in the file) a save is one append.
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
         self._cache_size = int(cache_size)
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         # Turns of the WhatsApp and Instagram channels run on threads of their own.

@@ -182,3 +182,10 @@ async def test_memory_holds_only_the_most_recent_conversations(tmp_path) -> None
         await store.retrieve(sender)
         reads = statements.count
         assert reads == (2 if sender == "shop:whatsapp:1" else 1), sender
+
+
+def test_an_sqlite_tracker_store_writes_ahead(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    store_at(url)
+    with sa.create_engine(url).connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
