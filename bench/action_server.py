@@ -45,6 +45,8 @@ from bench.conversations import percentile_ms
 from bench.procfs import cpu_seconds, rss_mib
 from bench.webhooks import (
     PHONE_NUMBER_ID,
+    PROBE_IDLE_SAMPLES,
+    PROBE_MAX_SAMPLES,
     SHOP_ID,
     admin,
     assistant_env,
@@ -52,6 +54,7 @@ from bench.webhooks import (
     markdown_table,
     positive,
     print_section,
+    probe,
     running,
     stop_on_sigterm,
     wait_until,
@@ -65,7 +68,6 @@ VERIFIED_BUYERS = 200
 VERIFIED_PREFIX = "2348100"
 NEW_PREFIX = "2349"
 WARMUP_REQUESTS = 40
-PROBE_INTERVAL = 0.05
 REQUEST_TIMEOUT = 30.0
 PHASE_TIMEOUT = 900.0
 # What each action must answer with: a wrong answer would make a fast run meaningless.
@@ -226,20 +228,6 @@ async def post_one(session: aiohttp.ClientSession, url: str, call: Call) -> Resu
     return Result(time.perf_counter() - started, right)
 
 
-async def probe(url: str, done: asyncio.Event) -> List[float]:
-    """Latencies of ``GET url``, one every PROBE_INTERVAL, until ``done`` is set."""
-    latencies: List[float] = []
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        while not done.is_set():
-            started = time.perf_counter()
-            async with session.get(url) as response:
-                await response.read()
-            latencies.append(time.perf_counter() - started)
-            await asyncio.sleep(PROBE_INTERVAL)
-    return latencies
-
-
 async def post_all(
     base: str, calls: Sequence[Call], clients: int, pid: int
 ) -> Tuple[List[Result], float, List[float], float]:
@@ -248,7 +236,7 @@ async def post_all(
     pending = iter(calls)
     results: List[Result] = []
     done = asyncio.Event()
-    probing = asyncio.create_task(probe(base + "/health", done))
+    probing = asyncio.create_task(probe(base + "/health", PROBE_MAX_SAMPLES, done))
     connector = aiohttp.TCPConnector(limit=clients)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -336,9 +324,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
 
 
 async def idle_probe(base: str) -> List[float]:
-    done = asyncio.Event()
-    asyncio.get_running_loop().call_later(100 * PROBE_INTERVAL, done.set)
-    return await probe(base + "/health", done)
+    return await probe(base + "/health", PROBE_IDLE_SAMPLES)
 
 
 def health_ok(base: str) -> bool:

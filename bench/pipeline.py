@@ -78,6 +78,7 @@ from bench.webhooks import (
 )
 from bot import codes, order_ids
 from bot.codes import OTP_CODE_PATTERN
+from bot.launcher import rasa_server_command
 from bot.order_ids import ORDER_ID_PATTERN
 from bot.settings import PROJECT_ROOT
 
@@ -397,26 +398,6 @@ def wait_ready(url: str, process: subprocess.Popen, what: str, started: float) -
     raise RuntimeError(f"{what} was not ready after {START_TIMEOUT:.0f} s")
 
 
-def rasa_run(model: Path, env: Dict[str, str]) -> List[str]:
-    """The launcher's ``rasa run`` command line, on the given model file."""
-    return rasa(
-        "run",
-        "--model",
-        str(model),
-        "--endpoints",
-        "endpoints.yml",
-        "--credentials",
-        "credentials.yml",
-        "--interface",
-        "127.0.0.1",
-        "--port",
-        env["RASA_PORT"],
-        "--enable-api",
-        # Joined with "=": a random token may start with "-", which argparse takes for an option.
-        f"--auth-token={env['RASA_API_TOKEN']}",
-    )
-
-
 # Serving both configurations
 
 Point = Tuple[str, object]  # (channel, concurrency, "warm-up" or "top-up")
@@ -525,7 +506,7 @@ def serving(
         actions_startup = wait_ready(health, actions, "the action server", started)
         started = time.perf_counter()
         server = stack.enter_context(
-            running(rasa_run(trained.model, env), env, workdir / "rasa.log")
+            running(rasa_server_command(trained.model, env), env, workdir / "rasa.log")
         )
         started_here.append(server)
         url, token = f"http://127.0.0.1:{env['RASA_PORT']}", env["RASA_API_TOKEN"]
@@ -701,7 +682,7 @@ def commands(args: argparse.Namespace) -> str:
         model = tmp / "models" / f"{candidate.name}.tar.gz"
         lines += [
             train_args(candidate, tmp / "models"),
-            rasa_run(model, env),
+            rasa_server_command(model, env),
             heldout_args(model, tmp / f"heldout-{candidate.name}"),
             cv_args(candidate, args.folds, CV_SEED, tmp / f"cv-{candidate.name}-{CV_SEED}"),
         ]

@@ -47,6 +47,7 @@ from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 import aiohttp
 import requests
 
+from bench.conversations import percentile_ms
 from bot.settings import PROJECT_ROOT
 from devtools.graph_double import GraphDoubleThread, Record, recipient_of
 from devtools.whatsapp_chat import encode, sign, whatsapp_text_webhook
@@ -153,14 +154,6 @@ class Stack:
     graph: GraphDoubleThread
     app_secret: str
     database: Path
-
-
-def percentile_ms(latencies: Sequence[float], percent: float) -> float:
-    """Nearest-rank percentile, in milliseconds, of latencies in seconds."""
-    if not latencies:
-        return math.nan
-    rank = max(1, math.ceil(percent / 100 * len(latencies)))
-    return sorted(latencies)[rank - 1] * 1000
 
 
 # Webhooks

@@ -39,6 +39,27 @@ def child_environment() -> Dict[str, str]:
     return env
 
 
+def rasa_server_command(model: Path, env: Dict[str, str]) -> List[str]:
+    """``rasa run`` as ``make run`` starts it (the pipeline benchmark starts the same)."""
+    return [
+        str(VENV_BIN / "rasa"),
+        "run",
+        "--model",
+        str(model),
+        "--endpoints",
+        "endpoints.yml",
+        "--credentials",
+        "credentials.yml",
+        "--interface",
+        "127.0.0.1",
+        "--port",
+        env["RASA_PORT"],
+        "--enable-api",
+        # Joined with "=": a random token may start with "-", which argparse takes for an option.
+        f"--auth-token={env.get('RASA_API_TOKEN', '')}",
+    ]
+
+
 def wait_until_ready(url: str, process: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -92,8 +113,6 @@ def main(argv: List[str] | None = None) -> int:
         return 1
     env = child_environment()
     (PROJECT_ROOT / "var").mkdir(exist_ok=True)
-    rasa = str(VENV_BIN / "rasa")
-    common = ["--model", str(MODELS), "--endpoints", "endpoints.yml"]
 
     # In the terminal chat, the action server's log lines would mix with the conversation.
     action_log = (PROJECT_ROOT / "var" / "actions.log").open("ab") if args.shell else None  # noqa: SIM115  (closed in finally)
@@ -114,28 +133,23 @@ def main(argv: List[str] | None = None) -> int:
         if args.shell:
             print("The action server logs to var/actions.log.", flush=True)
             shell = subprocess.run(
-                [rasa, "shell", *common, "--interface", "127.0.0.1", "--port", env["RASA_PORT"]],
+                [
+                    str(VENV_BIN / "rasa"),
+                    "shell",
+                    "--model",
+                    str(MODELS),
+                    "--endpoints",
+                    "endpoints.yml",
+                    "--interface",
+                    "127.0.0.1",
+                    "--port",
+                    env["RASA_PORT"],
+                ],
                 cwd=PROJECT_ROOT,
                 env=env,
             )
             return shell.returncode
-        server = subprocess.Popen(
-            [
-                rasa,
-                "run",
-                *common,
-                "--credentials",
-                "credentials.yml",
-                "--interface",
-                "127.0.0.1",
-                "--port",
-                env["RASA_PORT"],
-                "--enable-api",
-                f"--auth-token={env.get('RASA_API_TOKEN', '')}",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-        )
+        server = subprocess.Popen(rasa_server_command(MODELS, env), cwd=PROJECT_ROOT, env=env)
         processes.append(server)
         wait_until_ready(f"http://127.0.0.1:{env['RASA_PORT']}/", server, 300)
         port = env["RASA_PORT"]
