@@ -249,7 +249,6 @@ class MetaInput(InputChannel, abc.ABC):
         output: MetaOutput,
         receipts: ReceiptIntake,
         stale_after: dt.timedelta,
-        retry_delays: Sequence[float] | None = None,
     ) -> None:
         if not app_secrets():
             raise ChannelConfigurationError(
@@ -267,9 +266,7 @@ class MetaInput(InputChannel, abc.ABC):
         self._output = output
         self._receipts = receipts
         self._stale_after = stale_after
-        self._retry_delays = tuple(TURN_RETRY_DELAYS if retry_delays is None else retry_delays)
         self._turns = TurnLoop(self.name())
-        # Created on the turn loop, where it is used.
         self._turn_slots: asyncio.Semaphore | None = None
         self._tails: Dict[str, asyncio.Task] = {}
         self._running: Set[asyncio.Task] = set()
@@ -439,7 +436,7 @@ class MetaInput(InputChannel, abc.ABC):
             "user_name": message.sender_name,
         }
         log = {"channel": self.name(), "shop_id": row["shop_id"], "inbox_id": inbox_id}
-        for delay in (*self._retry_delays, None):
+        for delay in (*TURN_RETRY_DELAYS, None):
             output = self._output.for_turn()
             async with self._slots():
                 try:
