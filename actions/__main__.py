@@ -4,8 +4,8 @@ import os
 
 from rasa_sdk.endpoint import run
 
-from bot.logs import configure_logging
-from bot.settings import get_settings
+from bot.platform.logs import configure_logging
+from bot.platform.settings import get_settings
 
 # rasa_sdk imports every module of the package, this one included: only run when executed.
 if __name__ == "__main__":

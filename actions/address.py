@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.addresses import normalize_city, normalize_phone, normalize_state, normalize_street
+from bot.shop.addresses import normalize_city, normalize_phone, normalize_state, normalize_street
 
 ADDRESS_SLOTS = ("address_street", "address_city", "address_state", "address_phone")
 

@@ -13,11 +13,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.turn import Turn
-from bot.buyers import find_buyer
-from bot.db import session_scope
-from bot.models import Buyer, Shop
-from bot.shop_profile import FEATURES, shop_offers
-from bot.shops import get_shop
+from bot.platform.db import session_scope
+from bot.platform.models import Buyer, Shop
+from bot.shop.buyers import find_buyer
+from bot.shop.profile import FEATURES, shop_offers
+from bot.shop.shops import get_shop
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class ShopAction(Action, abc.ABC):
     """
 
     requires_verified = False
-    # A feature flag of the shop (see bot.shop_profile.FEATURES) this action needs, if any.
+    # A feature flag of the shop (see bot.shop.profile.FEATURES) this action needs, if any.
     feature: str | None = None
 
     @abc.abstractmethod

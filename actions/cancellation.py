@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from actions.base import Outcome, Reply, ShopAction
 from actions.orders import choose_order, describe
 from actions.turn import Turn
-from bot import audit
-from bot.audit import AuditAction
-from bot.models import Buyer, Order, OrderStatus, Shop
-from bot.order_ids import ORDER_ID_PATTERN
-from bot.orders import CANCELLABLE, Change, change_status, get_buyer_order
+from bot.platform.models import Buyer, Order, OrderStatus, Shop
+from bot.platform.patterns import ORDER_ID_PATTERN
+from bot.shop import audit
+from bot.shop.audit import AuditAction
+from bot.shop.orders import CANCELLABLE, Change, change_status, get_buyer_order
 
 ASKING_ACTION = "action_request_cancellation"
 NO_REASON = "no reason given"

@@ -15,12 +15,12 @@ from actions.address import ADDRESS_SLOTS
 from actions.base import Outcome, Reply, ShopAction
 from actions.orders import choose_order, describe
 from actions.turn import Turn
-from bot import audit
-from bot.addresses import format_address
-from bot.audit import AuditAction
-from bot.models import Buyer, Order, OrderStatus, Shop
-from bot.orders import Change, change_status, get_buyer_order
-from bot.shop_profile import shop_offers
+from bot.platform.models import Buyer, Order, OrderStatus, Shop
+from bot.shop import audit
+from bot.shop.addresses import format_address
+from bot.shop.audit import AuditAction
+from bot.shop.orders import Change, change_status, get_buyer_order
+from bot.shop.profile import shop_offers
 
 _CLEAR_ADDRESS: List[Dict[str, Any]] = [
     SlotSet(slot, None) for slot in (*ADDRESS_SLOTS, "confirming_order_id")

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from actions.base import Outcome, Reply
 from actions.turn import Turn
-from bot.models import Buyer, Order
-from bot.money import format_naira
-from bot.order_ids import normalize_order_id
-from bot.orders import buyer_orders, get_buyer_order
+from bot.platform.models import Buyer, Order
+from bot.shop.money import format_naira
+from bot.shop.order_ids import normalize_order_id
+from bot.shop.orders import buyer_orders, get_buyer_order
 
 MAX_CHOICES = 10
 STATUS_TEXT = {

@@ -10,17 +10,17 @@ from sqlalchemy.orm import Session
 from actions.base import Outcome, Reply, ShopAction
 from actions.orders import choose_order, describe
 from actions.turn import Turn
-from bot import audit
-from bot.audit import AuditAction
-from bot.models import Buyer, Order, OrderStatus, Shop
-from bot.receipts import (
+from bot.platform.models import Buyer, Order, OrderStatus, Shop
+from bot.platform.settings import get_settings
+from bot.shop import audit
+from bot.shop.audit import AuditAction
+from bot.shop.receipts import (
     LINK_TTL,
     MAX_BYTES,
     UploadsUnavailable,
     attach_receipt,
     create_upload_link,
 )
-from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 OPEN = {OrderStatus.PENDING.value, OrderStatus.CONFIRMED.value}

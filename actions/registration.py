@@ -7,10 +7,10 @@ from sqlalchemy.orm import Session
 from actions.base import Outcome, Reply, ShopAction
 from actions.turn import Turn
 from actions.verification import send_new_code
-from bot import audit
-from bot.audit import AuditAction
-from bot.buyers import get_or_create_buyer
-from bot.models import Buyer, Shop
+from bot.platform.models import Buyer, Shop
+from bot.shop import audit
+from bot.shop.audit import AuditAction
+from bot.shop.buyers import get_or_create_buyer
 
 
 class ActionRegisterBuyer(ShopAction):

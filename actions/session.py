@@ -9,9 +9,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.db import session_scope
-from bot.settings import get_settings
-from bot.shops import get_shop
+from bot.platform.db import session_scope
+from bot.platform.settings import get_settings
+from bot.shop.shops import get_shop
 
 
 def _shop_name(shop_id: str | None) -> str | None:

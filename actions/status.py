@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from actions.base import Outcome, Reply, ShopAction
 from actions.orders import choose_order, describe
 from actions.turn import Turn
-from bot.models import Buyer, Shop
+from bot.platform.models import Buyer, Shop
 
 
 class ActionOrderStatus(ShopAction):

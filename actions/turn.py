@@ -7,7 +7,7 @@ from typing import Any, Dict
 
 from rasa_sdk import Tracker
 
-from bot.settings import get_settings
+from bot.platform.settings import get_settings
 
 # Channels that reach Rasa without our metadata (rest, rasa shell) count as "rest".
 _KNOWN_CHANNELS = {"whatsapp", "instagram"}

@@ -9,13 +9,13 @@ from sqlalchemy.orm import Session
 
 from actions.base import Outcome, Reply, ShopAction
 from actions.turn import Turn
-from bot import audit
-from bot.audit import AuditAction
-from bot.buyers import mark_verified
-from bot.codes import IssueRefused, Verdict, issue_code, verify_code
-from bot.models import Buyer, Shop
-from bot.settings import get_settings
-from bot.tokens import issue_buyer_token
+from bot.platform.models import Buyer, Shop
+from bot.platform.settings import get_settings
+from bot.shop import audit
+from bot.shop.audit import AuditAction
+from bot.shop.buyers import mark_verified
+from bot.shop.codes import IssueRefused, Verdict, issue_code, verify_code
+from bot.shop.tokens import issue_buyer_token
 
 _VERDICT_REPLIES = {
     Verdict.LOCKED: "utter_code_locked",

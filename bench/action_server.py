@@ -59,9 +59,9 @@ from bench.webhooks import (
     stop_on_sigterm,
     wait_until,
 )
-from bot import buyers, orders
-from bot.db import engine_for
-from bot.settings import PROJECT_ROOT
+from bot.platform.db import engine_for
+from bot.platform.settings import PROJECT_ROOT
+from bot.shop import buyers, orders
 
 SHOP_NAME = "Bench Fabrics"
 VERIFIED_BUYERS = 200

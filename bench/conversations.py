@@ -22,9 +22,9 @@ from typing import Any, Awaitable, Callable, Dict, Iterator, List, Sequence, Tup
 import aiohttp
 from sqlalchemy.orm import Session
 
-from bot import buyers, orders
-from bot.codes import OTP_CODE_PATTERN
-from bot.db import engine_for
+from bot.platform.db import engine_for
+from bot.platform.patterns import OTP_CODE_PATTERN
+from bot.shop import buyers, orders
 from devtools.graph_double import GraphDouble, Record, describe, recipient_of
 from devtools.whatsapp_chat import encode, sign, whatsapp_text_webhook
 

@@ -76,11 +76,10 @@ from bench.webhooks import (
     stop_on_sigterm,
     verdict,
 )
-from bot import codes, order_ids
-from bot.codes import OTP_CODE_PATTERN
 from bot.launcher import rasa_server_command
-from bot.order_ids import ORDER_ID_PATTERN
-from bot.settings import PROJECT_ROOT
+from bot.platform.patterns import ORDER_ID_PATTERN, OTP_CODE_PATTERN
+from bot.platform.settings import PROJECT_ROOT
+from bot.shop import codes, order_ids
 
 BENCH = PROJECT_ROOT / "bench"
 HELDOUT = BENCH / "heldout.yml"
@@ -261,8 +260,9 @@ def heldout_problems(examples: Sequence[Example]) -> List[str]:
 
 
 def issued_values(kind: str, count: int, rng: random.Random) -> List[str]:
-    """Codes as bot.codes.generate_code draws them and order ids as bot.order_ids.new_order_id
-    does, from the same alphabets, but seeded: every run and configuration gets the same."""
+    """Codes as bot.shop.codes.generate_code draws them and order ids as
+    bot.shop.order_ids.new_order_id does, from the same alphabets, but seeded: every run and
+    configuration gets the same."""
     values: List[str] = []
     while len(values) < count:
         if kind == "order_id":

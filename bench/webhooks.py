@@ -48,7 +48,7 @@ import aiohttp
 import requests
 
 from bench.conversations import percentile_ms
-from bot.settings import PROJECT_ROOT
+from bot.platform.settings import PROJECT_ROOT
 from devtools.graph_double import GraphDoubleThread, Record, recipient_of
 from devtools.whatsapp_chat import encode, sign, whatsapp_text_webhook
 

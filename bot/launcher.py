@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Dict, List
 
-from bot.settings import PROJECT_ROOT, ConfigurationError, get_settings, load_dotenv
+from bot.platform.settings import PROJECT_ROOT, ConfigurationError, get_settings, load_dotenv
 
 VENV_BIN = Path(sys.executable).parent
 MODELS = PROJECT_ROOT / "models"

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from bot import secret_store
-from bot.outbound import instagram_messages
-from bot.settings import Settings
-from bot.webhooks import InboundMessage, StatusUpdate, parse_instagram
-from connectors.meta import MetaInput, MetaOutput
+from bot.meta.outbound import instagram_messages
+from bot.meta.webhooks import InboundMessage, StatusUpdate, parse_instagram
+from bot.platform import secrets as secret_store
+from bot.platform.settings import Settings
+from connectors.meta.input import MetaInput
+from connectors.meta.output import MetaOutput
 
 
 class InstagramOutput(MetaOutput):

@@ -22,10 +22,10 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.db import session_scope
-from bot.settings import get_settings
-from bot.shop_profile import ShopProfile, load_profile
-from bot.shops import get_shop
+from bot.platform.db import session_scope
+from bot.platform.settings import get_settings
+from bot.shop.profile import ShopProfile, load_profile
+from bot.shop.shops import get_shop
 
 logger = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import oauth
-from bot.db import session_scope
-from bot.graph import GraphClient
-from bot.settings import get_settings
-from bot.shops import get_shop
+from bot.meta import oauth
+from bot.meta.graph import GraphClient
+from bot.platform.db import session_scope
+from bot.platform.settings import get_settings
+from bot.shop.shops import get_shop
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,7 @@ from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.codes import OTP_CODE_PATTERN
-from bot.order_ids import ORDER_ID_PATTERN
+from bot.platform.patterns import ORDER_ID_PATTERN, OTP_CODE_PATTERN
 
 PLACEHOLDERS = (
     (re.compile(ORDER_ID_PATTERN), "__order_id__"),

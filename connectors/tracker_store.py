@@ -23,7 +23,7 @@ from rasa.shared.core.events import Event, SessionStarted, deserialise_events
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
-from bot.masking import redact
+from bot.platform.masking import redact
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from bot.outbound import whatsapp_messages
-from bot.webhooks import InboundMessage, StatusUpdate, parse_whatsapp
-from connectors.meta import MetaInput, MetaOutput
+from bot.meta.outbound import whatsapp_messages
+from bot.meta.webhooks import InboundMessage, StatusUpdate, parse_whatsapp
+from connectors.meta.input import MetaInput
+from connectors.meta.output import MetaOutput
 
 
 class WhatsAppOutput(MetaOutput):

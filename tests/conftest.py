@@ -13,9 +13,11 @@ from moto import mock_aws
 from rasa_sdk import Tracker
 from sqlalchemy.orm import Session
 
-from bot import buyers, db, secret_store, shops
-from bot.models import Buyer, Shop, utcnow
-from bot.settings import get_settings
+from bot.platform import db
+from bot.platform import secrets as secret_store
+from bot.platform.models import Buyer, Shop, utcnow
+from bot.platform.settings import get_settings
+from bot.shop import buyers, shops
 
 JWT_SECRET = "test-jwt-secret-0123456789abcdefghijklmnop"
 OTP_SECRET = "test-otp-secret-0123456789abcdefghijklmnop"
@@ -71,7 +73,7 @@ def session() -> Iterator[Session]:
 
 @pytest.fixture
 def s3() -> Iterator[Any]:
-    from bot import receipts
+    from bot.shop import receipts
 
     receipts._s3_client.cache_clear()
     with mock_aws():

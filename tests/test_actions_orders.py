@@ -13,8 +13,9 @@ from actions.cancellation import (
 )
 from actions.confirmation import ActionConfirmOrder
 from actions.status import ActionOrderStatus
-from bot import db, orders
-from bot.models import AuditEvent, Order
+from bot.platform import db
+from bot.platform.models import AuditEvent, Order
+from bot.shop import orders
 from tests.actions_helpers import responses, run_action
 from tests.conftest import make_buyer, make_shop, tracker_for
 
@@ -23,7 +24,7 @@ def make_order(
     shop_id: str, user_id: str, naira: int = 25_000, what: str = "Ankara, 6 yards"
 ) -> str:
     with db.session_scope() as session:
-        from bot.buyers import get_or_create_buyer
+        from bot.shop.buyers import get_or_create_buyer
 
         buyer, _ = get_or_create_buyer(session, shop_id, "rest", user_id)
         return orders.create_order(session, buyer, naira * 100, what).id

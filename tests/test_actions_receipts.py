@@ -11,9 +11,9 @@ import requests
 import sqlalchemy as sa
 
 from actions.receipts import ActionReceiptUpload
-from bot import db
-from bot.models import AuditEvent, Receipt
-from bot.receipts import MAX_BYTES
+from bot.platform import db
+from bot.platform.models import AuditEvent, Receipt
+from bot.shop.receipts import MAX_BYTES
 from tests.actions_helpers import responses, run_action
 from tests.conftest import BUCKET, make_buyer, make_shop, tracker_for
 from tests.test_actions_orders import make_order
@@ -89,7 +89,7 @@ async def test_several_open_orders_ask_which_and_no_orders_says_so(s3) -> None:
 async def test_without_s3_credentials_the_buyer_is_told_uploads_are_unavailable(
     monkeypatch,
 ) -> None:
-    from bot import receipts
+    from bot.shop import receipts
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)
@@ -109,7 +109,7 @@ async def test_without_s3_credentials_the_buyer_is_told_uploads_are_unavailable(
 
 def _chat_receipt(s3, shop_id: str = "mama-put") -> str:
     """A receipt as the WhatsApp channel stores it before the assistant sees it."""
-    from bot.receipts import store_incoming_receipt
+    from bot.shop.receipts import store_incoming_receipt
 
     return store_incoming_receipt(BUCKET, shop_id, 7, b"%PDF-1.4 transfer", "application/pdf")
 
@@ -118,8 +118,8 @@ async def test_a_receipt_sent_in_the_chat_is_attached_to_the_only_open_order(s3)
     make_shop()
     make_buyer("mama-put", "ada", channel="whatsapp", verified=True)
     with db.session_scope() as session:
-        from bot import orders
-        from bot.buyers import find_buyer
+        from bot.shop import orders
+        from bot.shop.buyers import find_buyer
 
         buyer = find_buyer(session, "mama-put", "whatsapp", "ada")
         order_id = orders.create_order(session, buyer, 500_000, "Lace").id
@@ -202,8 +202,8 @@ async def test_on_whatsapp_upload_asks_for_the_file_in_the_chat(s3) -> None:
     make_shop()
     make_buyer("mama-put", "ada", channel="whatsapp", verified=True)
     with db.session_scope() as session:
-        from bot import orders
-        from bot.buyers import find_buyer
+        from bot.shop import orders
+        from bot.shop.buyers import find_buyer
 
         orders.create_order(
             session, find_buyer(session, "mama-put", "whatsapp", "ada"), 100, "Gele"

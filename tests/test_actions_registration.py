@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from actions.registration import ActionRegisterBuyer
 from actions.verification import ActionResendCode, ActionVerifyCode
-from bot import db
-from bot.models import AuditEvent, Buyer, OtpChallenge
+from bot.platform import db
+from bot.platform.models import AuditEvent, Buyer, OtpChallenge
 from tests.actions_helpers import responses, run_action
 from tests.conftest import make_buyer, make_shop, tracker_for
 
@@ -67,7 +67,7 @@ async def test_unknown_shop_is_told_not_set_up() -> None:
 
 
 async def test_default_shop_serves_messages_without_metadata(monkeypatch) -> None:
-    from bot.settings import get_settings
+    from bot.platform.settings import get_settings
 
     make_shop()
     monkeypatch.setenv("DEFAULT_SHOP", "mama-put")
@@ -160,8 +160,8 @@ async def test_verify_without_a_code_asks_for_it_and_strangers_are_told_to_regis
 
 
 async def test_portal_link_carries_a_token_only_when_a_portal_is_configured(monkeypatch) -> None:
-    from bot.settings import get_settings
-    from bot.tokens import decode_buyer_token
+    from bot.platform.settings import get_settings
+    from bot.shop.tokens import decode_buyer_token
 
     monkeypatch.setenv("BUYER_PORTAL_URL", "https://portal.example.test/")
     get_settings.cache_clear()

@@ -7,11 +7,13 @@ import sys
 
 import pytest
 
-from bot import db, orders
 from bot.cli import main
-from bot.models import Order
-from bot.order_ids import ORDER_ID_PATTERN, normalize_order_id
-from bot.settings import PROJECT_ROOT
+from bot.platform import db
+from bot.platform.models import Order
+from bot.platform.patterns import ORDER_ID_PATTERN
+from bot.platform.settings import PROJECT_ROOT
+from bot.shop import orders
+from bot.shop.order_ids import normalize_order_id
 
 PHONE = "2348012345678"
 

@@ -8,13 +8,15 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from bot import codes, db
-from bot.codes import (
+from bot.platform import db
+from bot.platform.models import Buyer, OtpChallenge
+from bot.platform.patterns import OTP_CODE_PATTERN
+from bot.shop import codes
+from bot.shop.codes import (
     ALPHABET,
     CODE_LENGTH,
     DIGITS,
     MAX_FAILED_ATTEMPTS,
-    OTP_CODE_PATTERN,
     SYMBOLS,
     IssueRefused,
     Verdict,
@@ -22,7 +24,6 @@ from bot.codes import (
     issue_code,
     verify_code,
 )
-from bot.models import Buyer, OtpChallenge
 from tests.conftest import OTP_SECRET, make_buyer, make_shop
 
 TTL = 300

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import string
 
-from bot.settings import PROJECT_ROOT
-from bot.shop_profile import TONES, domain_responses
+from bot.platform.settings import PROJECT_ROOT
+from bot.shop.profile import TONES, domain_responses
 
 RESPONSE_NAME = re.compile(r"[\"'](utter_[a-z0-9_]+)[\"']")
 

@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Deque, Dict, List
 import pytest
 from aiohttp import web
 
-from bot.graph import GraphClient, GraphError
+from bot.meta.graph import GraphClient, GraphError
 
 VERSION = "v21.0"
 PHONE_NUMBER_ID = "106540352242922"
@@ -170,11 +170,11 @@ async def test_an_answer_without_a_message_id_is_an_error_not_retried(graph, cli
 
 async def test_rate_limit_is_retried_once_then_the_id_is_returned(graph, client, sleeps, caplog):
     graph.program(meta_error(429, 130429, "(#130429) Rate limit hit"), answer(200, SENT))
-    with caplog.at_level(logging.WARNING, logger="bot.graph"):
+    with caplog.at_level(logging.WARNING, logger="bot.meta.graph"):
         assert await client.send_message(PHONE_NUMBER_ID, TOKEN, BODY) == "wamid.HBgNMjM0"
     assert len(graph.received) == 2
     assert len(sleeps.delays) == 1
-    (record,) = [record for record in caplog.records if record.name == "bot.graph"]
+    (record,) = [record for record in caplog.records if record.name == "bot.meta.graph"]
     assert (record.graph_code, record.http_status, record.attempt) == (130429, 429, 1)
     logged = str(vars(record))
     assert TOKEN not in logged

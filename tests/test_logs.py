@@ -5,8 +5,8 @@ import logging
 
 import pytest
 
-from bot.codes import generate_code
-from bot.logs import configure_logging
+from bot.platform.logs import configure_logging
+from bot.shop.codes import generate_code
 
 PHONE = "2348012345678"
 

@@ -3,10 +3,10 @@ order ids, amounts and ordinary words stay readable."""
 
 import pytest
 
-from bot.codes import generate_code
-from bot.masking import REDACTED, mask_user_id, redact, redact_text
-from bot.settings import get_settings
-from bot.tokens import issue_buyer_token
+from bot.platform.masking import REDACTED, mask_user_id, redact, redact_text
+from bot.platform.settings import get_settings
+from bot.shop.codes import generate_code
+from bot.shop.tokens import issue_buyer_token
 
 SIGNED_URL = (
     "https://test-receipts.s3.amazonaws.com/mama-put/ORD-7F3K9Q/receipt.jpg"

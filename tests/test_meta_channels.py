@@ -20,13 +20,16 @@ import sqlalchemy as sa
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
-from bot import db, inbox, secret_store, shops
-from bot.models import InboxMessage, OutboundMessage, utcnow
-from bot.settings import get_settings
-from bot.webhooks import InboundMessage
-from connectors import meta
+from bot.meta import inbox
+from bot.meta.webhooks import InboundMessage
+from bot.platform import db
+from bot.platform import secrets as secret_store
+from bot.platform.models import InboxMessage, OutboundMessage, utcnow
+from bot.platform.settings import get_settings
+from bot.shop import shops
 from connectors.instagram import InstagramInput
-from connectors.meta import ChannelConfigurationError
+from connectors.meta import turns
+from connectors.meta.input import ChannelConfigurationError
 from connectors.whatsapp import WhatsAppInput
 from devtools.graph_double import GraphDoubleThread
 from tests.meta_fixtures import (
@@ -456,7 +459,7 @@ async def test_a_closed_window_is_recorded_and_not_retried(graph: GraphDoubleThr
 
 @pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(meta, "TURN_RETRY_DELAYS", (0.05, 0.05, 0.05))
+    monkeypatch.setattr(turns, "TURN_RETRY_DELAYS", (0.05, 0.05, 0.05))
 
 
 async def test_a_turn_that_sent_no_reply_is_tried_again_and_answered_once(
@@ -477,10 +480,10 @@ async def test_a_turn_that_never_replies_gets_an_apology_and_is_marked_failed(
     app = app_for(WhatsAppInput, rasa)
     await post(app, WA_URL, whatsapp([wa_text("hi")]))
     await until(lambda: [r.state for r in inbox_rows()] == ["failed"])
-    assert len(rasa.messages) == 1 + len(meta.TURN_RETRY_DELAYS)
+    assert len(rasa.messages) == 1 + len(turns.TURN_RETRY_DELAYS)
     [apology] = graph.sent()
     assert apology["body"]["to"] == BUYER
-    assert apology["body"]["text"]["body"] == meta.NO_REPLY_APOLOGY
+    assert apology["body"]["text"]["body"] == turns.NO_REPLY_APOLOGY
     assert inbox_rows()[0].error == "no reply"
 
 
@@ -511,7 +514,7 @@ async def test_a_burst_of_new_buyers_runs_a_bounded_number_of_turns_at_once(
     batch = [wa_text(f"hi {n}", sender=buyer) for n, buyer in enumerate(buyers)]
     assert (await post(app, WA_URL, whatsapp(batch))).status == 200
     await until(lambda: len(graph.sent()) == len(buyers))
-    assert 1 < rasa.most_in_flight <= meta.MAX_TURNS_IN_FLIGHT
+    assert 1 < rasa.most_in_flight <= turns.MAX_TURNS_IN_FLIGHT
     assert sorted(s["body"]["to"] for s in graph.sent()) == sorted(buyers)
 
 

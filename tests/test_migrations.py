@@ -7,9 +7,9 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from bot import db
-from bot.models import Base
-from bot.settings import PROJECT_ROOT
+from bot.platform import db
+from bot.platform.models import Base
+from bot.platform.settings import PROJECT_ROOT
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def fresh_url(tmp_path):
 
 def head_revision():
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "bot" / "migrations"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "bot" / "platform" / "migrations"))
     return ScriptDirectory.from_config(config).get_current_head()
 
 

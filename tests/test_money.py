@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.money import format_naira, parse_naira
+from bot.shop.money import format_naira, parse_naira
 
 
 @pytest.mark.parametrize(

@@ -27,11 +27,14 @@ import sqlalchemy as sa
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
-from bot import db, oauth, secret_store, shops
 from bot.cli import main
-from bot.graph import GraphClient, GraphError
-from bot.models import AuditEvent, ChannelAccount, OAuthState, utcnow
-from bot.settings import Settings, get_settings
+from bot.meta import oauth
+from bot.meta.graph import GraphClient, GraphError
+from bot.platform import db
+from bot.platform import secrets as secret_store
+from bot.platform.models import AuditEvent, ChannelAccount, OAuthState, utcnow
+from bot.platform.settings import Settings, get_settings
+from bot.shop import shops
 from connectors.instagram import InstagramInput
 from connectors.oauth import HideCallbackQuery, MetaConnectInput
 from connectors.whatsapp import WhatsAppInput

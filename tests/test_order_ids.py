@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from bot.order_ids import CROCKFORD_ALPHABET, find_order_id, new_order_id, normalize_order_id
+from bot.shop.order_ids import CROCKFORD_ALPHABET, find_order_id, new_order_id, normalize_order_id
 
 NEW_ID_RE = re.compile(r"ORD-[0-9A-HJKMNP-TV-Z]{6}")
 

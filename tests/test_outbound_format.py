@@ -6,7 +6,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from bot.outbound import (
+from bot.meta.outbound import (
     INSTAGRAM_TEXT_LIMIT_BYTES,
     WHATSAPP_BODY_LIMIT,
     WHATSAPP_TEXT_LIMIT,

@@ -5,9 +5,9 @@ import re
 import pytest
 import yaml
 
-from bot.codes import OTP_CODE_PATTERN
-from bot.order_ids import ORDER_ID_PATTERN, normalize_order_id
-from bot.settings import PROJECT_ROOT
+from bot.platform.patterns import ORDER_ID_PATTERN, OTP_CODE_PATTERN
+from bot.platform.settings import PROJECT_ROOT
+from bot.shop.order_ids import normalize_order_id
 
 DATA = PROJECT_ROOT / "data"
 PATTERNS = {"order_id": ORDER_ID_PATTERN, "otp_code": OTP_CODE_PATTERN}

@@ -23,11 +23,14 @@ import pytest
 from moto import mock_aws
 from sanic import Sanic
 
-from bot import db, secret_store, shops
-from bot.secret_store import SecretStore, SecretsUnavailable
-from bot.settings import ConfigurationError, Settings, get_settings
-from bot.tokens import decode_buyer_token, issue_buyer_token
-from connectors.meta import AccountDirectory, signature_is_valid
+from bot.meta.accounts import AccountDirectory
+from bot.platform import db
+from bot.platform import secrets as secret_store
+from bot.platform.secrets import SecretStore, SecretsUnavailable
+from bot.platform.settings import ConfigurationError, Settings, get_settings
+from bot.shop import shops
+from bot.shop.tokens import decode_buyer_token, issue_buyer_token
+from connectors.meta.signature import signature_is_valid
 from connectors.whatsapp import WhatsAppInput
 from tests.conftest import JWT_SECRET
 from tests.meta_fixtures import signed, wa_text, whatsapp

@@ -15,9 +15,10 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from actions.address import ValidateAddressForm
 from actions.confirmation import ActionConfirmOrder
 from actions.status import ActionOrderStatus
-from bot import db, shop_profile
-from bot.models import Order, Shop
-from bot.settings import PROJECT_ROOT
+from bot.platform import db
+from bot.platform.models import Order, Shop
+from bot.platform.settings import PROJECT_ROOT
+from bot.shop import profile as shop_profile
 from connectors.nlg import ShopProfiles, ShopResponseGenerator
 from tests.actions_helpers import responses, run_action
 from tests.conftest import make_buyer, make_shop, tracker_for

@@ -21,11 +21,14 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 import sqlalchemy as sa
 
-from bot import audit, db, oauth, secret_store, shops
-from bot.audit import AuditAction
 from bot.cli import main
-from bot.models import AuditEvent, utcnow
-from bot.settings import get_settings
+from bot.meta import oauth
+from bot.platform import db
+from bot.platform import secrets as secret_store
+from bot.platform.models import AuditEvent, utcnow
+from bot.platform.settings import get_settings
+from bot.shop import audit, shops
+from bot.shop.audit import AuditAction
 from devtools.graph_double import TOKEN_EXPIRES_IN, GraphDoubleThread
 
 APP_ID = "1234567890"

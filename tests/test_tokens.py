@@ -8,8 +8,8 @@ import uuid
 import jwt
 import pytest
 
-from bot.settings import get_settings
-from bot.tokens import ALGORITHM, REQUIRED_CLAIMS, decode_buyer_token, issue_buyer_token
+from bot.platform.settings import get_settings
+from bot.shop.tokens import ALGORITHM, REQUIRED_CLAIMS, decode_buyer_token, issue_buyer_token
 from tests.conftest import JWT_SECRET
 
 

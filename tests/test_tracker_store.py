@@ -12,7 +12,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.codes import generate_code
+from bot.shop.codes import generate_code
 from connectors.tracker_store import RedactingSQLTrackerStore
 
 

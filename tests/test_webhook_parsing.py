@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from bot.webhooks import (
+from bot.meta.webhooks import (
     InboundMessage,
     Media,
     StatusUpdate,
@@ -391,7 +391,7 @@ def test_instagram_unsupported_message():
     ],
 )
 def test_instagram_echoes_receipts_and_reactions_are_dropped(event, caplog):
-    with caplog.at_level(logging.WARNING, logger="bot.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="bot.meta.webhooks"):
         assert parse_instagram(ig_payload(event)) == ([], [])
     assert caplog.records == []
 
@@ -432,7 +432,7 @@ def test_one_malformed_message_is_skipped_with_one_warning_and_no_personal_data(
     missing_id = {
         k: v for k, v in wa_message("text", {"body": "secret words"}).items() if k != "id"
     }
-    with caplog.at_level(logging.WARNING, logger="bot.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="bot.meta.webhooks"):
         messages, _ = parse_whatsapp(wa_payload(wa_change([missing_id, good])))
     assert [m.message_id for m in messages] == ["wamid.text"]
     assert len(caplog.records) == 1
@@ -468,7 +468,7 @@ def test_one_malformed_message_is_skipped_with_one_warning_and_no_personal_data(
     ],
 )
 def test_each_malformed_piece_gives_exactly_one_warning(parse, payload, kept, caplog):
-    with caplog.at_level(logging.WARNING, logger="bot.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="bot.meta.webhooks"):
         messages, statuses = parse(payload)
     assert len(messages) + len(statuses) == kept
     assert len(caplog.records) == 1
@@ -569,7 +569,7 @@ def test_any_odd_value_anywhere_in_a_payload_never_raises_nor_logs_personal_data
     parse, document, caplog
 ):
     """Every position of a valid payload, replaced in turn by every odd JSON value."""
-    caplog.set_level(logging.WARNING, logger="bot.webhooks")
+    caplog.set_level(logging.WARNING, logger="bot.meta.webhooks")
     for path in paths(document):
         for value in ODD_VALUES:
             messages, statuses = parse(replaced(document, path, value))

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from bot.settings import PROJECT_ROOT
+from bot.platform.settings import PROJECT_ROOT
 from tests.conftest import BUCKET, JWT_SECRET, OTP_SECRET
 from tests.e2e.harness import API_TOKEN, MODEL, free_port
 from tests.meta_fixtures import APP_SECRET, VERIFY_TOKEN

@@ -12,7 +12,7 @@ from typing import Dict, List
 import pytest
 import requests
 
-from bot.settings import PROJECT_ROOT
+from bot.platform.settings import PROJECT_ROOT
 
 MODEL = PROJECT_ROOT / "models" / "trustguard.tar.gz"
 API_TOKEN = "e2e-api-token"

@@ -12,7 +12,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from bot.codes import OTP_CODE_PATTERN
+from bot.platform.patterns import OTP_CODE_PATTERN
 from devtools.graph_double import GraphDoubleThread
 from tests.e2e.harness import Assistant, cli
 from tests.meta_fixtures import (

@@ -10,7 +10,7 @@ from typing import Dict, List
 import pytest
 import sqlalchemy as sa
 
-from bot.codes import OTP_CODE_PATTERN
+from bot.platform.patterns import OTP_CODE_PATTERN
 from tests.e2e.conftest import DEFAULT_SHOP
 from tests.e2e.harness import Assistant, cli
 

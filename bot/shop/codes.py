@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot.models import Buyer, OtpChallenge, utcnow
+from bot.platform.models import Buyer, OtpChallenge, utcnow
 
 LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ"
 DIGITS = "23456789"
@@ -27,12 +27,6 @@ CODE_LENGTH = 8
 MAX_FAILED_ATTEMPTS = 5
 RESEND_INTERVAL = dt.timedelta(seconds=60)
 MAX_CODES_PER_HOUR = 5
-
-# The same pattern is the `otp_code` regex of data/patterns.yml (a test keeps them equal).
-OTP_CODE_PATTERN = (
-    r"(?<![A-Za-z0-9#%&+=@])(?=[A-Za-z0-9#%&+=@]*[2-9])(?=[A-Za-z0-9#%&+=@]*[#%&+=@])"
-    r"[A-HJKMNP-Za-hjkmnp-z2-9#%&+=@]{8}(?![A-Za-z0-9#%&+=@])"
-)
 
 
 def generate_code() -> str:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import PROJECT_ROOT, get_settings
+from bot.platform.settings import PROJECT_ROOT, get_settings
 
 
 @functools.cache
@@ -66,6 +66,6 @@ def migrate(url: str | None = None) -> None:
     from alembic.config import Config
 
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "bot" / "migrations"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "bot" / "platform" / "migrations"))
     config.set_main_option("sqlalchemy.url", url or get_settings().database_url)
     command.upgrade(config, "head")

@@ -20,14 +20,15 @@ from typing import Iterable, List
 
 import sqlalchemy as sa
 
-from bot import audit, secret_store
-from bot.audit import AuditAction
-from bot.db import session_scope
-from bot.graph import GraphError
-from bot.models import AuditEvent, utcnow
-from bot.oauth import InstagramLogin
-from bot.secret_store import SecretsUnavailable, StoredToken
-from bot.settings import get_settings
+from bot.meta.graph import GraphError
+from bot.meta.oauth import InstagramLogin
+from bot.platform import secrets as secret_store
+from bot.platform.db import session_scope
+from bot.platform.models import AuditEvent, utcnow
+from bot.platform.secrets import SecretsUnavailable, StoredToken
+from bot.platform.settings import get_settings
+from bot.shop import audit
+from bot.shop.audit import AuditAction
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.codes import OTP_CODE_PATTERN
+from bot.platform.patterns import OTP_CODE_PATTERN
 
 REDACTED = "[redacted]"
 SENSITIVE_KEYS = frozenset(

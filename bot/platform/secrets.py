@@ -42,7 +42,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.settings import PROJECT_ROOT, ConfigurationError
+from bot.platform.settings import PROJECT_ROOT, ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ DEFAULT_SHOP_SECRETS_FILE = PROJECT_ROOT / "var" / "shop-secrets.json"
 DEFAULT_TTL_SECONDS = 60
 # The key under which each platform's account id is kept, as Meta names it.
 ACCOUNT_KEYS = {"whatsapp": "phone_number_id", "instagram": "account_id"}
-# Shop ids as bot.shops admits them; anything else could name another secret.
+# Shop ids as bot.shop.shops admits them; anything else could name another secret.
 _SHOP_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
 Source = Tuple[str, str]  # ("aws", secret name) or ("file", path)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'trustguard.db'}"
 META_GRAPH_API_URL = "https://graph.facebook.com"
 INSTAGRAM_API_URL = "https://api.instagram.com"
@@ -84,7 +84,7 @@ def _check_jwt_key(env: Mapping[str, str]) -> None:
     """The JWT key comes from the secrets layer (the environment in development, the secret
     with META_SECRET_NAME); without one, nothing can sign buyer tokens or connect links."""
     # Imported here: the secrets layer itself imports this module.
-    from bot.secret_store import SecretStore, SecretsUnavailable
+    from bot.platform.secrets import SecretStore, SecretsUnavailable
 
     try:
         SecretStore(env).jwt_keys()

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any, Dict
 
-from bot.masking import redact
+from bot.platform.masking import redact
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 

@@ -8,7 +8,7 @@ from typing import List, Tuple
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot.models import ChannelAccount, Shop
+from bot.platform.models import ChannelAccount, Shop
 
 SHOP_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 DEMO_SHOP_ID = "demo-shop"

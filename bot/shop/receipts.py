@@ -13,7 +13,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.orm import Session
 
-from bot.models import Buyer, Order, Receipt, ReceiptStatus, utcnow
+from bot.platform.models import Buyer, Order, Receipt, ReceiptStatus, utcnow
 
 MAX_BYTES = 10 * 1024 * 1024
 # S3 POST policies cannot say "one of these types", so each type gets its own signed form.

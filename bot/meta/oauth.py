@@ -29,13 +29,14 @@ import jwt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot import audit, secret_store
-from bot.audit import AuditAction
-from bot.db import session_scope
-from bot.graph import RETRYABLE_CODES, GraphClient, GraphError
-from bot.models import OAuthState, utcnow
-from bot.settings import get_settings
-from bot.shops import ShopError, get_shop, link_account
+from bot.meta.graph import RETRYABLE_CODES, GraphClient, GraphError
+from bot.platform import secrets as secret_store
+from bot.platform.db import session_scope
+from bot.platform.models import OAuthState, utcnow
+from bot.platform.settings import get_settings
+from bot.shop import audit
+from bot.shop.audit import AuditAction
+from bot.shop.shops import ShopError, get_shop, link_account
 
 logger = logging.getLogger(__name__)
 

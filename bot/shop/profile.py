@@ -17,8 +17,8 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
 
-from bot.models import Shop, ShopResponse, utcnow
-from bot.settings import PROJECT_ROOT
+from bot.platform.models import Shop, ShopResponse, utcnow
+from bot.platform.settings import PROJECT_ROOT
 
 TONES = ("friendly", "professional", "casual")
 FEATURES = {

@@ -12,8 +12,8 @@ from typing import Any, Dict, List
 
 import jwt
 
-from bot import secret_store
-from bot.settings import Settings
+from bot.platform import secrets as secret_store
+from bot.platform.settings import Settings
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "shop", "iat", "exp", "jti"]

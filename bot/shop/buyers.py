@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import Buyer, utcnow
+from bot.platform.models import Buyer, utcnow
 
 
 def find_buyer(session: Session, shop_id: str, channel: str, user_id: str) -> Buyer | None:

@@ -13,15 +13,15 @@ import json
 import logging
 from typing import Protocol
 
-from bot.graph import GraphClient, GraphError
-from bot.receipts import (
+from bot.meta.graph import GraphClient, GraphError
+from bot.meta.webhooks import Media
+from bot.shop.receipts import (
     CHAT_RECEIPT_TYPES,
     MAX_BYTES,
     UploadsUnavailable,
     sniff_content_type,
     store_incoming_receipt,
 )
-from bot.webhooks import Media
 
 logger = logging.getLogger(__name__)
 

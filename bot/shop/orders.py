@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import Buyer, Order, OrderStatus, utcnow
-from bot.order_ids import new_order_id
+from bot.platform.models import Buyer, Order, OrderStatus, utcnow
+from bot.shop.order_ids import new_order_id
 
 CANCELLABLE = frozenset({OrderStatus.PENDING.value, OrderStatus.CONFIRMED.value})
 ALLOWED_TRANSITIONS = {

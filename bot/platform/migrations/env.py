@@ -2,9 +2,9 @@
 
 from alembic import context
 
-from bot.db import engine_for
-from bot.models import Base
-from bot.settings import get_settings
+from bot.platform.db import engine_for
+from bot.platform.models import Base
+from bot.platform.settings import get_settings
 
 url = context.config.get_main_option("sqlalchemy.url") or get_settings().database_url
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 import secrets
 
+from bot.platform.patterns import ORDER_ID_PATTERN
+
 CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 PREFIX = "ORD-"
 
-# The same pattern is the `order_id` regex of data/patterns.yml (a test keeps them equal).
-ORDER_ID_PATTERN = (
-    r"(?<![A-Za-z0-9])#?[Oo][Rr][Dd]-?[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{6}(?![A-Za-z0-9])"
-)
 _ORDER_ID_RE = re.compile(ORDER_ID_PATTERN)
 
 

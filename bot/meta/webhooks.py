@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Tuple, TypeVar
 
@@ -59,6 +59,15 @@ class InboundMessage:
     media: Media | None = None
     sender_name: str | None = None
     context_id: str | None = None
+
+    def to_json(self) -> Dict[str, Any]:
+        """As the inbox stores it."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InboundMessage:
+        media = data.get("media")
+        return cls(**{**data, "media": Media(**media) if media else None})
 
 
 @dataclass(frozen=True)

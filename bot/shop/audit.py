@@ -9,8 +9,8 @@ from typing import Any, List
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot.masking import mask_user_id, redact
-from bot.models import AuditEvent, Buyer
+from bot.platform.masking import mask_user_id, redact
+from bot.platform.models import AuditEvent, Buyer
 
 logger = logging.getLogger(__name__)
 

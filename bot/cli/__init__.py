@@ -1,0 +1,39 @@
+"""``python -m bot``: the admin command line for shop owners and operators, one module per
+command group (``env``/``db``, ``shop``, ``order``, ``responses``, ``audit``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.cli import audit, env, order, responses, shop
+from bot.cli.common import CliError, Parser
+from bot.platform.settings import ConfigurationError, load_dotenv
+
+GROUPS = (env, shop, order, responses, audit)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="python -m bot", description="TrustGuard admin for owners and operators")
+    groups = parser.add_subparsers(dest="group", required=True, parser_class=Parser)
+    for group in GROUPS:
+        group.register(groups)
+    return parser
+
+
+def main(argv: List[str] | None = None) -> int:
+    load_dotenv()
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (CliError, ConfigurationError) as error:
+        print(f"python -m bot: error: {error}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as error:
+        first_line = str(getattr(error, "orig", None) or error).splitlines()[0]
+        print(f"python -m bot: database error: {first_line}", file=sys.stderr)
+        return 1
+    return 0

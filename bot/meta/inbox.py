@@ -1,0 +1,283 @@
+"""The durable webhook inbox and the record of what was sent.
+
+A message is stored before Meta gets its 200, claimed by exactly one worker, and finished once;
+Meta's redeliveries hit the unique key and are dropped, in whichever process they arrive.
+
+The functions taking a ``session`` are the queries; the ones below them run each in a
+transaction of its own, for the channels, which call them in worker threads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any, Dict, List, Tuple
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.meta.webhooks import InboundMessage, StatusUpdate
+from bot.platform.db import session_scope
+from bot.platform.masking import mask_user_id
+from bot.platform.models import InboxMessage, InboxState, OutboundMessage, utcnow
+from bot.shop.shops import conversation_id, shop_for_account
+
+logger = logging.getLogger(__name__)
+
+# A claim older than this belongs to a worker that died; the message is taken over.
+CLAIM_LEASE = dt.timedelta(minutes=5)
+_STATUS_ORDER = {"accepted": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
+
+def accept(
+    session: Session,
+    *,
+    shop_id: str,
+    channel: str,
+    account_id: str,
+    platform_message_id: str,
+    sender: str,
+    message: Dict[str, Any],
+    sent_at: dt.datetime,
+) -> int | None:
+    """Store an inbound message; None when it was already stored (a redelivery)."""
+    row = InboxMessage(
+        shop_id=shop_id,
+        channel=channel,
+        account_id=account_id,
+        platform_message_id=platform_message_id,
+        sender=sender,
+        message=message,
+        sent_at=sent_at,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
+    return row.id
+
+
+def claim(session: Session, inbox_id: int) -> InboxMessage | None:
+    """Take a message for processing, unless another worker holds a live claim or it is done."""
+    now = utcnow()
+    taken = session.execute(
+        sa.update(InboxMessage)
+        .where(InboxMessage.id == inbox_id, _claimable(now))
+        .values(
+            state=InboxState.PROCESSING.value,
+            claimed_at=now,
+            attempts=InboxMessage.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:
+        return None
+    return session.get(InboxMessage, inbox_id, populate_existing=True)
+
+
+def _claimable(now: dt.datetime) -> sa.sql.ColumnElement:
+    """Not yet taken, or taken by a worker whose lease ran out (it died)."""
+    return sa.or_(
+        InboxMessage.state == InboxState.RECEIVED.value,
+        sa.and_(
+            InboxMessage.state == InboxState.PROCESSING.value,
+            InboxMessage.claimed_at < now - CLAIM_LEASE,
+        ),
+    )
+
+
+def finish(session: Session, inbox_id: int, state: InboxState, error: str | None = None) -> None:
+    session.execute(
+        sa.update(InboxMessage)
+        .where(InboxMessage.id == inbox_id)
+        .values(state=state.value, finished_at=utcnow(), error=error)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def unfinished(session: Session, channel: str) -> List[Tuple[int, str, str]]:
+    """(id, shop, sender) of messages acknowledged but not processed, e.g. before a restart."""
+    now = utcnow()
+    return [
+        tuple(row)
+        for row in session.execute(
+            sa.select(InboxMessage.id, InboxMessage.shop_id, InboxMessage.sender)
+            .where(InboxMessage.channel == channel, _claimable(now))
+            .order_by(InboxMessage.id)
+        )
+    ]
+
+
+def record_sent(
+    session: Session,
+    *,
+    shop_id: str,
+    channel: str,
+    account_id: str,
+    recipient: str,
+    platform_message_id: str | None,
+    error_code: int | None = None,
+    error_title: str | None = None,
+) -> None:
+    """Every send is kept, failed ones with their error, so statuses can be joined to it."""
+    session.add(
+        OutboundMessage(
+            shop_id=shop_id,
+            channel=channel,
+            account_id=account_id,
+            recipient=mask_user_id(recipient),
+            platform_message_id=platform_message_id,
+            status="failed" if platform_message_id is None else "accepted",
+            error_code=error_code,
+            error_title=error_title,
+        )
+    )
+
+
+def record_status(
+    session: Session,
+    *,
+    channel: str,
+    platform_message_id: str,
+    status: str,
+    error_code: int | None = None,
+    error_title: str | None = None,
+) -> bool:
+    """Apply a delivery status to the message it refers to; False when the message is unknown.
+
+    Statuses can arrive out of order, so one never moves a message backwards (read, then a late
+    delivered, stays read); failed always wins.
+    """
+    message = session.execute(
+        sa.select(OutboundMessage).where(
+            OutboundMessage.channel == channel,
+            OutboundMessage.platform_message_id == platform_message_id,
+        )
+    ).scalar_one_or_none()
+    if message is None:
+        return False
+    if _STATUS_ORDER.get(status, -1) >= _STATUS_ORDER.get(message.status, -1):
+        message.status = status
+        message.updated_at = utcnow()
+        if error_code is not None or error_title:
+            message.error_code, message.error_title = error_code, (error_title or "")[:255]
+    return True
+
+
+# Each in a transaction of its own, for the channels.
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message this worker now holds: process it, then ``close`` it."""
+
+    inbox_id: int
+    shop_id: str
+    message: InboundMessage
+    sent_at: dt.datetime
+
+
+def store_webhook(
+    channel: str, messages: List[InboundMessage], statuses: List[StatusUpdate]
+) -> List[Tuple[int, str]]:
+    """Inbox the messages of known accounts and apply the statuses, in one transaction; the
+    (inbox id, conversation id) of each message stored now (redeliveries are not)."""
+    accepted: List[Tuple[int, str]] = []
+    with session_scope() as session:
+        shops: Dict[str, str | None] = {}
+        for message in messages:
+            if message.account_id not in shops:
+                shop = shop_for_account(session, channel, message.account_id)
+                shops[message.account_id] = shop.id if shop else None
+            shop_id = shops[message.account_id]
+            if shop_id is None:
+                logger.warning(
+                    "message for an unknown account acknowledged",
+                    extra={"channel": channel, "account_id": message.account_id},
+                )
+                continue
+            inbox_id = accept(
+                session,
+                shop_id=shop_id,
+                channel=channel,
+                account_id=message.account_id,
+                platform_message_id=message.message_id,
+                sender=message.sender,
+                message=message.to_json(),
+                sent_at=dt.datetime.fromtimestamp(message.timestamp, dt.timezone.utc).replace(
+                    tzinfo=None
+                ),
+            )
+            if inbox_id is None:
+                logger.info("redelivered message dropped", extra={"channel": channel})
+            else:
+                accepted.append((inbox_id, conversation_id(shop_id, channel, message.sender)))
+        for status in statuses:
+            _apply_status(session, channel, status)
+    return accepted
+
+
+def _apply_status(session: Session, channel: str, status: StatusUpdate) -> None:
+    code, title = status.errors[0] if status.errors else (None, None)
+    known = record_status(
+        session,
+        channel=channel,
+        platform_message_id=status.message_id,
+        status=status.status,
+        error_code=code,
+        error_title=title,
+    )
+    if status.status == "failed" or not known:
+        logger.info(
+            "delivery status",
+            extra={"channel": channel, "status": status.status, "code": code, "known": known},
+        )
+
+
+def take(inbox_id: int) -> Claimed | None:
+    """Claim the message; None when another worker holds it or it is finished."""
+    with session_scope() as session:
+        row = claim(session, inbox_id)
+        if row is None:
+            return None
+        message = InboundMessage.from_json(row.message)
+        return Claimed(inbox_id, row.shop_id, message, row.sent_at)
+
+
+def close(inbox_id: int, state: InboxState, error: str | None = None) -> None:
+    with session_scope() as session:
+        finish(session, inbox_id, state, error)
+
+
+def pending(channel: str) -> List[Tuple[int, str]]:
+    """(inbox id, conversation id) of what was acknowledged and never processed, oldest first."""
+    with session_scope() as session:
+        return [
+            (inbox_id, conversation_id(shop_id, channel, sender))
+            for inbox_id, shop_id, sender in unfinished(session, channel)
+        ]
+
+
+def record_send(
+    shop_id: str,
+    channel: str,
+    account_id: str,
+    recipient: str,
+    platform_message_id: str | None,
+    error_code: int | None = None,
+    error_title: str | None = None,
+) -> None:
+    with session_scope() as session:
+        record_sent(
+            session,
+            shop_id=shop_id,
+            channel=channel,
+            account_id=account_id,
+            recipient=recipient,
+            platform_message_id=platform_message_id,
+            error_code=error_code,
+            error_title=error_title,
+        )

@@ -1,0 +1,243 @@
+"""The webhook side of a Meta channel: ``GET``/``POST /webhooks/<name>/webhook``.
+
+A webhook is verified against the raw body, every message of the batch is written to the inbox,
+and only then does Meta get its 200: quickly, because the conversation turn runs afterwards on
+the turn loop. Each message is claimed by exactly one worker, a redelivery is dropped by the
+inbox's unique key, and what was acknowledged but not processed before a restart is processed
+when the server starts again.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import datetime as dt
+import hmac
+import json
+import logging
+from typing import Any, Callable, ClassVar, Dict, List, Tuple
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.meta import inbox
+from bot.meta.accounts import AccountDirectory
+from bot.meta.graph import GraphClient
+from bot.meta.receipts import ReceiptIntake
+from bot.meta.webhooks import BUTTON, MEDIA, TEXT, InboundMessage, StatusUpdate
+from bot.platform import secrets
+from bot.platform.models import InboxState, utcnow
+from bot.platform.settings import Settings, get_settings
+from bot.shop.shops import conversation_id
+from connectors.meta.output import MetaOutput
+from connectors.meta.signature import signature_is_valid
+from connectors.meta.turns import TURNS, OnNewMessage, run_turn
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 3 * 1024 * 1024
+
+
+class ChannelConfigurationError(RuntimeError):
+    """The channel cannot start safely; the message says what to set."""
+
+
+class MetaInput(InputChannel, abc.ABC):
+    """A Meta channel's routes; its turns run on the process's one turn loop."""
+
+    channel: ClassVar[str]
+
+    def __init__(
+        self,
+        app_secrets: Callable[[], List[str]],
+        verify_token: str,
+        graph: GraphClient,
+        output: MetaOutput,
+        receipts: ReceiptIntake,
+        stale_after: dt.timedelta,
+    ) -> None:
+        if not app_secrets():
+            raise ChannelConfigurationError(
+                f"The {self.name()} channel needs META_APP_SECRET: without it any webhook could be "
+                "forged. Set it to your Meta app's secret (make run writes a local one into .env)."
+            )
+        if not verify_token:
+            raise ChannelConfigurationError(
+                f"The {self.name()} channel needs META_VERIFY_TOKEN, the token you enter in the "
+                "Meta app's webhook settings."
+            )
+        self._app_secrets = app_secrets
+        self._verify_token = verify_token
+        self._graph = graph
+        self._output = output
+        self._receipts = receipts
+        self._stale_after = stale_after
+
+    @classmethod
+    def from_credentials(cls, credentials: Dict[str, Any] | None) -> MetaInput:
+        """Secrets come from the secrets layer (read again as they rotate), never from
+        credentials.yml."""
+        settings = get_settings()
+        graph = GraphClient(cls.graph_api_url(settings), settings.graph_api_version)
+        accounts = AccountDirectory(cls.channel)
+        return cls(
+            app_secrets=cls.webhook_secrets,
+            verify_token=settings.meta_verify_token,
+            graph=graph,
+            output=cls.output_class()(graph, accounts),
+            receipts=ReceiptIntake(graph, accounts, settings.receipts_bucket),
+            stale_after=dt.timedelta(seconds=settings.inbox_stale_after_seconds),
+        )
+
+    @classmethod
+    def name(cls) -> str:
+        return cls.channel
+
+    @classmethod
+    def graph_api_url(cls, settings: Settings) -> str:
+        """The host of this channel's Graph API calls (sends and media)."""
+        return settings.graph_api_url
+
+    @classmethod
+    def webhook_secrets(cls) -> List[str]:
+        """The secrets this channel's webhooks may be signed with, read per request (rotation)."""
+        return secrets.app_secrets()
+
+    @classmethod
+    @abc.abstractmethod
+    def output_class(cls) -> type[MetaOutput]:
+        """The MetaOutput subclass of this channel."""
+
+    @abc.abstractmethod
+    def parse(self, payload: Any) -> Tuple[List[InboundMessage], List[StatusUpdate]]:
+        """Typed messages and statuses of one webhook payload."""
+
+    def get_output_channel(self) -> OutputChannel:
+        return self._output
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        hook = Blueprint(f"{self.name()}_webhook", __name__)
+
+        @hook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @hook.route("/webhook", methods=["GET"])
+        async def handshake(request: Request) -> HTTPResponse:
+            mode = request.args.get("hub.mode")
+            token = request.args.get("hub.verify_token") or ""
+            if mode == "subscribe" and hmac.compare_digest(
+                token.encode(), self._verify_token.encode()
+            ):
+                return response.text(request.args.get("hub.challenge") or "")
+            logger.warning("webhook verification refused", extra={"channel": self.name()})
+            return response.text("forbidden", status=403)
+
+        @hook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            return await self._receive(request, on_new_message)
+
+        @hook.listener("after_server_start")
+        async def resume(app: Any, _loop: Any) -> None:
+            # Acknowledged before a restart but never processed: process now, oldest first.
+            pending = await asyncio.to_thread(inbox.pending, self.name())
+            if pending:
+                logger.info(
+                    "resuming unprocessed messages",
+                    extra={"channel": self.name(), "count": len(pending)},
+                )
+            for inbox_id, conversation in pending:
+                self._schedule(inbox_id, conversation, on_new_message)
+
+        @hook.listener("after_server_stop")
+        async def close(app: Any, _loop: Any) -> None:
+            # Turns in progress finish (their replies go out) before the Graph client closes.
+            await asyncio.to_thread(TURNS.drain, 60)
+            await asyncio.to_thread(TURNS.run, self._graph.close(), 5)
+
+        return hook
+
+    async def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
+        body = request.body or b""
+        if len(body) > MAX_BODY_BYTES:
+            return response.text("payload too large", status=413)
+        # Read per request (from a cache), so a rotated secret applies without a restart.
+        app_secrets = await asyncio.to_thread(self._app_secrets)
+        if not signature_is_valid(app_secrets, body, request.headers.get("X-Hub-Signature-256")):
+            logger.warning(
+                "webhook with a missing or wrong signature refused", extra={"channel": self.name()}
+            )
+            return response.text("forbidden", status=403)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            logger.warning(
+                "signed webhook that is not JSON acknowledged", extra={"channel": self.name()}
+            )
+            return response.text("ok")
+        messages, statuses = self.parse(payload)
+        accepted = await asyncio.to_thread(inbox.store_webhook, self.name(), messages, statuses)
+        for inbox_id, conversation in accepted:
+            self._schedule(inbox_id, conversation, on_new_message)
+        return response.text("ok")
+
+    def _schedule(self, inbox_id: int, conversation: str, on_new_message: OnNewMessage) -> None:
+        TURNS.submit(conversation, lambda: self._process_safely(inbox_id, on_new_message))
+
+    async def _process_safely(self, inbox_id: int, on_new_message: OnNewMessage) -> None:
+        try:
+            await self._process(inbox_id, on_new_message)
+        except Exception:
+            logger.exception(
+                "message processing failed", extra={"channel": self.name(), "inbox_id": inbox_id}
+            )
+            await asyncio.to_thread(inbox.close, inbox_id, InboxState.FAILED, "processing error")
+
+    async def _process(self, inbox_id: int, on_new_message: OnNewMessage) -> None:
+        claimed = await asyncio.to_thread(inbox.take, inbox_id)
+        if claimed is None:
+            return
+        log = {"channel": self.name(), "shop_id": claimed.shop_id, "inbox_id": inbox_id}
+        if utcnow() - claimed.sent_at > self._stale_after:
+            logger.info("stale message recorded and skipped", extra=log)
+            await asyncio.to_thread(inbox.close, inbox_id, InboxState.STALE)
+            return
+        message = claimed.message
+        text = await self._text_for_rasa(claimed.shop_id, inbox_id, message)
+        metadata = {
+            "shop_id": claimed.shop_id,
+            "channel": self.name(),
+            "user_id": message.sender,
+            "user_name": message.sender_name,
+        }
+
+        sender_id = conversation_id(claimed.shop_id, self.name(), message.sender)
+
+        def user_message(output: MetaOutput) -> UserMessage:
+            return UserMessage(
+                text=text,
+                output_channel=output,
+                sender_id=sender_id,
+                input_channel=self.name(),
+                message_id=message.message_id,
+                metadata=metadata,
+            )
+
+        replied = await run_turn(sender_id, user_message, self._output, on_new_message, log)
+        if replied:
+            await asyncio.to_thread(inbox.close, inbox_id, InboxState.DONE)
+        else:
+            await asyncio.to_thread(inbox.close, inbox_id, InboxState.FAILED, "no reply")
+
+    async def _text_for_rasa(self, shop_id: str, inbox_id: int, message: InboundMessage) -> str:
+        if message.kind == TEXT:
+            # Typed text never triggers an intent directly ("/confirm_order{...}"): NLU reads it.
+            return (message.text or "").lstrip("/") or "?"
+        if message.kind == BUTTON:
+            return message.text or message.title or "?"
+        if message.kind == MEDIA and message.media is not None:
+            return await self._receipts.take(shop_id, inbox_id, message.media)
+        # Stickers, voice notes, locations...: the answer says what the assistant understands.
+        return "/help"

@@ -1,0 +1,110 @@
+"""Replies through the Graph API, as the shop the conversation belongs to."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from typing import Any, Dict, List
+
+from rasa.core.channels.channel import OutputChannel
+
+from bot.meta import inbox
+from bot.meta.accounts import AccountDirectory
+from bot.meta.graph import GraphClient, GraphError
+from bot.platform.masking import mask_user_id
+from bot.shop.shops import parse_conversation_id
+
+logger = logging.getLogger(__name__)
+
+
+class MetaOutput(OutputChannel, abc.ABC):
+    """Sends through the Graph API as the shop the conversation belongs to.
+
+    The recipient is Rasa's sender id (``shop:channel:user``), so the same output channel serves
+    replies and messages sent later through Rasa's API. Every send is recorded, failed ones with
+    Meta's error code, so delivery statuses can be joined to them.
+    """
+
+    def __init__(self, graph: GraphClient, accounts: AccountDirectory) -> None:
+        self._graph = graph
+        self._accounts = accounts
+        self.sends_attempted = 0
+
+    def for_turn(self) -> MetaOutput:
+        """A fresh output channel for one turn, whose ``sends_attempted`` tells if it replied."""
+        return type(self)(self._graph, self._accounts)
+
+    @abc.abstractmethod
+    def bodies(
+        self, user_id: str, text: str, buttons: List[Dict[str, Any]], image_url: str | None
+    ) -> List[Dict[str, Any]]:
+        """The Graph API bodies for one response."""
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self._send(recipient_id, text)
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: List[Dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self._send(recipient_id, text, buttons)
+
+    async def send_quick_replies(
+        self, recipient_id: str, text: str, quick_replies: List[Dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self._send(recipient_id, text, quick_replies)
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self._send(recipient_id, "", image_url=image)
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: Dict[str, Any], **kwargs: Any
+    ) -> None:
+        # Custom payloads are for web clients (and may hold signed forms): never dumped into a chat.
+        logger.debug("custom payload not sent to a chat", extra={"keys": sorted(json_message)})
+
+    async def _send(
+        self,
+        recipient_id: str,
+        text: str,
+        buttons: List[Dict[str, Any]] | None = None,
+        image_url: str | None = None,
+    ) -> None:
+        shop_id, _, user_id = parse_conversation_id(recipient_id)
+        account_id = await asyncio.to_thread(self._accounts.account_of, shop_id)
+        token = await asyncio.to_thread(self._accounts.token_of, shop_id)
+        if not account_id or not token:
+            logger.error(
+                "no account or token to reply with",
+                extra={"shop_id": shop_id, "channel": self.name(), "has_account": bool(account_id)},
+            )
+            return
+        for body in self.bodies(user_id, text, list(buttons or []), image_url):
+            self.sends_attempted += 1
+            message_id, error = None, None
+            try:
+                message_id = await self._graph.send_message(account_id, token, body)
+            except GraphError as failure:
+                error = failure
+                logger.warning(
+                    "send failed",
+                    extra={
+                        "shop_id": shop_id,
+                        "channel": self.name(),
+                        "recipient": mask_user_id(user_id),
+                        "code": failure.code,
+                        "retryable": failure.retryable,
+                    },
+                )
+            await asyncio.to_thread(
+                inbox.record_send,
+                shop_id,
+                self.name(),
+                account_id,
+                user_id,
+                message_id,
+                error.code if error else None,
+                error.title if error else None,
+            )
+            if error is not None:
+                return

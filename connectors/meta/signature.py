@@ -1,0 +1,25 @@
+"""Is a webhook Meta's? ``X-Hub-Signature-256`` checked over the raw body in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from typing import Sequence
+
+_SIGNATURE_RE = re.compile(r"sha256=([0-9a-f]{64})")
+
+
+def signature_is_valid(app_secrets: Sequence[str], body: bytes, header: str | None) -> bool:
+    """``sha256=<64 hex>`` over the raw body under any of the app secrets (the previous one stays
+    valid while a rotation lasts), compared in constant time."""
+    if isinstance(app_secrets, str):
+        raise TypeError("app_secrets is a list of secrets, not one string")
+    match = _SIGNATURE_RE.fullmatch(header or "")
+    if match is None:
+        return False
+    valid = False
+    for secret in filter(None, app_secrets):
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        valid |= hmac.compare_digest(expected, match.group(1))
+    return valid
