@@ -13,11 +13,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Dict, List
 
+from bot.platform.readiness import NotReady, wait_until_ready
 from bot.platform.settings import PROJECT_ROOT, ConfigurationError, get_settings, load_dotenv
 
 VENV_BIN = Path(sys.executable).parent
@@ -58,19 +57,6 @@ def rasa_server_command(model: Path, env: Dict[str, str]) -> List[str]:
         # Joined with "=": a random token may start with "-", which argparse takes for an option.
         f"--auth-token={env.get('RASA_API_TOKEN', '')}",
     ]
-
-
-def wait_until_ready(url: str, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{process.args[1:3]} exited with status {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.5)
-    raise SystemExit(f"{url} was not ready after {timeout:.0f} s")
 
 
 def stop(processes: List[subprocess.Popen]) -> None:
@@ -129,7 +115,9 @@ def main(argv: List[str] | None = None) -> int:
     )
     processes = [actions]
     try:
-        wait_until_ready(f"http://127.0.0.1:{env['ACTIONS_PORT']}/health", actions, 60)
+        wait_until_ready(
+            f"http://127.0.0.1:{env['ACTIONS_PORT']}/health", actions, 60, what="the action server"
+        )
         if args.shell:
             print("The action server logs to var/actions.log.", flush=True)
             shell = subprocess.run(
@@ -151,7 +139,9 @@ def main(argv: List[str] | None = None) -> int:
             return shell.returncode
         server = subprocess.Popen(rasa_server_command(MODELS, env), cwd=PROJECT_ROOT, env=env)
         processes.append(server)
-        wait_until_ready(f"http://127.0.0.1:{env['RASA_PORT']}/", server, 300)
+        wait_until_ready(
+            f"http://127.0.0.1:{env['RASA_PORT']}/", server, 300, what="the Rasa server"
+        )
         port = env["RASA_PORT"]
         shop = get_settings().default_shop
         print(
@@ -170,6 +160,9 @@ def main(argv: List[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
+    except NotReady as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     finally:
         if any(process.poll() is None for process in processes):
             print(

@@ -12,8 +12,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from bot.platform.settings import PROJECT_ROOT
+from devtools.ports import free_port
 from tests.conftest import BUCKET, JWT_SECRET, OTP_SECRET
-from tests.e2e.harness import API_TOKEN, MODEL, free_port
+from tests.e2e.harness import API_TOKEN, MODEL
 from tests.meta_fixtures import APP_SECRET, VERIFY_TOKEN
 
 DEFAULT_SHOP = "e2e-shop"

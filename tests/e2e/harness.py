@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
-import time
 from typing import Dict, List
 
 import pytest
 import requests
 
+from bot.platform.readiness import NotReady, wait_until_ready
 from bot.platform.settings import PROJECT_ROOT
 
 MODEL = PROJECT_ROOT / "models" / "trustguard.tar.gz"
 API_TOKEN = "e2e-api-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cli(env: Dict[str, str], *args: str) -> List[str]:
@@ -49,17 +42,13 @@ class Assistant:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot.launcher"], env=env, cwd=PROJECT_ROOT
         )
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "the launcher exited during start-up"
-            try:
-                if requests.get(f"{self.url}/status", params={"token": API_TOKEN}).ok:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(1)
-        self.stop()
-        pytest.fail("the assistant did not start in 240 s")
+        try:
+            wait_until_ready(
+                f"{self.url}/status?token={API_TOKEN}", self.process, 240, what="the launcher"
+            )
+        except NotReady as error:
+            self.stop()
+            pytest.fail(f"the assistant did not start: {error}")
 
     def say(self, sender: str, text: str) -> List[dict]:
         """One message over the REST channel; the replies."""
