@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from bot.platform.readiness import NotReady, wait_until_ready
+from bot.platform.secrets import check_jwt_key
 from bot.platform.settings import PROJECT_ROOT, ConfigurationError, get_settings, load_dotenv
 
 VENV_BIN = Path(sys.executable).parent
@@ -94,6 +95,7 @@ def main(argv: List[str] | None = None) -> int:
     load_dotenv()
     try:
         get_settings()
+        check_jwt_key()
     except ConfigurationError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 1

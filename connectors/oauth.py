@@ -20,6 +20,7 @@ from sanic.response import HTTPResponse
 from bot.meta import oauth
 from bot.meta.graph import GraphClient
 from bot.platform.db import session_scope
+from bot.platform.secrets import check_jwt_key
 from bot.platform.settings import get_settings
 from bot.shop.shops import get_shop
 
@@ -59,6 +60,7 @@ class MetaConnectInput(InputChannel):
         """Everything comes from the environment and the secrets layer; a server without Meta
         settings still starts, and the callback page says connecting is not set up."""
         settings = get_settings()
+        check_jwt_key()  # connect links are signed with it
         return cls(GraphClient(settings.graph_api_url, settings.graph_api_version))
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:

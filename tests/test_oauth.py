@@ -24,12 +24,14 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 import sqlalchemy as sa
+import time_machine
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
 from bot.cli import main
 from bot.meta import oauth
-from bot.meta.graph import GraphClient, GraphError
+from bot.meta.graph import GraphClient, GraphError, error_from
+from bot.meta.instagram_login import InstagramLogin
 from bot.platform import db
 from bot.platform import secrets as secret_store
 from bot.platform.models import AuditEvent, ChannelAccount, OAuthState, utcnow
@@ -109,9 +111,9 @@ def app() -> Sanic:
     return app
 
 
-def connect_link(shop_id: str = "mama-put", platform: str = "whatsapp", **kwargs: Any) -> str:
+def connect_link(shop_id: str = "mama-put", platform: str = "whatsapp") -> str:
     with db.session_scope() as session:
-        return oauth.authorization_url(session, shop_id, platform, **kwargs)
+        return oauth.authorization_url(session, shop_id, platform)
 
 
 def query_of(url: str) -> Dict[str, str]:
@@ -452,7 +454,7 @@ async def test_instagram_without_the_messaging_permission_is_explained(
     ],
 )
 def test_both_shapes_of_instagram_errors_are_read(answer: Any, title: str) -> None:
-    error = oauth._instagram_error(502 if answer is None else 400, answer)
+    error = error_from(502 if answer is None else 400, answer)
     assert isinstance(error, GraphError) and error.title == title
 
 
@@ -464,14 +466,14 @@ def test_instagram_rate_limits_and_outages_are_worth_trying_again(
     status: int, code: int, retryable: bool
 ) -> None:
     """A refresh refused for a rate limit is tried by the next run, not sent to reconnect."""
-    error = oauth._instagram_error(status, {"error": {"message": "x", "code": code}})
+    error = error_from(status, {"error": {"message": "x", "code": code}})
     assert (error.code, error.retryable) == (code, retryable)
 
 
 def test_instagram_login_refreshes_a_long_lived_token(graph: GraphDoubleThread) -> None:
     graph.add_oauth_code("ig-code", ig_user_id=IG_USER_ID)
     settings = get_settings()
-    login = oauth.InstagramLogin(
+    login = InstagramLogin(
         settings.instagram_api_url, settings.instagram_graph_api_url, settings.graph_api_version
     )
 
@@ -670,7 +672,8 @@ async def test_a_forged_state_is_refused(app: Sanic, graph: GraphDoubleThread, u
 
 async def test_an_expired_state_is_refused(app: Sanic, graph: GraphDoubleThread, untouched):
     graph.add_oauth_code("code-1", waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID)
-    state = state_of(connect_link(now=utcnow() - dt.timedelta(minutes=16)))
+    with time_machine.travel(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=16)):
+        state = state_of(connect_link())
 
     response = await call_back(app, code="code-1", state=state)
 
@@ -704,7 +707,8 @@ async def test_an_expired_instagram_state_is_refused(
     app: Sanic, graph: GraphDoubleThread, untouched
 ) -> None:
     graph.add_oauth_code("ig-code", ig_user_id=IG_USER_ID)
-    link = connect_link("mama-put", "instagram", now=utcnow() - dt.timedelta(minutes=16))
+    with time_machine.travel(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=16)):
+        link = connect_link("mama-put", "instagram")
 
     response = await call_back(app, code="ig-code", state=state_of(link))
 

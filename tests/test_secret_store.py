@@ -27,7 +27,9 @@ from bot.meta.accounts import AccountDirectory
 from bot.platform import db
 from bot.platform import secrets as secret_store
 from bot.platform.secrets import SecretStore, SecretsUnavailable
-from bot.platform.settings import ConfigurationError, Settings, get_settings
+from bot.platform.secrets.aws import AwsSecretsManager
+from bot.platform.secrets.development import DevelopmentSecrets
+from bot.platform.settings import ConfigurationError, get_settings
 from bot.shop import shops
 from bot.shop.tokens import decode_buyer_token, issue_buyer_token
 from connectors.meta.signature import signature_is_valid
@@ -155,7 +157,7 @@ def test_app_values_come_from_the_environment_in_development(monkeypatch) -> Non
     assert secret_store.app_id() == "1234567890"
     assert secret_store.app_secrets() == [NEW_APP_SECRET]
     assert secret_store.jwt_key() == JWT_SECRET
-    assert not secret_store.managed()
+    assert isinstance(secret_store.backend(), DevelopmentSecrets)
 
     monkeypatch.setenv("META_APP_SECRET_PREVIOUS", OLD_APP_SECRET)
     assert secret_store.app_secrets() == [NEW_APP_SECRET, OLD_APP_SECRET]
@@ -335,7 +337,7 @@ def test_the_channels_take_each_shops_token_from_the_store(monkeypatch) -> None:
 
 
 def test_everything_is_read_from_the_secret(aws) -> None:
-    assert secret_store.managed()
+    assert isinstance(secret_store.backend(), AwsSecretsManager)
     assert secret_store.app_id() == "1234567890"
     assert secret_store.app_secrets() == [NEW_APP_SECRET, OLD_APP_SECRET]
     assert secret_store.jwt_key() == NEW_JWT
@@ -633,14 +635,14 @@ def test_with_secrets_manager_the_environments_jwt_key_is_not_used(aws) -> None:
 def test_no_jwt_key_anywhere_stops_the_start_with_what_to_set(monkeypatch) -> None:
     monkeypatch.delenv("JWT_SECRET")
     with pytest.raises(ConfigurationError, match="JWT_SECRET must be set") as raised:
-        Settings.from_env(dict(os.environ))
+        secret_store.check_jwt_key()
     assert "make run" in str(raised.value)
 
 
 def test_a_secret_without_a_jwt_key_stops_the_start(aws, monkeypatch) -> None:
     put(aws, JWT_SECRET=None)
     with pytest.raises(ConfigurationError, match=f"the secret {SECRET_NAME} must hold JWT_SECRET"):
-        Settings.from_env(dict(os.environ))  # the environment's JWT_SECRET does not stand in
+        secret_store.check_jwt_key()  # the environment's JWT_SECRET does not stand in
 
 
 def test_an_unreadable_secret_stops_the_start_without_a_traceback_of_values(
@@ -648,7 +650,7 @@ def test_an_unreadable_secret_stops_the_start_without_a_traceback_of_values(
 ) -> None:
     monkeypatch.setenv("META_SECRET_NAME", "trustguard/missing")
     with pytest.raises(ConfigurationError, match="trustguard/missing") as raised:
-        Settings.from_env(dict(os.environ))
+        secret_store.check_jwt_key()
     assert NEW_JWT not in str(raised.value)
 
 

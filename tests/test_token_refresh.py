@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.cli import main
-from bot.meta import oauth
+from bot.meta.instagram_login import InstagramLogin
 from bot.platform import db
 from bot.platform import secrets as secret_store
 from bot.platform.models import AuditEvent, utcnow
@@ -85,7 +85,7 @@ def refresh_env(
 def instagram_token(graph: GraphDoubleThread, code: str, ig_user_id: str = IG_USER_ID) -> str:
     """A long-lived Instagram Login token, obtained as connecting a shop obtains it."""
     graph.add_oauth_code(code, ig_user_id=ig_user_id)
-    login = oauth.InstagramLogin(graph.url, graph.url, "v21.0")
+    login = InstagramLogin(graph.url, graph.url, "v21.0")
 
     async def connect() -> str:
         short = await login.exchange_code(APP_ID, APP_SECRET, REDIRECT_URI, code)

@@ -8,8 +8,10 @@ import uuid
 import jwt
 import pytest
 
+from bot.platform import secrets as secret_store
 from bot.platform.settings import get_settings
-from bot.shop.tokens import ALGORITHM, REQUIRED_CLAIMS, decode_buyer_token, issue_buyer_token
+from bot.platform.signing import ALGORITHM
+from bot.shop.tokens import REQUIRED_CLAIMS, decode_buyer_token, issue_buyer_token
 from tests.conftest import JWT_SECRET
 
 
@@ -93,9 +95,12 @@ def test_tampered_token_is_refused(settings, tamper):
         decode_buyer_token(settings, tamper(token))
 
 
-def test_token_signed_with_another_secret_is_refused(settings):
-    other = dataclasses.replace(settings, jwt_secret="another-secret-0123456789abcdefghijklm")
-    token = issue_buyer_token(other, shop_id="mama-put", buyer_id=42)["token"]
+def test_token_signed_with_another_secret_is_refused(settings, monkeypatch):
+    with monkeypatch.context() as another_key:
+        another_key.setenv("JWT_SECRET", "another-secret-0123456789abcdefghijklm")
+        secret_store.reset_cache()
+        token = issue_buyer_token(settings, shop_id="mama-put", buyer_id=42)["token"]
+    secret_store.reset_cache()
     with pytest.raises(jwt.InvalidSignatureError):
         decode_buyer_token(settings, token)
 

@@ -177,7 +177,7 @@ class GraphClient:
 async def _read_json(response: aiohttp.ClientResponse) -> Dict[str, Any]:
     answer = await _decoded(response)
     if response.status >= 400:
-        raise _error_from(response.status, answer)
+        raise error_from(response.status, answer)
     if not isinstance(answer, dict):
         raise GraphError(response.status, None, "the answer is not a JSON object", retryable=False)
     return answer
@@ -185,7 +185,7 @@ async def _read_json(response: aiohttp.ClientResponse) -> Dict[str, Any]:
 
 async def _read_bytes(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
     if response.status >= 400:
-        raise _error_from(response.status, await _decoded(response))
+        raise error_from(response.status, await _decoded(response))
     return await _read_capped(response, max_bytes)
 
 
@@ -210,13 +210,14 @@ async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> byte
     return bytes(body)
 
 
-def _error_from(http_status: int, answer: Any) -> GraphError:
-    """Meta's ``{"error": {"message", "type", "code", ...}}`` as a GraphError."""
-    error = answer.get("error") if isinstance(answer, dict) else None
-    error = error if isinstance(error, dict) else {}
+def error_from(http_status: int, answer: Any) -> GraphError:
+    """Meta's error answer as a GraphError: the Graph API's ``{"error": {"message", "code",
+    ...}}``, or api.instagram.com's flat ``{"code", "error_type", "error_message"}``."""
+    body = answer if isinstance(answer, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else body
     code = error.get("code")
     code = code if isinstance(code, int) and not isinstance(code, bool) else None
-    message = error.get("message")
+    message = error.get("message") or error.get("error_message")
     title = message if isinstance(message, str) and message else f"HTTP {http_status}"
     retryable = code not in PERMANENT_CODES and (
         code in RETRYABLE_CODES or http_status >= 500 or (http_status == 429 and code is None)

@@ -15,22 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import os
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Tuple
 from urllib.parse import quote, urlencode
 
-import aiohttp
 import jwt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot.meta.graph import RETRYABLE_CODES, GraphClient, GraphError
+from bot.meta.graph import GraphClient, GraphError
+from bot.meta.instagram_login import InstagramLogin, string_value
 from bot.platform import secrets as secret_store
+from bot.platform import signing
 from bot.platform.db import session_scope
 from bot.platform.models import OAuthState, utcnow
 from bot.platform.settings import get_settings
@@ -62,13 +62,8 @@ class ConnectedAccount:
     account_id: str
 
 
-def authorization_url(
-    session: Session, shop_id: str, platform: str, *, now: dt.datetime | None = None
-) -> str:
-    """The Meta dialog link for the shop owner; records a single-use nonce for its state.
-
-    ``now`` (naive UTC) is for tests that need an already expired state.
-    """
+def authorization_url(session: Session, shop_id: str, platform: str) -> str:
+    """The Meta dialog link for the shop owner; records a single-use nonce for its state."""
     if platform not in SCOPES:
         raise OAuthError(f"platform must be one of {', '.join(SCOPES)}, not {platform!r}.")
     app_id = _app_id(platform)
@@ -81,7 +76,7 @@ def authorization_url(
         )
     if get_shop(session, shop_id) is None:
         raise OAuthError(f"There is no shop {shop_id!r}.")
-    issued = now or utcnow()
+    issued = utcnow()
     nonce = secrets.token_urlsafe(24)
     expires_at = issued + STATE_TTL
     session.add(OAuthState(nonce=nonce, shop_id=shop_id, platform=platform, expires_at=expires_at))
@@ -96,7 +91,7 @@ def authorization_url(
     query = {
         "client_id": app_id,
         "redirect_uri": redirect_uri,
-        "state": jwt.encode(claims, secret_store.jwt_key(), "HS256"),
+        "state": signing.encode(claims),
         "scope": ",".join(SCOPES[platform]),
         "response_type": "code",
     }
@@ -144,102 +139,6 @@ async def complete(state: str, code: str, graph: GraphClient) -> ConnectedAccoun
     return ConnectedAccount(shop_id, platform, account_id)
 
 
-class InstagramLogin:
-    """The calls of Instagram API with Instagram Login that the Graph client cannot make: a
-    form-encoded POST to api.instagram.com and unversioned GETs on graph.instagram.com.
-
-    Connecting and refreshing are rare, so each call has its own HTTP session and none is
-    retried (a code works once; the next daily run tries a refresh again). Errors are
-    GraphErrors, in either of the two shapes Instagram answers them in.
-    """
-
-    def __init__(self, api_url: str, graph_url: str, version: str, timeout: float = 10.0) -> None:
-        self._api_url = api_url.rstrip("/")
-        self._graph_url = graph_url.rstrip("/")
-        self._version = version.strip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-
-    async def exchange_code(
-        self, app_id: str, app_secret: str, redirect_uri: str, code: str
-    ) -> Dict[str, Any]:
-        """The short-lived token, ``user_id`` and ``permissions``; newer answers wrap them in
-        ``{"data": [...]}``."""
-        form = {
-            "client_id": app_id,
-            "client_secret": app_secret,
-            "grant_type": "authorization_code",
-            "redirect_uri": redirect_uri,
-            "code": code,
-        }
-        answer = await self._call("POST", f"{self._api_url}/oauth/access_token", data=form)
-        data = answer.get("data")
-        first = data[0] if isinstance(data, list) and data else None
-        return first if isinstance(first, dict) else answer
-
-    async def long_lived(self, app_secret: str, short_token: str) -> Dict[str, Any]:
-        """The 60-day token (``access_token``, ``token_type``, ``expires_in``)."""
-        params = {
-            "grant_type": "ig_exchange_token",
-            "client_secret": app_secret,
-            "access_token": short_token,
-        }
-        return await self._call("GET", f"{self._graph_url}/access_token", params=params)
-
-    async def refresh(self, token: str) -> Tuple[str, int | None]:
-        """The token valid for 60 days from now, and its lifetime in seconds if Meta said: Meta
-        refreshes a long-lived token only once it is 24 hours old and before it expires."""
-        params = {"grant_type": "ig_refresh_token", "access_token": token}
-        url = f"{self._graph_url}/refresh_access_token"
-        answer = await self._call("GET", url, params=params)
-        expires_in = answer.get("expires_in")
-        lifetime = expires_in if isinstance(expires_in, int) and expires_in > 0 else None
-        return _string(answer, "access_token"), lifetime
-
-    async def account(self, token: str) -> Dict[str, Any]:
-        """``user_id`` (the professional account id webhooks carry) and ``username``."""
-        url = f"{self._graph_url}/{self._version}/me"
-        return await self._call("GET", url, params={"fields": "user_id,username"}, token=token)
-
-    async def _call(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        data: Mapping[str, str] | None = None,
-        token: str | None = None,
-    ) -> Dict[str, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=self._timeout) as session,
-                session.request(method, url, params=params, data=data, headers=headers) as reply,
-            ):
-                status, raw = reply.status, await reply.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            # The exception's text may hold the url and its query: only its type goes on.
-            raise GraphError(0, None, type(error).__name__, retryable=True) from None
-        try:
-            answer = json.loads(raw)
-        except ValueError:
-            answer = None
-        if status >= 400 or not isinstance(answer, dict):
-            raise _instagram_error(status, answer)
-        return answer
-
-
-def _instagram_error(status: int, answer: Any) -> GraphError:
-    """Graph's ``{"error": {"code", "message"}}`` or api.instagram.com's ``{"code",
-    "error_type", "error_message"}``."""
-    body = answer if isinstance(answer, dict) else {}
-    error = body.get("error") if isinstance(body.get("error"), dict) else body
-    code = error.get("code")
-    code = code if isinstance(code, int) and not isinstance(code, bool) else None
-    message = error.get("message") or error.get("error_message")
-    title = message if isinstance(message, str) and message else f"HTTP {status}"
-    return GraphError(status, code, title, retryable=status >= 500 or code in RETRYABLE_CODES)
-
-
 async def _instagram_account(
     login: InstagramLogin, app_id: str, app_secret: str, redirect_uri: str, code: str
 ) -> Tuple[str, Any, str]:
@@ -254,10 +153,10 @@ async def _instagram_account(
             "TrustGuard was not allowed to manage your Instagram messages: when Instagram asks, "
             f"leave that permission on. {_AGAIN}"
         )
-    long = await login.long_lived(app_secret, _string(short, "access_token"))
-    token = _string(long, "access_token")
+    long = await login.long_lived(app_secret, string_value(short, "access_token"))
+    token = string_value(long, "access_token")
     me = await login.account(token)
-    return token, long.get("expires_in"), _string(me, "user_id")
+    return token, long.get("expires_in"), string_value(me, "user_id")
 
 
 async def _whatsapp_account(
@@ -281,10 +180,10 @@ async def _whatsapp_account(
             "grant_type": "fb_exchange_token",
             "client_id": app_id,
             "client_secret": app_secret,
-            "fb_exchange_token": _string(short, "access_token"),
+            "fb_exchange_token": string_value(short, "access_token"),
         },
     )
-    token = _string(long, "access_token")
+    token = string_value(long, "access_token")
     return token, long.get("expires_in"), await _phone_number_id(graph, token)
 
 
@@ -299,24 +198,15 @@ def _dialog_url(platform: str) -> str:
 def _verified_state(state: str) -> Tuple[str, str, str]:
     """The state's shop, platform and nonce, if we signed it (with the current or the previous
     key) and it has not expired."""
-    claims = None
-    for key in secret_store.jwt_keys():
-        try:
-            claims = jwt.decode(
-                state,
-                key,
-                algorithms=["HS256"],
-                audience=STATE_AUDIENCE,
-                options={"require": ["aud", "exp", "shop", "platform", "nonce"]},
-            )
-            break
-        except jwt.InvalidSignatureError:
-            continue
-        except jwt.ExpiredSignatureError:
-            # Raised only once the signature is known to be ours.
-            raise OAuthError(f"This connect link has expired. {_AGAIN}")
-        except jwt.InvalidTokenError:
-            break
+    try:
+        claims = signing.decode(
+            state, audience=STATE_AUDIENCE, required=["aud", "exp", "shop", "platform", "nonce"]
+        )
+    except jwt.ExpiredSignatureError:
+        # Raised only once the signature is known to be ours.
+        raise OAuthError(f"This connect link has expired. {_AGAIN}") from None
+    except jwt.InvalidTokenError:
+        claims = None
     if claims is None or claims["platform"] not in SCOPES:
         logger.warning("oauth callback with an invalid state")
         raise OAuthError(f"This connect link is not valid. {_AGAIN}")
@@ -388,13 +278,6 @@ async def _phone_number_id(graph: GraphClient, token: str) -> str:
             f"Manager first. {_AGAIN}"
         )
     return str(first["id"])
-
-
-def _string(answer: Mapping[str, Any], key: str) -> str:
-    value = answer.get(key)
-    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
-        return str(value)
-    raise GraphError(200, None, f"no {key} in the answer", retryable=False)
 
 
 def _connect(

@@ -21,7 +21,7 @@ from typing import Iterable, List
 import sqlalchemy as sa
 
 from bot.meta.graph import GraphError
-from bot.meta.oauth import InstagramLogin
+from bot.meta.instagram_login import InstagramLogin
 from bot.platform import secrets as secret_store
 from bot.platform.db import session_scope
 from bot.platform.models import AuditEvent, utcnow

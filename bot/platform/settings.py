@@ -39,14 +39,11 @@ class Settings:
     inbox_stale_after_seconds: int = 3600
     jwt_issuer: str = "trustguard"
     jwt_audience: str = "trustguard-buyer-portal"
-    # A key pinned for this Settings only (a test's "another key"); None, as from the environment,
-    # signs with the secrets layer's key, which follows a rotation without a restart.
-    jwt_secret: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """The settings, once the JWT key is known to exist: a missing one fails at start-up."""
-        _check_jwt_key(env)
+        """The settings; a malformed one raises ConfigurationError, saying what to fix. (The JWT
+        key is the secrets layer's: servers check it at start, ``secrets.check_jwt_key``.)"""
         graph_api_url = (env.get("GRAPH_API_URL") or META_GRAPH_API_URL).rstrip("/")
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
@@ -78,18 +75,6 @@ def _instagram_url(env: Mapping[str, str], name: str, default: str, graph_api_ur
     development or test setup never reaches Instagram by default."""
     fallback = default if graph_api_url == META_GRAPH_API_URL else graph_api_url
     return (env.get(name) or fallback).rstrip("/")
-
-
-def _check_jwt_key(env: Mapping[str, str]) -> None:
-    """The JWT key comes from the secrets layer (the environment in development, the secret
-    with META_SECRET_NAME); without one, nothing can sign buyer tokens or connect links."""
-    # Imported here: the secrets layer itself imports this module.
-    from bot.platform.secrets import SecretStore, SecretsUnavailable
-
-    try:
-        SecretStore(env).jwt_keys()
-    except SecretsUnavailable as error:
-        raise ConfigurationError(f"JWT_SECRET cannot be read: {error}.") from error
 
 
 def _required_secret(env: Mapping[str, str], name: str) -> str:
