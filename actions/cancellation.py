@@ -15,7 +15,7 @@ from bot.platform.models import Buyer, Order, OrderStatus, Shop
 from bot.platform.patterns import ORDER_ID_PATTERN
 from bot.shop import audit
 from bot.shop.audit import AuditAction
-from bot.shop.orders import CANCELLABLE, Change, change_status, get_buyer_order
+from bot.shop.orders import OPEN, Change, change_status, get_buyer_order
 
 ASKING_ACTION = "action_request_cancellation"
 NO_REASON = "no reason given"
@@ -56,14 +56,14 @@ class ActionRequestCancellation(ShopAction):
             turn,
             buyer,
             intent="cancel_order",
-            candidates=set(CANCELLABLE),
+            candidates=set(OPEN),
             none_reply="utter_no_cancellable_orders",
             choose_reply="utter_choose_order_to_cancel",
         )
         if choice.outcome:
             return choice.outcome
         order = choice.order
-        if order.status not in CANCELLABLE:
+        if order.status not in OPEN:
             return _refusal(order)
         return Outcome(
             [Reply("utter_ask_cancel_confirmation", describe(order))],

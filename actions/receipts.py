@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 from actions.base import Outcome, Reply, ShopAction
 from actions.orders import choose_order, describe
 from actions.turn import Turn
-from bot.platform.models import Buyer, Order, OrderStatus, Shop
+from bot.platform.models import META_CHANNELS, Buyer, Order, OrderStatus, Shop
 from bot.platform.settings import get_settings
 from bot.shop import audit
 from bot.shop.audit import AuditAction
+from bot.shop.orders import OPEN
 from bot.shop.receipts import (
     LINK_TTL,
     MAX_BYTES,
@@ -23,9 +24,6 @@ from bot.shop.receipts import (
 )
 
 logger = logging.getLogger(__name__)
-OPEN = {OrderStatus.PENDING.value, OrderStatus.CONFIRMED.value}
-# Channels where buyers send the file itself instead of using an upload form.
-CHAT_CHANNELS = {"whatsapp", "instagram"}
 _PROBLEM_REPLIES = {
     "too_large": "utter_receipt_too_large",
     "wrong_type": "utter_receipt_wrong_type",
@@ -50,7 +48,7 @@ class ActionReceiptUpload(ShopAction):
             turn,
             buyer,
             intent="upload_receipt",
-            candidates=OPEN,
+            candidates=set(OPEN),
             none_reply="utter_receipt_no_open_order" if received else "utter_no_open_orders",
             choose_reply="utter_choose_order_for_receipt"
             if received
@@ -64,7 +62,7 @@ class ActionReceiptUpload(ShopAction):
             return Outcome([Reply("utter_order_already_cancelled", describe(order))])
         if received:
             return self._attach(session, shop, buyer, order, received)
-        if turn.channel in CHAT_CHANNELS:
+        if turn.channel in META_CHANNELS:
             return Outcome([Reply("utter_receipt_send_here", describe(order))])
         return self._upload_form(session, shop, buyer, order)
 

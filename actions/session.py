@@ -10,8 +10,7 @@ from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.platform.db import session_scope
-from bot.platform.settings import get_settings
-from bot.shop.shops import get_shop
+from bot.shop.shops import get_shop, resolve_shop_id
 
 
 def _shop_name(shop_id: str | None) -> str | None:
@@ -32,9 +31,7 @@ class ActionSessionStart(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
         metadata = tracker.get_slot("session_started_metadata") or {}
-        shop_id = (
-            metadata.get("shop_id") or tracker.get_slot("shop_id") or get_settings().default_shop
-        )
+        shop_id = resolve_shop_id(metadata, tracker.get_slot("shop_id"), tracker.sender_id)
         events: List[Dict[str, Any]] = [SessionStarted(), SlotSet("shop_id", shop_id)]
         if metadata.get("channel"):
             events.append(SlotSet("channel", metadata["channel"]))

@@ -7,10 +7,8 @@ from typing import Any, Dict
 
 from rasa_sdk import Tracker
 
-from bot.platform.settings import get_settings
-
-# Channels that reach Rasa without our metadata (rest, rasa shell) count as "rest".
-_KNOWN_CHANNELS = {"whatsapp", "instagram"}
+from bot.platform.models import META_CHANNELS, Channel
+from bot.shop.shops import resolve_shop_id
 
 
 @dataclass(frozen=True)
@@ -26,19 +24,17 @@ class Turn:
 
     @classmethod
     def from_tracker(cls, tracker: Tracker) -> Turn:
-        """The shop comes from the message metadata, then the slot, then ``DEFAULT_SHOP``."""
+        """Channels that reach Rasa without our metadata (REST, ``rasa shell``) count as REST."""
         message = tracker.latest_message or {}
         metadata: Dict[str, Any] = message.get("metadata") or {}
         channel = metadata.get("channel") or tracker.get_slot("channel")
-        if channel not in _KNOWN_CHANNELS:
-            channel = "rest"
+        if channel not in META_CHANNELS:
+            channel = Channel.REST
         entities: Dict[str, str] = {}
         for entity in message.get("entities") or []:
             entities.setdefault(entity.get("entity"), str(entity.get("value")))
         return cls(
-            shop_id=metadata.get("shop_id")
-            or tracker.get_slot("shop_id")
-            or get_settings().default_shop,
+            shop_id=resolve_shop_id(metadata, tracker.get_slot("shop_id"), tracker.sender_id),
             channel=channel,
             user_id=str(metadata.get("user_id") or tracker.sender_id),
             display_name=metadata.get("user_name"),

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Tuple
 from bot.meta.outbound import instagram_messages
 from bot.meta.webhooks import InboundMessage, StatusUpdate, parse_instagram
 from bot.platform import secrets as secret_store
+from bot.platform.models import Channel
 from bot.platform.settings import Settings
 from connectors.meta.input import MetaInput
 from connectors.meta.output import MetaOutput
@@ -22,7 +23,7 @@ class InstagramOutput(MetaOutput):
 
     @classmethod
     def name(cls) -> str:
-        return "instagram"
+        return Channel.INSTAGRAM
 
     def bodies(
         self, user_id: str, text: str, buttons: List[Dict[str, Any]], image_url: str | None
@@ -31,7 +32,7 @@ class InstagramOutput(MetaOutput):
 
 
 class InstagramInput(MetaInput):
-    channel = "instagram"
+    channel = Channel.INSTAGRAM
 
     @classmethod
     def graph_api_url(cls, settings: Settings) -> str:

@@ -23,9 +23,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.platform.db import session_scope
-from bot.platform.settings import get_settings
 from bot.shop.profile import ShopProfile, load_profile
-from bot.shop.shops import get_shop
+from bot.shop.shops import get_shop, resolve_shop_id
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +76,11 @@ class ShopResponseGenerator(TemplatedNaturalLanguageGenerator):
         **kwargs: Any,
     ) -> Dict[str, Any] | None:
         filled_slots = tracker.current_slot_values()
-        shop_id = _shop_of(tracker)
+        shop_id = resolve_shop_id(
+            tracker.latest_message.metadata if tracker.latest_message else None,
+            tracker.get_slot("shop_id"),
+            tracker.sender_id,
+        )
         profile = await self.profiles.get(shop_id) if shop_id else None
         if profile is None:
             # A shop not (or no longer) registered still gets the default wording, filled in.
@@ -96,13 +99,3 @@ class ShopResponseGenerator(TemplatedNaturalLanguageGenerator):
         if not suitable:
             return self.generate_from_slots(utter_action, filled_slots, output_channel, **kwargs)
         return self._fill_response(copy.deepcopy(random.choice(suitable)), filled_slots, **kwargs)
-
-
-def _shop_of(tracker: DialogueStateTracker) -> str | None:
-    """The slot set at session start, else the shop in the sender id, else DEFAULT_SHOP."""
-    shop_id = tracker.get_slot("shop_id")
-    if shop_id:
-        return shop_id
-    if tracker.sender_id.count(":") >= 2:
-        return tracker.sender_id.split(":", 1)[0]
-    return get_settings().default_shop

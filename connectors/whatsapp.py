@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Tuple
 
 from bot.meta.outbound import whatsapp_messages
 from bot.meta.webhooks import InboundMessage, StatusUpdate, parse_whatsapp
+from bot.platform.models import Channel
 from connectors.meta.input import MetaInput
 from connectors.meta.output import MetaOutput
 
@@ -18,7 +19,7 @@ class WhatsAppOutput(MetaOutput):
 
     @classmethod
     def name(cls) -> str:
-        return "whatsapp"
+        return Channel.WHATSAPP
 
     def bodies(
         self, user_id: str, text: str, buttons: List[Dict[str, Any]], image_url: str | None
@@ -27,7 +28,7 @@ class WhatsAppOutput(MetaOutput):
 
 
 class WhatsAppInput(MetaInput):
-    channel = "whatsapp"
+    channel = Channel.WHATSAPP
 
     @classmethod
     def output_class(cls) -> type:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from bot.platform import db
 from bot.platform.models import Buyer, OtpChallenge
 from bot.platform.patterns import OTP_CODE_PATTERN
+from bot.platform.settings import get_settings
 from bot.shop import codes
 from bot.shop.codes import (
     ALPHABET,
@@ -119,7 +120,7 @@ def test_only_an_hmac_is_stored(buyer):
     (row,) = challenges(buyer)
     assert row.code_hmac == codes.code_hmac(OTP_SECRET, buyer.id, code)
     assert re.fullmatch(r"[0-9a-f]{64}", row.code_hmac)
-    with db.get_engine().connect() as connection:
+    with db.engine_for(get_settings().database_url).connect() as connection:
         raw = connection.execute(sa.text("SELECT * FROM otp_challenges")).one()
     for value in raw:
         assert code not in str(value)

@@ -32,7 +32,7 @@ from bot.meta.instagram_login import InstagramLogin, string_value
 from bot.platform import secrets as secret_store
 from bot.platform import signing
 from bot.platform.db import session_scope
-from bot.platform.models import OAuthState, utcnow
+from bot.platform.models import Channel, OAuthState, utcnow
 from bot.platform.settings import get_settings
 from bot.shop import audit
 from bot.shop.audit import AuditAction
@@ -43,11 +43,11 @@ logger = logging.getLogger(__name__)
 STATE_TTL = dt.timedelta(minutes=15)
 STATE_AUDIENCE = "trustguard-oauth"
 SCOPES = {
-    "whatsapp": ("whatsapp_business_management", "whatsapp_business_messaging"),
-    "instagram": ("instagram_business_basic", "instagram_business_manage_messages"),
+    Channel.WHATSAPP: ("whatsapp_business_management", "whatsapp_business_messaging"),
+    Channel.INSTAGRAM: ("instagram_business_basic", "instagram_business_manage_messages"),
 }
 INSTAGRAM_MESSAGING = "instagram_business_manage_messages"
-PLATFORM_NAMES = {"whatsapp": "WhatsApp number", "instagram": "Instagram account"}
+PLATFORM_NAMES = {Channel.WHATSAPP: "WhatsApp number", Channel.INSTAGRAM: "Instagram account"}
 _AGAIN = "Please ask for a new connect link (run the connect-url command again) and try once more."
 
 
@@ -110,7 +110,7 @@ async def complete(state: str, code: str, graph: GraphClient) -> ConnectedAccoun
     app_id, app_secret, redirect_uri = await asyncio.to_thread(_app_credentials, platform)
     await asyncio.to_thread(_spend_nonce, shop_id, platform, nonce)
     try:
-        if platform == "instagram":
+        if platform == Channel.INSTAGRAM:
             settings = get_settings()
             login = InstagramLogin(
                 settings.instagram_api_url,
@@ -188,7 +188,7 @@ async def _whatsapp_account(
 
 
 def _dialog_url(platform: str) -> str:
-    if platform == "instagram":
+    if platform == Channel.INSTAGRAM:
         default = "https://www.instagram.com/oauth/authorize"
         return os.environ.get("INSTAGRAM_OAUTH_DIALOG_URL") or default
     default = f"https://www.facebook.com/{get_settings().graph_api_version}/dialog/oauth"
@@ -235,12 +235,14 @@ def _spend_nonce(shop_id: str, platform: str, nonce: str) -> None:
 
 def _app_id(platform: str) -> str | None:
     """Instagram Login takes the Instagram app id of the dashboard; it defaults to the app's."""
-    return secret_store.instagram_app_id() if platform == "instagram" else secret_store.app_id()
+    return (
+        secret_store.instagram_app_id() if platform == Channel.INSTAGRAM else secret_store.app_id()
+    )
 
 
 def _app_credentials(platform: str) -> Tuple[str, str, str]:
     app_id = _app_id(platform)
-    if platform == "instagram":
+    if platform == Channel.INSTAGRAM:
         app_secret = secret_store.instagram_app_secret()
     else:
         app_secret = next(iter(secret_store.app_secrets()), None)

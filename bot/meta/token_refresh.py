@@ -24,7 +24,7 @@ from bot.meta.graph import GraphError
 from bot.meta.instagram_login import InstagramLogin
 from bot.platform import secrets as secret_store
 from bot.platform.db import session_scope
-from bot.platform.models import AuditEvent, utcnow
+from bot.platform.models import AuditEvent, Channel, utcnow
 from bot.platform.secrets import SecretsUnavailable, StoredToken
 from bot.platform.settings import get_settings
 from bot.shop import audit
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 # Meta refuses to refresh a token younger than this.
 MIN_AGE = dt.timedelta(hours=24)
-PLATFORMS = ("instagram", "whatsapp")
+PLATFORMS = (Channel.INSTAGRAM, Channel.WHATSAPP)
 _STORED = (AuditAction.SHOP_CONNECTED.value, AuditAction.SHOP_TOKEN_REFRESHED.value)
 
 
@@ -90,7 +90,7 @@ def _check(
     expires_at = stored.expires_at
     if expires_at is not None and expires_at > now + horizon:
         return Outcome(shop_id, platform, Result.NOT_DUE, expires_at)
-    if platform != "instagram":
+    if platform != Channel.INSTAGRAM:
         if expires_at is None:
             return Outcome(shop_id, platform, Result.NOT_DUE)
         reason = "expired" if expires_at <= now else "WhatsApp tokens cannot be refreshed"
@@ -129,21 +129,21 @@ def _refresh(login: InstagramLogin, shop_id: str, stored: StoredToken) -> Outcom
     expires_at = int(time.time()) + lifetime if lifetime else None
     try:
         replaced = secret_store.replace_shop_token(
-            shop_id, "instagram", stored.access_token, token, expires_at
+            shop_id, Channel.INSTAGRAM, stored.access_token, token, expires_at
         )
     except SecretsUnavailable as error:
         return _failed(shop_id, stored, Result.FAILED, f"the new token was not stored: {error}")
     if not replaced:
-        return Outcome(shop_id, "instagram", Result.SUPERSEDED)
+        return Outcome(shop_id, Channel.INSTAGRAM, Result.SUPERSEDED)
     with session_scope() as session:
         audit.record(
             session,
             shop_id,
             AuditAction.SHOP_TOKEN_REFRESHED,
-            platform="instagram",
+            platform=Channel.INSTAGRAM,
             expires=expiry_date(expires_at),
         )
-    return Outcome(shop_id, "instagram", Result.REFRESHED, expires_at)
+    return Outcome(shop_id, Channel.INSTAGRAM, Result.REFRESHED, expires_at)
 
 
 def _failed(
@@ -158,12 +158,12 @@ def _failed(
             session,
             shop_id,
             AuditAction.SHOP_TOKEN_REFRESH_FAILED,
-            platform="instagram",
+            platform=Channel.INSTAGRAM,
             reason=reason,
             graph_code=code,
             retried_tomorrow=result is Result.FAILED,
         )
-    return Outcome(shop_id, "instagram", result, stored.expires_at, reason)
+    return Outcome(shop_id, Channel.INSTAGRAM, result, stored.expires_at, reason)
 
 
 def expiry_date(expires_at: int | None) -> str:

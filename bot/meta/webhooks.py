@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from functools import partial
 from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Tuple, TypeVar
 
-logger = logging.getLogger(__name__)
+from bot.platform.models import Channel
 
-WHATSAPP = "whatsapp"
-INSTAGRAM = "instagram"
+logger = logging.getLogger(__name__)
 
 TEXT = "text"
 BUTTON = "button"
@@ -39,8 +38,6 @@ class Media:
     url: str | None
     mime_type: str | None
     sha256: str | None
-    caption: str | None
-    filename: str | None
 
 
 @dataclass(frozen=True)
@@ -58,7 +55,6 @@ class InboundMessage:
     title: str | None = None
     media: Media | None = None
     sender_name: str | None = None
-    context_id: str | None = None
 
     def to_json(self) -> Dict[str, Any]:
         """As the inbox stores it."""
@@ -66,8 +62,12 @@ class InboundMessage:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> InboundMessage:
+        """Also a row stored by an older release (fields since dropped are ignored), so what was
+        acknowledged before an upgrade is still processed after it."""
         media = data.get("media")
-        return cls(**{**data, "media": Media(**media) if media else None})
+        return cls(
+            **{**_known(cls, data), "media": Media(**_known(Media, media)) if media else None}
+        )
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,6 @@ class StatusUpdate:
     message_id: str
     status: str
     timestamp: float
-    recipient: str | None
     errors: Tuple[Tuple[int | None, str], ...]
 
 
@@ -103,25 +102,25 @@ def parse_whatsapp(
     statuses: List[StatusUpdate] = []
     if not isinstance(payload, Mapping) or payload.get("object") != "whatsapp_business_account":
         return messages, statuses
-    for entry in _objects(payload, "entry", WHATSAPP):
-        for change in _objects(entry, "changes", WHATSAPP):
+    for entry in _objects(payload, "entry", Channel.WHATSAPP):
+        for change in _objects(entry, "changes", Channel.WHATSAPP):
             if change.get("field") != "messages":
                 continue
             value = _dict(change.get("value"))
             account_id = _dict(value.get("metadata")).get("phone_number_id")
             if not _is_id(account_id):
-                _warn(WHATSAPP, "changes", "value.metadata.phone_number_id is missing")
+                _warn(Channel.WHATSAPP, "changes", "value.metadata.phone_number_id is missing")
                 continue
             messages += _parse_each(
-                _objects(value, "messages", WHATSAPP),
+                _objects(value, "messages", Channel.WHATSAPP),
                 partial(_whatsapp_message, account_id=account_id, names=_contact_names(value)),
-                WHATSAPP,
+                Channel.WHATSAPP,
                 "messages",
             )
             statuses += _parse_each(
-                _objects(value, "statuses", WHATSAPP),
+                _objects(value, "statuses", Channel.WHATSAPP),
                 partial(_whatsapp_status, account_id=account_id),
-                WHATSAPP,
+                Channel.WHATSAPP,
                 "statuses",
             )
     return messages, statuses
@@ -136,13 +135,13 @@ def parse_instagram(
     returned for symmetry with ``parse_whatsapp``.
     """
     messages: List[InboundMessage] = []
-    if not isinstance(payload, Mapping) or payload.get("object") != INSTAGRAM:
+    if not isinstance(payload, Mapping) or payload.get("object") != Channel.INSTAGRAM:
         return messages, []
-    for entry in _objects(payload, "entry", INSTAGRAM):
+    for entry in _objects(payload, "entry", Channel.INSTAGRAM):
         messages += _parse_each(
-            _objects(entry, "messaging", INSTAGRAM),
+            _objects(entry, "messaging", Channel.INSTAGRAM),
             partial(_instagram_event, entry_id=entry.get("id")),
-            INSTAGRAM,
+            Channel.INSTAGRAM,
             "messaging",
         )
     return messages, []
@@ -154,7 +153,7 @@ def _whatsapp_message(
     sender = _required(item, "from")
     content = _whatsapp_content(item, _required(item, "type"))
     return InboundMessage(
-        channel=WHATSAPP,
+        channel=Channel.WHATSAPP,
         account_id=account_id,
         sender=sender,
         message_id=_required(item, "id"),
@@ -165,7 +164,6 @@ def _whatsapp_message(
         title=content.title,
         media=content.media,
         sender_name=names.get(sender),
-        context_id=_str(_dict(item.get("context")).get("id")),
     )
 
 
@@ -202,8 +200,6 @@ def _whatsapp_content(item: Dict[str, Any], message_type: str) -> _Content:
             url=None,
             mime_type=_str(attachment.get("mime_type")),
             sha256=_str(attachment.get("sha256")),
-            caption=caption,
-            filename=_str(attachment.get("filename")),
         )
         return _Content(MEDIA, message_type, text=caption, media=media)
     return _Content(UNSUPPORTED, message_type)
@@ -216,12 +212,11 @@ def _whatsapp_status(item: Dict[str, Any], account_id: str) -> StatusUpdate:
         if isinstance(error, dict)
     )
     return StatusUpdate(
-        channel=WHATSAPP,
+        channel=Channel.WHATSAPP,
         account_id=account_id,
         message_id=_required(item, "id"),
         status=_required(item, "status"),
         timestamp=_epoch_seconds(item.get("timestamp"), per_second=1),
-        recipient=_str(item.get("recipient_id")),
         errors=errors,
     )
 
@@ -253,7 +248,7 @@ def _instagram_event(item: Dict[str, Any], entry_id: Any) -> InboundMessage | No
     if not _is_id(account_id):
         raise _Malformed("recipient.id and entry.id are missing")
     return InboundMessage(
-        channel=INSTAGRAM,
+        channel=Channel.INSTAGRAM,
         account_id=account_id,
         sender=_required(_dict(item.get("sender")), "id", "sender.id"),
         message_id=message_id,
@@ -281,7 +276,7 @@ def _instagram_content(message: Dict[str, Any]) -> _Content:
         if attachment_type not in _INSTAGRAM_MEDIA_ATTACHMENTS:
             return _Content(UNSUPPORTED, original_type, text=text)
         url = _required(_dict(first.get("payload")), "url", "attachments[0].payload.url")
-        media = Media(id=None, url=url, mime_type=None, sha256=None, caption=None, filename=None)
+        media = Media(id=None, url=url, mime_type=None, sha256=None)
         return _Content(MEDIA, original_type, text=text, media=media)
     if text is not None:
         return _Content(TEXT, "text", text=text)
@@ -346,6 +341,11 @@ def _warn(channel: str, what: str, reason: str) -> None:
         "skipped part of a webhook payload",
         extra={"channel": channel, "skipped": what, "reason": reason},
     )
+
+
+def _known(cls: type, data: Mapping[str, Any]) -> Dict[str, Any]:
+    names = {field.name for field in fields(cls)}
+    return {key: value for key, value in data.items() if key in names}
 
 
 def _required(mapping: Mapping[str, Any], key: str, name: str | None = None) -> str:

@@ -37,10 +37,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def get_engine() -> Engine:
-    return engine_for(get_settings().database_url)
-
-
 @functools.cache
 def _session_factory(url: str) -> sessionmaker:
     return sessionmaker(bind=engine_for(url), future=True, expire_on_commit=False)

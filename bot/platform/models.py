@@ -16,9 +16,19 @@ def utcnow() -> dt.datetime:
 
 
 class Channel(str, enum.Enum):
+    """Where a buyer talks to a shop. A member is its value wherever it goes (the database, JSON,
+    Rasa's metadata, log lines), so it stands in for the string everywhere."""
+
     WHATSAPP = "whatsapp"
     INSTAGRAM = "instagram"
-    REST = "rest"
+    REST = "rest"  # Rasa's REST channel and ``rasa shell``
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# The channels of Meta's platform: buyers send photos and files in the chat itself.
+META_CHANNELS = frozenset({Channel.WHATSAPP, Channel.INSTAGRAM})
 
 
 class OrderStatus(str, enum.Enum):

@@ -24,9 +24,3 @@ def normalize_order_id(typed: str) -> str | None:
         return None
     body = match.group(0).lstrip("#").upper().replace("-", "")
     return PREFIX + body[3:]
-
-
-def find_order_id(text: str) -> str | None:
-    """The first order id in a message, normalised."""
-    match = _ORDER_ID_RE.search(text or "")
-    return normalize_order_id(match.group(0)) if match else None

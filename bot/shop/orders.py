@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from bot.platform.models import Buyer, Order, OrderStatus, utcnow
 from bot.shop.order_ids import new_order_id
 
-CANCELLABLE = frozenset({OrderStatus.PENDING.value, OrderStatus.CONFIRMED.value})
+# Orders a buyer can still act on: cancel, or pay and send a receipt for.
+OPEN = frozenset({OrderStatus.PENDING.value, OrderStatus.CONFIRMED.value})
 ALLOWED_TRANSITIONS = {
     OrderStatus.PENDING.value: {OrderStatus.CONFIRMED.value, OrderStatus.CANCELLED.value},
     OrderStatus.CONFIRMED.value: {OrderStatus.SHIPPED.value, OrderStatus.CANCELLED.value},

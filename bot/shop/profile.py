@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
 
-from bot.platform.models import Shop, ShopResponse, utcnow
+from bot.platform.models import Channel, Shop, ShopResponse, utcnow
 from bot.platform.settings import PROJECT_ROOT
 
 TONES = ("friendly", "professional", "casual")
@@ -38,7 +38,7 @@ DEFAULT_CONTACT_LINE = "Please contact {shop_name} directly."
 # Filled in for every response of every shop, whatever the response.
 SHOP_PLACEHOLDERS = frozenset({"shop_name", "buyer_name", "contact_line", "welcome"})
 WELCOME_PLACEHOLDERS = frozenset({"shop_name", "buyer_name"})
-CHANNELS = ("whatsapp", "instagram", "rest")
+CHANNELS = tuple(channel.value for channel in Channel)
 
 
 class ProfileError(ValueError):

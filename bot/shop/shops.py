@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import List, Tuple
+from typing import Any, List, Mapping, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot.platform.models import ChannelAccount, Shop
+from bot.platform.models import Channel, ChannelAccount, Shop
+from bot.platform.settings import get_settings
 
 SHOP_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 DEMO_SHOP_ID = "demo-shop"
@@ -44,8 +45,8 @@ def add_shop(
     shop = Shop(id=shop_id, name=name.strip(), settings={})
     session.add(shop)
     for channel, account_id in (
-        ("whatsapp", whatsapp_phone_id),
-        ("instagram", instagram_account_id),
+        (Channel.WHATSAPP, whatsapp_phone_id),
+        (Channel.INSTAGRAM, instagram_account_id),
     ):
         if account_id:
             link_account(session, shop, channel, account_id)
@@ -90,6 +91,21 @@ def parse_conversation_id(sender_id: str) -> Tuple[str, str, str]:
     if not (shop_id and channel and user_id):
         raise ValueError(f"not a shop conversation id: {sender_id!r}")
     return shop_id, channel, user_id
+
+
+def resolve_shop_id(
+    metadata: Mapping[str, Any] | None, slot: str | None, sender_id: str
+) -> str | None:
+    """Which shop a conversation belongs to, in one order everywhere (actions, session start,
+    responses): what the channel said in the message metadata, else the ``shop_id`` slot set at
+    session start, else the shop of a ``shop:channel:user`` sender id, else ``DEFAULT_SHOP``."""
+    named = (metadata or {}).get("shop_id") or slot
+    if named:
+        return str(named)
+    try:
+        return parse_conversation_id(sender_id)[0]
+    except ValueError:
+        return get_settings().default_shop
 
 
 def ensure_demo_shop(session: Session) -> Shop | None:

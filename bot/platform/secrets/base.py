@@ -11,13 +11,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Hashable, List, Mapping
 
+from bot.platform.models import Channel
 from bot.platform.settings import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 60
 # The key under which each platform's account id is kept, as Meta names it.
-ACCOUNT_KEYS = {"whatsapp": "phone_number_id", "instagram": "account_id"}
+ACCOUNT_KEYS = {Channel.WHATSAPP: "phone_number_id", Channel.INSTAGRAM: "account_id"}
 # Shop ids as bot.shop.shops admits them; anything else could name another secret.
 SHOP_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
