@@ -6,8 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 INSTALLED := $(VENV)/.installed
+DEV_INSTALLED := $(VENV)/.installed-dev
 MODEL := models/trustguard.tar.gz
-TRAINING_INPUTS := config.yml domain.yml $(shell find data -type f -name '*.yml')
+# The Python that shapes NLU counts too: the tokenizer and the code and order-id patterns.
+TRAINING_INPUTS := config.yml domain.yml $(shell find data -type f -name '*.yml') \
+	connectors/tokenizer.py bot/platform/patterns.py
 SHOP ?=
 
 export RASA_TELEMETRY_ENABLED := false
@@ -23,10 +26,17 @@ help:
 	@echo "make train   validate the training data and train, only when it changed"
 	@echo "make reload  train if needed and load the model into the running assistant"
 	@echo "make test    set everything up and run every check and test"
-	@echo "make lint    ruff lint and format check; make format fixes formatting"
+	@echo "make lint    ruff lint and format check, mypy; make format fixes formatting"
 
+# What the assistant runs with (make run), in a fresh venv; the development tools on top
+# (make test). Both are locked by constraints.txt.
 $(INSTALLED): requirements.txt constraints.txt scripts/bootstrap
 	scripts/bootstrap $(VENV)
+	@touch $@
+
+$(DEV_INSTALLED): requirements-dev.txt $(INSTALLED)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip check
 	@touch $@
 
 setup: $(INSTALLED)
@@ -62,21 +72,22 @@ chat-whatsapp: setup train
 bench: setup train
 	$(PY) -m bench.webhooks
 
-lint: $(INSTALLED)
+lint: $(DEV_INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
-format: $(INSTALLED)
+format: $(DEV_INSTALLED)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test-unit: $(INSTALLED)
+test-unit: $(DEV_INSTALLED)
 	$(PY) -m pytest -m "not e2e"
 
-test-dialogues: $(MODEL)
+test-dialogues: $(MODEL) $(DEV_INSTALLED)
 	$(BIN)/rasa test core --model $(MODEL) --stories tests/stories --e2e --fail-on-prediction-errors --out results/core
 
-test-e2e: $(MODEL)
+test-e2e: $(MODEL) $(DEV_INSTALLED)
 	$(PY) -m pytest -m e2e
 
 test: lint test-unit test-dialogues test-e2e

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from collections.abc import Callable
+from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -14,7 +15,7 @@ ADDRESS_SLOTS = ("address_street", "address_city", "address_state", "address_pho
 
 def _check(
     slot: str, normalize: Callable[[str], str | None], invalid_reply: str
-) -> Callable[..., Dict[str, Any]]:
+) -> Callable[..., dict[str, Any]]:
     """A validate_<slot> method: keep the normalised answer, or say why it is refused."""
 
     def validate(
@@ -22,8 +23,8 @@ def _check(
         value: Any,
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
-        domain: Dict[str, Any],
-    ) -> Dict[str, Any]:
+        domain: dict[str, Any],
+    ) -> dict[str, Any]:
         normalized = normalize(str(value or ""))
         if normalized is None:
             dispatcher.utter_message(response=invalid_reply)

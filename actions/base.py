@@ -6,7 +6,7 @@ import abc
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -27,25 +27,20 @@ class Reply:
     """One domain response, with the values for its placeholders."""
 
     response: str
-    params: Dict[str, Any] = field(default_factory=dict)
-    buttons: List[Dict[str, str]] = field(default_factory=list)
-    custom: Dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    buttons: list[dict[str, str]] = field(default_factory=list)
+    custom: dict[str, Any] | None = None
 
 
 @dataclass
 class Outcome:
-    replies: List[Reply]
-    events: List[Dict[str, Any]] = field(default_factory=list)
+    replies: list[Reply]
+    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ShopAction(Action, abc.ABC):
-    """Runs ``decide`` in one database transaction, off the event loop, and utters its replies.
+    """Runs ``decide`` in one database transaction, off the event loop, and utters its replies."""
 
-    Subclasses set ``requires_verified`` when only verified buyers may use them; the buyer is
-    then guaranteed to be present and verified inside ``decide``.
-    """
-
-    requires_verified = False
     # A feature flag of the shop (see bot.shop.profile.FEATURES) this action needs, if any.
     feature: str | None = None
 
@@ -54,8 +49,8 @@ class ShopAction(Action, abc.ABC):
         """Choose the replies and slot events for this turn."""
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
-    ) -> List[Dict[str, Any]]:
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         turn = Turn.from_tracker(tracker)
         try:
             outcome = await asyncio.to_thread(self._decide_in_transaction, turn)
@@ -84,9 +79,19 @@ class ShopAction(Action, abc.ABC):
                     [Reply("utter_feature_unavailable", {"feature_name": FEATURES[self.feature]})]
                 )
             buyer = find_buyer(session, shop.id, turn.channel, turn.user_id)
-            if self.requires_verified:
-                if buyer is None:
-                    return Outcome([Reply("utter_not_registered")])
-                if buyer.verified_at is None:
-                    return Outcome([Reply("utter_verify_first")])
             return self.decide(session, turn, shop, buyer)
+
+
+class VerifiedBuyerAction(ShopAction, abc.ABC):
+    """An action only verified buyers may use: others are told to register or verify first."""
+
+    @abc.abstractmethod
+    def decide_for(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer) -> Outcome:
+        """Choose the replies and slot events for a verified buyer."""
+
+    def decide(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer | None) -> Outcome:
+        if buyer is None:
+            return Outcome([Reply("utter_not_registered")])
+        if buyer.verified_at is None:
+            return Outcome([Reply("utter_verify_first")])
+        return self.decide_for(session, turn, shop, buyer)

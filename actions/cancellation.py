@@ -8,7 +8,7 @@ import re
 from rasa_sdk.events import SlotSet
 from sqlalchemy.orm import Session
 
-from actions.base import Outcome, Reply, ShopAction
+from actions.base import Outcome, Reply, VerifiedBuyerAction
 from actions.orders import choose_order, describe
 from actions.turn import Turn
 from bot.platform.models import Buyer, Order, OrderStatus, Shop
@@ -43,15 +43,14 @@ def _refusal(order: Order) -> Outcome:
     return Outcome([Reply("utter_order_not_cancellable", describe(order))], list(_CLEARED))
 
 
-class ActionRequestCancellation(ShopAction):
-    requires_verified = True
+class ActionRequestCancellation(VerifiedBuyerAction):
     feature = "order_cancellation"
 
     def name(self) -> str:
         return ASKING_ACTION
 
-    def decide(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer | None) -> Outcome:
-        choice = choose_order(
+    def decide_for(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer) -> Outcome:
+        order = choose_order(
             session,
             turn,
             buyer,
@@ -60,9 +59,8 @@ class ActionRequestCancellation(ShopAction):
             none_reply="utter_no_cancellable_orders",
             choose_reply="utter_choose_order_to_cancel",
         )
-        if choice.outcome:
-            return choice.outcome
-        order = choice.order
+        if isinstance(order, Outcome):
+            return order
         if order.status not in OPEN:
             return _refusal(order)
         return Outcome(
@@ -74,12 +72,10 @@ class ActionRequestCancellation(ShopAction):
         )
 
 
-class _AnswerToCancellation(ShopAction):
+class _AnswerToCancellation(VerifiedBuyerAction):
     """A yes or no only counts as the answer to the cancellation question just asked."""
 
-    requires_verified = True
-
-    def decide(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer | None) -> Outcome:
+    def decide_for(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer) -> Outcome:
         order_id = turn.slots.get("cancel_order_id")
         if turn.previous_action != ASKING_ACTION or not order_id:
             return Outcome([Reply("utter_nothing_to_answer")], list(_CLEARED))

@@ -6,13 +6,13 @@ confirm the order it was collected for.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any
 
 from rasa_sdk.events import FollowupAction, SlotSet
 from sqlalchemy.orm import Session
 
 from actions.address import ADDRESS_SLOTS
-from actions.base import Outcome, Reply, ShopAction
+from actions.base import Outcome, Reply, VerifiedBuyerAction
 from actions.orders import choose_order, describe
 from actions.turn import Turn
 from bot.platform.models import Buyer, Order, OrderStatus, Shop
@@ -22,22 +22,20 @@ from bot.shop.audit import AuditAction
 from bot.shop.orders import Change, change_status, get_buyer_order
 from bot.shop.profile import shop_offers
 
-_CLEAR_ADDRESS: List[Dict[str, Any]] = [
+_CLEAR_ADDRESS: list[dict[str, Any]] = [
     SlotSet(slot, None) for slot in (*ADDRESS_SLOTS, "confirming_order_id")
 ]
 
 
-class ActionConfirmOrder(ShopAction):
-    requires_verified = True
-
+class ActionConfirmOrder(VerifiedBuyerAction):
     def name(self) -> str:
         return "action_confirm_order"
 
-    def decide(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer | None) -> Outcome:
+    def decide_for(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer) -> Outcome:
         waiting = turn.slots.get("confirming_order_id")
         if waiting and all(turn.slots.get(slot) for slot in ADDRESS_SLOTS):
             return self._confirm_with_address(session, turn, shop, buyer, waiting)
-        choice = choose_order(
+        order = choose_order(
             session,
             turn,
             buyer,
@@ -46,9 +44,8 @@ class ActionConfirmOrder(ShopAction):
             none_reply="utter_no_pending_orders",
             choose_reply="utter_choose_order_to_confirm",
         )
-        if choice.outcome:
-            return choice.outcome
-        order = choice.order
+        if isinstance(order, Outcome):
+            return order
         if (
             order.status == OrderStatus.PENDING.value
             and order.delivery_address is None

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Dict, Set
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -25,7 +24,7 @@ STATUS_TEXT = {
 }
 
 
-def describe(order: Order) -> Dict[str, Any]:
+def describe(order: Order) -> dict[str, Any]:
     """Placeholder values for responses about one order."""
     return {
         "order_id": order.id,
@@ -37,26 +36,19 @@ def describe(order: Order) -> Dict[str, Any]:
     }
 
 
-@dataclass
-class Choice:
-    """Either the order the buyer means, or what to tell them instead."""
-
-    order: Order | None = None
-    outcome: Outcome | None = None
-
-
 def choose_order(
     session: Session,
     turn: Turn,
     buyer: Buyer,
     *,
     intent: str,
-    candidates: Set[str],
+    candidates: set[str],
     none_reply: str,
     choose_reply: str,
-    carry: Dict[str, str] | None = None,
-) -> Choice:
-    """The typed order id if it is the buyer's; else the only candidate; else ask with buttons.
+    carry: dict[str, str] | None = None,
+) -> Order | Outcome:
+    """The order the buyer means, or what to tell them instead: the typed order id if it is the
+    buyer's; else the only candidate; else a question with buttons.
 
     An id that is someone else's, or another shop's, is answered exactly like one that does not
     exist, so nothing can be learnt by guessing. ``carry`` rides along in the buttons' payloads.
@@ -66,13 +58,13 @@ def choose_order(
         order_id = normalize_order_id(typed) or typed.upper()
         order = get_buyer_order(session, buyer, order_id)
         if order is None:
-            return Choice(outcome=Outcome([Reply("utter_order_not_found", {"order_id": order_id})]))
-        return Choice(order=order)
+            return Outcome([Reply("utter_order_not_found", {"order_id": order_id})])
+        return order
     orders = buyer_orders(session, buyer, candidates)
     if not orders:
-        return Choice(outcome=Outcome([Reply(none_reply)]))
+        return Outcome([Reply(none_reply)])
     if len(orders) == 1:
-        return Choice(order=orders[0])
+        return orders[0]
     buttons = [
         {
             "title": f"{order.id} {format_naira(order.amount_kobo)}",
@@ -80,4 +72,4 @@ def choose_order(
         }
         for order in orders[:MAX_CHOICES]
     ]
-    return Choice(outcome=Outcome([Reply(choose_reply, {"count": len(orders)}, buttons)]))
+    return Outcome([Reply(choose_reply, {"count": len(orders)}, buttons)])

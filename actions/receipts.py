@@ -7,7 +7,7 @@ import math
 
 from sqlalchemy.orm import Session
 
-from actions.base import Outcome, Reply, ShopAction
+from actions.base import Outcome, Reply, VerifiedBuyerAction
 from actions.orders import choose_order, describe
 from actions.turn import Turn
 from bot.platform.models import META_CHANNELS, Buyer, Order, OrderStatus, Shop
@@ -31,19 +31,18 @@ _PROBLEM_REPLIES = {
 }
 
 
-class ActionReceiptUpload(ShopAction):
-    requires_verified = True
+class ActionReceiptUpload(VerifiedBuyerAction):
     feature = "receipt_upload"
 
     def name(self) -> str:
         return "action_receipt_upload"
 
-    def decide(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer | None) -> Outcome:
+    def decide_for(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer) -> Outcome:
         problem = turn.entities.get("receipt_problem")
         if problem:
             return Outcome([Reply(_PROBLEM_REPLIES.get(problem, "utter_receipt_unreadable"))])
         received = turn.entities.get("receipt_file")
-        choice = choose_order(
+        order = choose_order(
             session,
             turn,
             buyer,
@@ -55,9 +54,8 @@ class ActionReceiptUpload(ShopAction):
             else "utter_choose_order_for_upload",
             carry={"receipt_file": received} if received else None,
         )
-        if choice.outcome:
-            return choice.outcome
-        order = choice.order
+        if isinstance(order, Outcome):
+            return order
         if order.status == OrderStatus.CANCELLED.value:
             return Outcome([Reply("utter_order_already_cancelled", describe(order))])
         if received:

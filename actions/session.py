@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, List
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
@@ -28,11 +28,11 @@ class ActionSessionStart(Action):
         return "action_session_start"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
-    ) -> List[Dict[str, Any]]:
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         metadata = tracker.get_slot("session_started_metadata") or {}
         shop_id = resolve_shop_id(metadata, tracker.get_slot("shop_id"), tracker.sender_id)
-        events: List[Dict[str, Any]] = [SessionStarted(), SlotSet("shop_id", shop_id)]
+        events: list[dict[str, Any]] = [SessionStarted(), SlotSet("shop_id", shop_id)]
         if metadata.get("channel"):
             events.append(SlotSet("channel", metadata["channel"]))
         if metadata.get("user_name"):

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from actions.base import Outcome, Reply, ShopAction
+from actions.base import Outcome, Reply, VerifiedBuyerAction
 from actions.orders import choose_order, describe
 from actions.turn import Turn
 from bot.platform.models import Buyer, Shop
 
 
-class ActionOrderStatus(ShopAction):
-    requires_verified = True
+class ActionOrderStatus(VerifiedBuyerAction):
     feature = "order_tracking"
 
     def name(self) -> str:
         return "action_order_status"
 
-    def decide(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer | None) -> Outcome:
-        choice = choose_order(
+    def decide_for(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer) -> Outcome:
+        order = choose_order(
             session,
             turn,
             buyer,
@@ -27,6 +26,6 @@ class ActionOrderStatus(ShopAction):
             none_reply="utter_no_orders",
             choose_reply="utter_choose_order_for_status",
         )
-        if choice.outcome:
-            return choice.outcome
-        return Outcome([Reply("utter_order_status", describe(choice.order))])
+        if isinstance(order, Outcome):
+            return order
+        return Outcome([Reply("utter_order_status", describe(order))])

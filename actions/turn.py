@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict
+from typing import Any
 
 from rasa_sdk import Tracker
 
@@ -18,19 +18,19 @@ class Turn:
     user_id: str
     display_name: str | None
     text: str
-    entities: Dict[str, str]
+    entities: dict[str, str]
     previous_action: str | None
-    slots: Dict[str, Any]
+    slots: dict[str, Any]
 
     @classmethod
     def from_tracker(cls, tracker: Tracker) -> Turn:
         """Channels that reach Rasa without our metadata (REST, ``rasa shell``) count as REST."""
         message = tracker.latest_message or {}
-        metadata: Dict[str, Any] = message.get("metadata") or {}
+        metadata: dict[str, Any] = message.get("metadata") or {}
         channel = metadata.get("channel") or tracker.get_slot("channel")
         if channel not in META_CHANNELS:
             channel = Channel.REST
-        entities: Dict[str, str] = {}
+        entities: dict[str, str] = {}
         for entity in message.get("entities") or []:
             entities.setdefault(entity.get("entity"), str(entity.get("value")))
         return cls(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -79,7 +79,7 @@ class ActionVerifyCode(ShopAction):
         audit.record(session, shop.id, AuditAction.TOKEN_ISSUED, buyer, jti=issued["claims"]["jti"])
         if not settings.buyer_portal_url:
             return Reply("utter_verified")
-        params: Dict[str, Any] = {
+        params: dict[str, Any] = {
             "portal_link": f"{settings.buyer_portal_url}/#token={issued['token']}",
             "minutes": settings.jwt_ttl_seconds // 60,
         }

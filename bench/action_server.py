@@ -33,9 +33,10 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any
 
 import aiohttp
 import requests
@@ -94,9 +95,9 @@ class Result:
 @dataclass(frozen=True)
 class Run:
     clients: int
-    results: List[Result]
+    results: list[Result]
     wall_seconds: float
-    probe: List[float]
+    probe: list[float]
     cpu_seconds: float
 
     @property
@@ -121,7 +122,7 @@ def load_domain() -> Any:
 
 def tracker_state(
     domain: Any, wa_id: str, text: str, intent: str, order_id: str | None = None
-) -> Dict:
+) -> dict:
     """``tracker.current_state(EventVerbosity.ALL)`` of a WhatsApp conversation whose newest
     message is ``text``; about an order (with its id as RegexEntityExtractor finds it) once the
     buyer registered and verified."""
@@ -136,7 +137,7 @@ def tracker_state(
 
     metadata = {"shop_id": SHOP_ID, "channel": "whatsapp", "user_id": wa_id, "user_name": "Ada"}
 
-    def said(said_text: str, said_intent: str, entities: List[Dict]) -> UserUttered:
+    def said(said_text: str, said_intent: str, entities: list[dict]) -> UserUttered:
         parse = {"name": said_intent, "confidence": 0.98}
         return UserUttered(said_text, parse, entities, metadata=metadata, input_channel="whatsapp")
 
@@ -170,7 +171,7 @@ def tracker_state(
     return tracker.current_state(EventVerbosity.ALL)
 
 
-def action_call(domain: Dict, action: str, wa_id: str, state: Dict) -> Call:
+def action_call(domain: dict, action: str, wa_id: str, state: dict) -> Call:
     payload = {
         "next_action": action,
         "sender_id": f"{SHOP_ID}:whatsapp:{wa_id}",
@@ -181,7 +182,7 @@ def action_call(domain: Dict, action: str, wa_id: str, state: Dict) -> Call:
     return Call(action, json.dumps(payload).encode())
 
 
-def create_verified_buyers(database_url: str, count: int) -> List[Tuple[str, str]]:
+def create_verified_buyers(database_url: str, count: int) -> list[tuple[str, str]]:
     """(wa_id, order id) of verified buyers, each with one pending order."""
     with Session(engine_for(database_url), future=True) as session, session.begin():
         created = []
@@ -195,8 +196,8 @@ def create_verified_buyers(database_url: str, count: int) -> List[Tuple[str, str
 
 
 def build_calls(
-    domain: Any, verified: Sequence[Tuple[str, str]], count: int, run: int
-) -> List[Call]:
+    domain: Any, verified: Sequence[tuple[str, str]], count: int, run: int
+) -> list[Call]:
     """Alternating status checks of verified buyers and registrations of new ones (a new number
     every time, so every registration writes)."""
     as_sent = domain.as_dict()
@@ -230,11 +231,11 @@ async def post_one(session: aiohttp.ClientSession, url: str, call: Call) -> Resu
 
 async def post_all(
     base: str, calls: Sequence[Call], clients: int, pid: int
-) -> Tuple[List[Result], float, List[float], float]:
+) -> tuple[list[Result], float, list[float], float]:
     """``clients`` keep-alive connections, each sending its next call when the previous one is
     answered (a closed loop), with the health probe running alongside."""
     pending = iter(calls)
-    results: List[Result] = []
+    results: list[Result] = []
     done = asyncio.Event()
     probing = asyncio.create_task(probe(base + "/health", PROBE_MAX_SAMPLES, done))
     connector = aiohttp.TCPConnector(limit=clients)
@@ -323,7 +324,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     print_section("Memory", f"Action server RSS after the run: {memory:.0f} MiB")
 
 
-async def idle_probe(base: str) -> List[float]:
+async def idle_probe(base: str) -> list[float]:
     return await probe(base + "/health", PROBE_IDLE_SAMPLES)
 
 
@@ -333,7 +334,7 @@ def health_ok(base: str) -> bool:
     return False
 
 
-def parse_args(argv: List[str]) -> argparse.Namespace:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.action_server", description=__doc__)
     parser.add_argument("--requests", type=positive, default=2000, help="per client count")
     parser.add_argument("--concurrency", type=positive, default=16)
@@ -341,7 +342,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: List[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, stop_on_sigterm)

@@ -10,7 +10,6 @@ difference between the two is the cost of what the assistant adds to an acknowle
 from __future__ import annotations
 
 import argparse
-from typing import List
 
 from sanic import Sanic, response
 from sanic.request import Request
@@ -31,7 +30,7 @@ def create_app() -> Sanic:
     return app
 
 
-def main(argv: List[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bare_sanic")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)

@@ -16,8 +16,9 @@ import random
 import re
 import threading
 import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, Iterator, List, Sequence, Tuple
+from typing import Any
 
 import aiohttp
 from sqlalchemy.orm import Session
@@ -41,7 +42,7 @@ class Step:
     """One turn of the journey: what buyers type (one is picked) and what the reply must say."""
 
     name: str
-    texts: Tuple[str, ...]
+    texts: tuple[str, ...]
     expect: str
 
 
@@ -81,11 +82,11 @@ class LoadRun:
 
     channel: str
     concurrency: int
-    turns: List[Turn]
+    turns: list[Turn]
     wall_seconds: float
 
     @property
-    def answered(self) -> List[Turn]:
+    def answered(self) -> list[Turn]:
         return [turn for turn in self.turns if turn.answered]
 
     @property
@@ -110,7 +111,7 @@ def percentile_ms(latencies: Sequence[float], percent: float) -> float:
 
 def create_buyers(
     database_url: str, shop_id: str, channel: str, user_ids: Sequence[str], scripts: Sequence[str]
-) -> List[Buyer]:
+) -> list[Buyer]:
     """Each buyer with one pending order, as a shop creates them before the buyer writes."""
     with Session(engine_for(database_url), future=True) as session, session.begin():
         created = []
@@ -123,7 +124,7 @@ def create_buyers(
 
 # The channels: each ``say`` returns the reply text and the seconds the buyer waited, or None.
 
-Say = Callable[[aiohttp.ClientSession, str, str], Awaitable[Tuple[str, float] | None]]
+Say = Callable[[aiohttp.ClientSession, str, str], Awaitable[tuple[str, float] | None]]
 
 
 class RestChannel:
@@ -134,7 +135,7 @@ class RestChannel:
 
     async def say(
         self, session: aiohttp.ClientSession, user_id: str, text: str
-    ) -> Tuple[str, float] | None:
+    ) -> tuple[str, float] | None:
         started = time.perf_counter()
         try:
             async with session.post(self._url, json={"sender": user_id, "message": text}) as reply:
@@ -155,7 +156,7 @@ class ReplyWaiters:
     """
 
     def __init__(self) -> None:
-        self._waiting: Dict[str, asyncio.Future] = {}
+        self._waiting: dict[str, asyncio.Future] = {}
         self.unclaimed = 0
 
     def expect(self, recipient: str) -> asyncio.Future:
@@ -188,7 +189,7 @@ class WhatsAppChannel:
 
     async def say(
         self, session: aiohttp.ClientSession, user_id: str, text: str
-    ) -> Tuple[str, float] | None:
+    ) -> tuple[str, float] | None:
         payload = whatsapp_text_webhook(
             text, phone_number_id=self._phone_number_id, wa_id=user_id, name="Ada"
         )
@@ -230,7 +231,7 @@ class Budget:
 
 
 async def converse(
-    say: Say, session: aiohttp.ClientSession, buyer: Buyer, budget: Budget, turns: List[Turn]
+    say: Say, session: aiohttp.ClientSession, buyer: Buyer, budget: Budget, turns: list[Turn]
 ) -> None:
     """One buyer's journey. The texts depend only on the buyer's script, so every configuration
     is sent exactly the same conversations."""
@@ -259,7 +260,7 @@ async def drive(
     theirs ends, until ``turns`` turns were sent."""
     budget = Budget(turns)
     pending: Iterator[Buyer] = iter(pool)
-    done: List[Turn] = []
+    done: list[Turn] = []
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=TURN_TIMEOUT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:

@@ -42,9 +42,9 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
 import aiohttp
 import requests
@@ -132,7 +132,7 @@ class Candidate:
     config: Path
 
     @property
-    def fallback(self) -> Tuple[float, float]:
+    def fallback(self) -> tuple[float, float]:
         """(threshold, ambiguity_threshold) of its FallbackClassifier."""
         pipeline = yaml.safe_load(self.config.read_text())["pipeline"]
         fallback = next(c for c in pipeline if c["name"] == "FallbackClassifier")
@@ -165,7 +165,7 @@ class Parsed:
 
     example: Example
     served_intent: str
-    ranking: List[Tuple[str, float]]
+    ranking: list[tuple[str, float]]
     entities: frozenset
     seconds: float
 
@@ -177,17 +177,17 @@ class Served:
     startup_seconds: float = 0.0
     startup_other_cpu: float = 0.0
     actions_startup_seconds: float = 0.0
-    first_reply_ms: Dict[str, float] = field(default_factory=dict)
-    rss_start: Tuple[float, float] = (0.0, 0.0)
-    rss_after: Tuple[float, float] = (0.0, 0.0)
+    first_reply_ms: dict[str, float] = field(default_factory=dict)
+    rss_start: tuple[float, float] = (0.0, 0.0)
+    rss_after: tuple[float, float] = (0.0, 0.0)
     turns_served: int = 0
-    runs: List[LoadRun] = field(default_factory=list)
+    runs: list[LoadRun] = field(default_factory=list)
     # By (channel, concurrency): the Rasa server's CPU time per answered turn, and the share of
     # the machine's CPU that processes the benchmark did not start used meanwhile.
-    cpu_ms: Dict[Tuple[str, int], float] = field(default_factory=dict)
-    other_cpu: Dict[Tuple[str, int], float] = field(default_factory=dict)
-    parsed: List[Parsed] = field(default_factory=list)
-    issued: Dict[str, List[Parsed]] = field(default_factory=dict)
+    cpu_ms: dict[tuple[str, int], float] = field(default_factory=dict)
+    other_cpu: dict[tuple[str, int], float] = field(default_factory=dict)
+    parsed: list[Parsed] = field(default_factory=list)
+    issued: dict[str, list[Parsed]] = field(default_factory=dict)
 
     def run(self, channel: str, concurrency: int) -> LoadRun:
         return next(r for r in self.runs if (r.channel, r.concurrency) == (channel, concurrency))
@@ -206,7 +206,7 @@ class NluScore:
 # Held-out data
 
 
-def load_examples(path: Path) -> List[Example]:
+def load_examples(path: Path) -> list[Example]:
     """With Rasa's own readers, so the texts are exactly what ``rasa test nlu`` sees (a
     directory's NLU files only, as ``--nlu data`` reads them)."""
     from rasa.shared.data import get_data_files, is_nlu_file
@@ -236,7 +236,7 @@ def story_texts() -> Iterator[str]:
                     yield re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", step["user"]).strip()
 
 
-def heldout_problems(examples: Sequence[Example]) -> List[str]:
+def heldout_problems(examples: Sequence[Example]) -> list[str]:
     """Why the held-out set would not measure generalisation, if it would not."""
     trained = {normalized(e.text) for e in load_examples(PROJECT_ROOT / "data")}
     tested = {normalized(text) for text in story_texts()}
@@ -259,11 +259,11 @@ def heldout_problems(examples: Sequence[Example]) -> List[str]:
     return problems
 
 
-def issued_values(kind: str, count: int, rng: random.Random) -> List[str]:
+def issued_values(kind: str, count: int, rng: random.Random) -> list[str]:
     """Codes as bot.shop.codes.generate_code draws them and order ids as
     bot.shop.order_ids.new_order_id does, from the same alphabets, but seeded: every run and
     configuration gets the same."""
-    values: List[str] = []
+    values: list[str] = []
     while len(values) < count:
         if kind == "order_id":
             values.append(
@@ -276,12 +276,12 @@ def issued_values(kind: str, count: int, rng: random.Random) -> List[str]:
     return values
 
 
-def issued_examples() -> Dict[str, List[Example]]:
+def issued_examples() -> dict[str, list[Example]]:
     """Messages that carry a one-time code or an order id the app really issues, typed the ways
     buyers send them back. Unlike the handwritten held-out set, they cover every shape a code
     can take (a symbol first or last, ``%`` between letters...)."""
     rng = random.Random(ISSUED_SEED)
-    examples: Dict[str, List[Example]] = {}
+    examples: dict[str, list[Example]] = {}
     for kind, templates in ISSUED_TEMPLATES.items():
         values = issued_values(kind, ISSUED_PER_KIND, rng)
         examples[kind] = []
@@ -297,7 +297,7 @@ def issued_examples() -> Dict[str, List[Example]]:
 # Processes
 
 
-def rasa_env(workdir: Path, cache: str) -> Dict[str, str]:
+def rasa_env(workdir: Path, cache: str) -> dict[str, str]:
     """Rasa's training cache in the run's directory, one per configuration: each trains cold,
     and the project's .rasa/cache is left alone."""
     return {
@@ -344,7 +344,7 @@ def wait_for_quiet(stacks: Sequence[Stack]) -> None:
         time.sleep(QUIET_POLL)
 
 
-def run_to_end(args: List[str], env: Dict[str, str], log: Path, timeout: float) -> float:
+def run_to_end(args: list[str], env: dict[str, str], log: Path, timeout: float) -> float:
     """Runs a command to completion (stopped with its process group however this ends) and
     returns its wall time; a failure raises with the end of its log."""
     started = time.perf_counter()
@@ -356,11 +356,11 @@ def run_to_end(args: List[str], env: Dict[str, str], log: Path, timeout: float) 
     return time.perf_counter() - started
 
 
-def rasa(*args: str) -> List[str]:
+def rasa(*args: str) -> list[str]:
     return [str(VENV_BIN / "rasa"), *args]
 
 
-def train_args(candidate: Candidate, out: Path) -> List[str]:
+def train_args(candidate: Candidate, out: Path) -> list[str]:
     return rasa(
         "train",
         "--config",
@@ -400,7 +400,7 @@ def wait_ready(url: str, process: subprocess.Popen, what: str, started: float) -
 
 # Serving both configurations
 
-Point = Tuple[str, object]  # (channel, concurrency, "warm-up" or "top-up")
+Point = tuple[str, object]  # (channel, concurrency, "warm-up" or "top-up")
 
 
 @dataclass(frozen=True)
@@ -415,11 +415,11 @@ class Stack:
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.rasa.pid) + cpu_seconds(self.actions.pid)
 
-    def rss_mib(self) -> Tuple[float, float]:
+    def rss_mib(self) -> tuple[float, float]:
         return rss_mib(self.rasa.pid), rss_mib(self.actions.pid)
 
 
-def user_ids(channel: str, config: int, point: int, count: int) -> List[str]:
+def user_ids(channel: str, config: int, point: int, count: int) -> list[str]:
     """Distinct per configuration and point, so a late reply is never taken for another's;
     WhatsApp ids are phone numbers."""
     if channel == "whatsapp":
@@ -427,11 +427,11 @@ def user_ids(channel: str, config: int, point: int, count: int) -> List[str]:
     return [f"buyer-{config}-{point:02d}-{i:04d}" for i in range(count)]
 
 
-def plan_buyers(database_url: str, config: int, args: argparse.Namespace) -> Dict[Point, List]:
+def plan_buyers(database_url: str, config: int, args: argparse.Namespace) -> dict[Point, list]:
     """The buyers of every point (plus a warm-up and the top-up to --memory-turns), created
     before the servers start. Each configuration's buyers at a point follow the same scripts,
     so both are sent the same conversations."""
-    counts: Dict[Point, int] = {}
+    counts: dict[Point, int] = {}
     for channel in CHANNELS:
         counts[(channel, "warm-up")] = 1
         for level in args.concurrency:
@@ -454,7 +454,7 @@ def plan_buyers(database_url: str, config: int, args: argparse.Namespace) -> Dic
 class Serving:
     """One configuration's running servers, its planned buyers, and what it showed."""
 
-    def __init__(self, stack: Stack, plan: Dict[Point, List], loop: BenchLoop, secret: str):
+    def __init__(self, stack: Stack, plan: dict[Point, list], loop: BenchLoop, secret: str):
         self.stack = stack
         self.plan = plan
         self.loop = loop
@@ -493,7 +493,7 @@ def serving(
     admin(env, "shop", "add", *shop)
     plan = plan_buyers(env["DATABASE_URL"], config, args)
     wait_for_quiet(running_stacks)
-    started_here: List[subprocess.Popen] = []
+    started_here: list[subprocess.Popen] = []
     other = OtherWork(
         lambda: own_cpu_seconds(running_stacks) + sum(cpu_seconds(p.pid) for p in started_here)
     )
@@ -559,17 +559,17 @@ def finish(current: Serving, args: argparse.Namespace, examples: Sequence[Exampl
 
 
 def serve_all(
-    trained: Dict[str, Trained],
+    trained: dict[str, Trained],
     examples: Sequence[Example],
     args: argparse.Namespace,
     workdir: Path,
-) -> Tuple[Dict[str, Served], int]:
+) -> tuple[dict[str, Served], int]:
     """Both configurations up at once, measured point by point in alternating order, so a
     change in the machine's load hits both alike. Also returns how many WhatsApp replies
     arrived that no buyer was waiting for (a duplicate or a reply after the timeout)."""
     with BenchLoop() as loop, contextlib.ExitStack() as stack:
-        servings: Dict[str, Serving] = {}
-        stacks: List[Stack] = []
+        servings: dict[str, Serving] = {}
+        stacks: list[Stack] = []
         for config, candidate in enumerate(CANDIDATES):
             progress(f"starting {candidate.name}")
             current = stack.enter_context(
@@ -602,7 +602,7 @@ def serve_all(
         return {name: s.served for name, s in servings.items()}, loop.waiters.unclaimed
 
 
-async def parse_all(url: str, token: str, examples: Sequence[Example]) -> List[Parsed]:
+async def parse_all(url: str, token: str, examples: Sequence[Example]) -> list[Parsed]:
     """Each held-out message through ``POST /model/parse``, one at a time: what the running
     assistant understands, after its FallbackClassifier."""
     parsed = []
@@ -644,7 +644,7 @@ def read_scores(out: Path) -> NluScore:
     return NluScore(intents["accuracy"], intents["macro avg"]["f1-score"], entity_f1, extractor)
 
 
-def heldout_args(model: Path, out: Path) -> List[str]:
+def heldout_args(model: Path, out: Path) -> list[str]:
     heldout = str(HELDOUT.relative_to(PROJECT_ROOT))
     return rasa("test", "nlu", "--model", str(model), "--nlu", heldout, "--out", str(out))
 
@@ -656,7 +656,7 @@ def test_heldout(candidate: Candidate, trained: Trained, workdir: Path) -> NluSc
     return read_scores(out)
 
 
-def cv_args(candidate: Candidate, folds: int, seed: int, out: Path) -> List[str]:
+def cv_args(candidate: Candidate, folds: int, seed: int, out: Path) -> list[str]:
     """``rasa test nlu --cross-validation`` through bench.seeded_rasa: the same folds for every
     configuration."""
     config = str(candidate.config.relative_to(PROJECT_ROOT))
@@ -711,7 +711,7 @@ def fallback_share(parsed: Sequence[Parsed]) -> float:
     return sum(p.served_intent == "nlu_fallback" for p in parsed) / len(parsed)
 
 
-def answers_at(parsed: Sequence[Parsed], threshold: float, ambiguity: float) -> Tuple[float, float]:
+def answers_at(parsed: Sequence[Parsed], threshold: float, ambiguity: float) -> tuple[float, float]:
     """With another FallbackClassifier threshold, replayed from the raw ranking exactly as the
     FallbackClassifier decides: the share of messages answered right, and the share answered
     with a wrong intent (a wrong action, worse than the fallback's "type help")."""
@@ -758,7 +758,7 @@ def fully_right(parsed: Sequence[Parsed]) -> float:
     return sum(right) / len(right)
 
 
-def entities_right(parsed: Sequence[Parsed]) -> Tuple[float, int]:
+def entities_right(parsed: Sequence[Parsed]) -> tuple[float, int]:
     """Share of messages with an id or code whose entities are exactly the annotated ones, and
     the number of other messages given an entity they do not have."""
     annotated = [p for p in parsed if p.example.entities]
@@ -778,9 +778,9 @@ def ratio(ours: float, default: float) -> str:
     return f"{ours / default:.2f}x" if default else "n/a"
 
 
-def cost_table(trained: Dict[str, Trained], served: Dict[str, Served]) -> str:
+def cost_table(trained: dict[str, Trained], served: dict[str, Served]) -> str:
     turns = served["ours"].turns_served
-    measures: List[Tuple[str, Callable[[str], float], str]] = [
+    measures: list[tuple[str, Callable[[str], float], str]] = [
         ("training, cold cache (s)", lambda n: trained[n].seconds, "{:.0f}"),
         ("model size (MiB)", lambda n: trained[n].model.stat().st_size / MIB**2, "{:.1f}"),
         ("action server start-up until /health is 200 (s)",
@@ -818,7 +818,7 @@ def cost_table(trained: Dict[str, Trained], served: Dict[str, Served]) -> str:
     return markdown_table(["", "ours", "default", "ours/default"], rows)
 
 
-def load_table(served: Dict[str, Served], concurrency: Sequence[int]) -> str:
+def load_table(served: dict[str, Served], concurrency: Sequence[int]) -> str:
     rows = []
     for channel in CHANNELS:
         for level in concurrency:
@@ -836,7 +836,7 @@ def load_table(served: Dict[str, Served], concurrency: Sequence[int]) -> str:
     return markdown_table(headers, rows)
 
 
-def ratio_rows(served: Dict[str, Served], concurrency: Sequence[int]) -> List[List[object]]:
+def ratio_rows(served: dict[str, Served], concurrency: Sequence[int]) -> list[list[object]]:
     rows = []
     for channel in CHANNELS:
         for level in concurrency:
@@ -857,9 +857,9 @@ def ratio_rows(served: Dict[str, Served], concurrency: Sequence[int]) -> List[Li
 
 
 def understanding_table(
-    cv: Dict[str, NluScore], heldout: Dict[str, NluScore], served: Dict[str, Served]
+    cv: dict[str, NluScore], heldout: dict[str, NluScore], served: dict[str, Served]
 ) -> str:
-    def pair(values: Dict[str, float], fmt: str = "{:.3f}") -> List[str]:
+    def pair(values: dict[str, float], fmt: str = "{:.3f}") -> list[str]:
         return [fmt.format(values[n]) for n in ("ours", "default")]
 
     parsed = {name: served[name].parsed for name in served}
@@ -898,13 +898,13 @@ def understanding_table(
     return markdown_table(["", "ours", "default"], rows)
 
 
-def sweep_table(served: Dict[str, Served]) -> str:
+def sweep_table(served: dict[str, Served]) -> str:
     """Each configuration's own threshold is marked with its name."""
     fallbacks = {c.name: c.fallback for c in CANDIDATES}
     rows = []
     for threshold in SWEEP_THRESHOLDS:
         configured = [n for n in ("ours", "default") if fallbacks[n][0] == threshold]
-        row: List[object] = [f"{threshold:.1f} {' '.join(f'({n})' for n in configured)}".strip()]
+        row: list[object] = [f"{threshold:.1f} {' '.join(f'({n})' for n in configured)}".strip()]
         for name in ("ours", "default"):
             right, wrong = answers_at(served[name].parsed, threshold, fallbacks[name][1])
             row += [f"{right:.3f}", f"{wrong:.3f}"]
@@ -914,9 +914,9 @@ def sweep_table(served: Dict[str, Served]) -> str:
 
 
 def goals_table(
-    served: Dict[str, Served],
-    cv: Dict[str, NluScore],
-    heldout: Dict[str, NluScore],
+    served: dict[str, Served],
+    cv: dict[str, NluScore],
+    heldout: dict[str, NluScore],
     concurrency: Sequence[int],
 ) -> str:
     ours, default = served["ours"], served["default"]
@@ -973,7 +973,7 @@ def goals_table(
     return markdown_table(["goal", "measured (ours vs default)", "met"], rows)
 
 
-def draw_chart(served: Dict[str, Served], concurrency: Sequence[int], path: Path) -> None:
+def draw_chart(served: dict[str, Served], concurrency: Sequence[int], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1008,7 +1008,7 @@ def draw_chart(served: Dict[str, Served], concurrency: Sequence[int], path: Path
     plt.close(figure)
 
 
-def machine_rows() -> List[Tuple[str, str]]:
+def machine_rows() -> list[tuple[str, str]]:
     versions = [
         (package, importlib.metadata.version(package)) for package in ("rasa", "tensorflow")
     ]
@@ -1076,7 +1076,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     )
 
 
-def parse_args(argv: List[str]) -> argparse.Namespace:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__)
     parser.add_argument("--turns", type=positive, default=200, help="per point")
     parser.add_argument("--concurrency", type=positive, nargs="+", default=[1, 4, 16])
@@ -1088,7 +1088,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: List[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, stop_on_sigterm)

@@ -10,7 +10,6 @@ import contextlib
 import os
 import re
 from pathlib import Path
-from typing import Dict, List
 
 MIB = 1024.0
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -18,13 +17,13 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 _PPID, _UTIME, _STIME = 1, 11, 12
 
 
-def _stat_fields(pid: int) -> List[str]:
+def _stat_fields(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
-def process_tree(pid: int) -> List[int]:
+def process_tree(pid: int) -> list[int]:
     """``pid`` and its descendants."""
-    children: Dict[int, List[int]] = {}
+    children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError, IndexError, ValueError):

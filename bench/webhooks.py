@@ -40,9 +40,9 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
 import aiohttp
 import requests
@@ -122,7 +122,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Run:
     target: str
-    outcomes: List[Outcome]
+    outcomes: list[Outcome]
     started_at: float
     wall_seconds: float
 
@@ -165,7 +165,7 @@ def make_webhook(text: str, wa_id: str, name: str, secret: str) -> Webhook:
     return Webhook(wa_id, body, sign(body, secret))
 
 
-def conversation_webhooks(count: int, secret: str, rng: random.Random) -> List[Webhook]:
+def conversation_webhooks(count: int, secret: str, rng: random.Random) -> list[Webhook]:
     """Realistic texts from a pool of buyers, so many conversations advance at once."""
     webhooks = []
     for _ in range(count):
@@ -175,7 +175,7 @@ def conversation_webhooks(count: int, secret: str, rng: random.Random) -> List[W
     return webhooks
 
 
-def burst_webhooks(count: int, secret: str, rng: random.Random) -> Tuple[List[Webhook], int]:
+def burst_webhooks(count: int, secret: str, rng: random.Random) -> tuple[list[Webhook], int]:
     """Unique messages, one per buyer, plus byte-identical redeliveries of some, shuffled."""
     redeliveries = round(count * REDELIVERY_SHARE)
     unique = [
@@ -207,7 +207,7 @@ async def post_all(target: str, url: str, webhooks: Sequence[Webhook], concurren
     previous one is answered: a closed loop, so a slow server is seen as latency and as fewer
     webhooks per second."""
     pending = iter(webhooks)
-    outcomes: List[Outcome] = []
+    outcomes: list[Outcome] = []
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -224,7 +224,7 @@ async def post_all(target: str, url: str, webhooks: Sequence[Webhook], concurren
 async def post_at_rate(target: str, url: str, webhooks: Sequence[Webhook], rate: float) -> Run:
     """An open loop: webhook *i* leaves at start + *i* / ``rate`` whether or not the earlier ones
     were answered, so a slow server shows as latency, never as fewer webhooks sent."""
-    outcomes: List[Outcome] = []
+    outcomes: list[Outcome] = []
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0), timeout=timeout
@@ -239,7 +239,7 @@ async def post_at_rate(target: str, url: str, webhooks: Sequence[Webhook], rate:
         return Run(target, outcomes, started_at, time.perf_counter() - started)
 
 
-async def run_bounded(tasks: List[asyncio.Task]) -> None:
+async def run_bounded(tasks: list[asyncio.Task]) -> None:
     """Wait at most PHASE_TIMEOUT. Plain tasks, not gather(): on Ctrl-C asyncio.run cancels and
     collects them quietly."""
     done, pending = await asyncio.wait(tasks, timeout=PHASE_TIMEOUT)
@@ -251,9 +251,9 @@ async def run_bounded(tasks: List[asyncio.Task]) -> None:
         task.result()
 
 
-async def probe(url: str, samples: int, done: asyncio.Event | None = None) -> List[float]:
+async def probe(url: str, samples: int, done: asyncio.Event | None = None) -> list[float]:
     """Latencies of ``GET url``, one at a time every PROBE_INTERVAL, until ``done`` is set."""
-    latencies: List[float] = []
+    latencies: list[float] = []
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         while len(latencies) < samples and not (done and done.is_set()):
@@ -267,7 +267,7 @@ async def probe(url: str, samples: int, done: asyncio.Event | None = None) -> Li
 
 async def post_all_probed(
     target: str, url: str, webhooks: Sequence[Webhook], concurrency: int, probe_url: str
-) -> Tuple[Run, List[float]]:
+) -> tuple[Run, list[float]]:
     """``post_all`` with the event-loop probe running alongside, for as long as it runs."""
     done = asyncio.Event()
     probing = asyncio.create_task(probe(probe_url, PROBE_MAX_SAMPLES, done))
@@ -293,7 +293,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(args: List[str], env: Dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
     """A child in its own process group, so that it and whatever it starts can be stopped
     together however the benchmark ends."""
     with log.open("wb") as out:
@@ -346,7 +346,7 @@ def status_ok(url: str, token: str) -> bool:
     return False
 
 
-def assistant_env(workdir: Path, graph_url: str, app_secret: str) -> Dict[str, str]:
+def assistant_env(workdir: Path, graph_url: str, app_secret: str) -> dict[str, str]:
     """Fresh secrets and files for this run; what is set here wins over the developer's .env."""
     actions_port = free_port()
     return {
@@ -373,7 +373,7 @@ def assistant_env(workdir: Path, graph_url: str, app_secret: str) -> Dict[str, s
     }
 
 
-def admin(env: Dict[str, str], *args: str) -> None:
+def admin(env: dict[str, str], *args: str) -> None:
     """``python -m bot ...``; its error output becomes the exception when it fails."""
     done = subprocess.run(
         [sys.executable, "-m", "bot", *args],
@@ -427,7 +427,7 @@ def start(stack: contextlib.ExitStack, keep: bool) -> Stack:
 # The database and the Graph API double
 
 
-def inbox_states(database: Path, sender_prefix: str) -> Dict[str, int]:
+def inbox_states(database: Path, sender_prefix: str) -> dict[str, int]:
     with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
         rows = connection.execute(
             "SELECT state, COUNT(*) FROM inbox_messages WHERE sender LIKE ? GROUP BY state",
@@ -451,7 +451,7 @@ def wait_for_inbox(database: Path, sender_prefix: str, timeout: float) -> bool:
     return True
 
 
-def replies_to(graph: GraphDoubleThread, recipients: Sequence[str]) -> List[Record]:
+def replies_to(graph: GraphDoubleThread, recipients: Sequence[str]) -> list[Record]:
     wanted = set(recipients)
     return [
         record
@@ -529,7 +529,7 @@ def print_section(title: str, body: str) -> None:
     print(f"\n### {title}\n\n{body}", flush=True)
 
 
-def machine() -> List[Tuple[str, str]]:
+def machine() -> list[tuple[str, str]]:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
     meminfo = Path("/proc/meminfo").read_text()
@@ -668,7 +668,7 @@ def probe_table(idle: Sequence[float], busy: Sequence[float]) -> str:
     return markdown_table(["while", "requests", "p50 ms", "p99 ms", "max ms"], rows)
 
 
-def format_states(states: Dict[str, int]) -> str:
+def format_states(states: dict[str, int]) -> str:
     return ", ".join(f"{state}: {count}" for state, count in sorted(states.items())) or "none"
 
 
@@ -712,7 +712,7 @@ def flag(count: int) -> str:
     return str(count) if count == 0 else f"**{count}**"
 
 
-def parse_args(argv: List[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.webhooks", description=__doc__)
     parser.add_argument("--requests", type=positive, default=2000, help="per target")
     parser.add_argument("--concurrency", type=positive, default=16)
@@ -735,7 +735,7 @@ def stop_on_sigterm(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: List[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, stop_on_sigterm)

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
 
 from bot.platform.readiness import NotReady, wait_until_ready
 from bot.platform.secrets import check_jwt_key
@@ -27,7 +26,7 @@ STOP_TIMEOUT = 75
 PR_SET_PDEATHSIG = 1
 
 
-def child_environment() -> Dict[str, str]:
+def child_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("RASA_PORT", "5005")
     env.setdefault("ACTIONS_PORT", "5055")
@@ -39,7 +38,7 @@ def child_environment() -> Dict[str, str]:
     return env
 
 
-def rasa_server_command(model: Path, env: Dict[str, str]) -> List[str]:
+def rasa_server_command(model: Path, env: dict[str, str]) -> list[str]:
     """``rasa run`` as ``make run`` starts it (the pipeline benchmark starts the same)."""
     return [
         str(VENV_BIN / "rasa"),
@@ -60,7 +59,7 @@ def rasa_server_command(model: Path, env: Dict[str, str]) -> List[str]:
     ]
 
 
-def stop(processes: List[subprocess.Popen]) -> None:
+def stop(processes: list[subprocess.Popen]) -> None:
     """Newest first, each to the end: Rasa finishes the turns in flight (up to a minute), which
     call the action server, before the action server is asked to stop."""
     for process in reversed(processes):
@@ -84,7 +83,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: List[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.launcher")
     parser.add_argument("--shell", action="store_true", help="rasa shell instead of the server")
     args = parser.parse_args(argv)

@@ -10,7 +10,7 @@ with Rasa's own error message.
 from __future__ import annotations
 
 import functools
-from typing import Any, Dict
+from typing import Any
 
 from jsonschema import validators
 from jsonschema.exceptions import best_match
@@ -28,7 +28,7 @@ def response_validator() -> Validator:
     return validator_class(schema)
 
 
-def validate_action_result(_action: RemoteAction, result: Dict[str, Any]) -> bool:
+def validate_action_result(_action: RemoteAction, result: dict[str, Any]) -> bool:
     """``RemoteAction._validate_action_result`` with the validator built once."""
     error = best_match(response_validator().iter_errors(result))
     if error is None:
@@ -43,4 +43,4 @@ def validate_action_result(_action: RemoteAction, result: Dict[str, Any]) -> boo
 
 def install() -> None:
     """Use the validator built once for every action server response of this process."""
-    RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
+    RemoteAction._validate_action_result = validate_action_result

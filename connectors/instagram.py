@@ -7,7 +7,7 @@ channel's Graph calls go there (``INSTAGRAM_GRAPH_API_URL``).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 from bot.meta.outbound import instagram_messages
 from bot.meta.webhooks import InboundMessage, StatusUpdate, parse_instagram
@@ -26,8 +26,8 @@ class InstagramOutput(MetaOutput):
         return Channel.INSTAGRAM
 
     def bodies(
-        self, user_id: str, text: str, buttons: List[Dict[str, Any]], image_url: str | None
-    ) -> List[Dict[str, Any]]:
+        self, user_id: str, text: str, buttons: list[dict[str, Any]], image_url: str | None
+    ) -> list[dict[str, Any]]:
         return instagram_messages(user_id, text, buttons, image_url)
 
 
@@ -39,7 +39,7 @@ class InstagramInput(MetaInput):
         return settings.instagram_graph_api_url
 
     @classmethod
-    def webhook_secrets(cls) -> List[str]:
+    def webhook_secrets(cls) -> list[str]:
         """Instagram Login apps sign webhooks with the Instagram app secret; the Meta app's
         secrets (current and previous) are accepted too."""
         own = secret_store.instagram_app_secret()
@@ -50,5 +50,5 @@ class InstagramInput(MetaInput):
     def output_class(cls) -> type:
         return InstagramOutput
 
-    def parse(self, payload: Any) -> Tuple[List[InboundMessage], List[StatusUpdate]]:
+    def parse(self, payload: Any) -> tuple[list[InboundMessage], list[StatusUpdate]]:
         return parse_instagram(payload)

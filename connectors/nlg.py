@@ -15,7 +15,7 @@ import copy
 import logging
 import random
 import time
-from typing import Any, Dict, Tuple
+from typing import Any
 
 from rasa.core.nlg.response import ResponseVariationFilter, TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
@@ -43,7 +43,7 @@ class ShopProfiles:
 
     def __init__(self, ttl: float = PROFILE_TTL_SECONDS) -> None:
         self._ttl = ttl
-        self._cache: Dict[str, Tuple[float, ShopProfile | None]] = {}
+        self._cache: dict[str, tuple[float, ShopProfile | None]] = {}
 
     async def get(self, shop_id: str) -> ShopProfile | None:
         cached = self._cache.get(shop_id)
@@ -74,7 +74,7 @@ class ShopResponseGenerator(TemplatedNaturalLanguageGenerator):
         tracker: DialogueStateTracker,
         output_channel: str,
         **kwargs: Any,
-    ) -> Dict[str, Any] | None:
+    ) -> dict[str, Any] | None:
         filled_slots = tracker.current_slot_values()
         shop_id = resolve_shop_id(
             tracker.latest_message.metadata if tracker.latest_message else None,

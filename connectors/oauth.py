@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from typing import Any, Awaitable, Callable, Dict
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -56,7 +57,7 @@ class MetaConnectInput(InputChannel):
         return "connect"
 
     @classmethod
-    def from_credentials(cls, credentials: Dict[str, Any] | None) -> MetaConnectInput:
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> MetaConnectInput:
         """Everything comes from the environment and the secrets layer; a server without Meta
         settings still starts, and the callback page says connecting is not set up."""
         settings = get_settings()

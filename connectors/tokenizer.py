@@ -8,7 +8,6 @@ ids in training. Entities are still extracted from the original text by RegexEnt
 from __future__ import annotations
 
 import re
-from typing import List
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.tokenizers.tokenizer import Token
@@ -25,7 +24,7 @@ PLACEHOLDERS = (
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
 class PlaceholderWhitespaceTokenizer(WhitespaceTokenizer):
-    def tokenize(self, message: Message, attribute: str) -> List[Token]:
+    def tokenize(self, message: Message, attribute: str) -> list[Token]:
         tokens = super().tokenize(message, attribute)
         text = message.get(attribute) or ""
         spans = [

@@ -15,7 +15,7 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, List, Tuple
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
@@ -37,7 +37,7 @@ class _Session:
     """A conversation's latest session as stored: its events and the id of its newest row."""
 
     last_id: int
-    events: Tuple[Event, ...]
+    events: tuple[Event, ...]
 
 
 class RedactingSQLTrackerStore(SQLTrackerStore):
@@ -66,7 +66,7 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
             last_id = self._last_id(session, sender_id)
             cached = self._cached(sender_id)
             if cached is not None and cached.last_id == last_id:
-                events: List[Event] = list(cached.events)
+                events: list[Event] = list(cached.events)
             else:
                 rows = self._event_query(
                     session, sender_id, fetch_events_from_all_sessions=False

@@ -5,7 +5,7 @@ The shop is the owner of ``metadata.phone_number_id``; replies go out through th
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 from bot.meta.outbound import whatsapp_messages
 from bot.meta.webhooks import InboundMessage, StatusUpdate, parse_whatsapp
@@ -22,8 +22,8 @@ class WhatsAppOutput(MetaOutput):
         return Channel.WHATSAPP
 
     def bodies(
-        self, user_id: str, text: str, buttons: List[Dict[str, Any]], image_url: str | None
-    ) -> List[Dict[str, Any]]:
+        self, user_id: str, text: str, buttons: list[dict[str, Any]], image_url: str | None
+    ) -> list[dict[str, Any]]:
         return whatsapp_messages(user_id, text, buttons, image_url)
 
 
@@ -34,5 +34,5 @@ class WhatsAppInput(MetaInput):
     def output_class(cls) -> type:
         return WhatsAppOutput
 
-    def parse(self, payload: Any) -> Tuple[List[InboundMessage], List[StatusUpdate]]:
+    def parse(self, payload: Any) -> tuple[list[InboundMessage], list[StatusUpdate]]:
         return parse_whatsapp(payload)

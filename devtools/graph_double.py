@@ -30,15 +30,16 @@ import hmac
 import secrets
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable, Dict, List
+from typing import Any
 
 from aiohttp import web
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8900
 
-Record = Dict[str, Any]
+Record = dict[str, Any]
 
 # Meta's wording for the failures tests queue most often; any other code gets a generic message.
 _ERROR_MESSAGES = {
@@ -91,7 +92,7 @@ def meta_error(
     code: int,
     error_type: str = "OAuthException",
     **extra: Any,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """The error envelope every Graph API failure uses, so clients parse the double like Meta."""
     error = {"message": message, "type": error_type, "code": code, **extra}
     error["fbtrace_id"] = "A" + secrets.token_urlsafe(16)
@@ -103,7 +104,7 @@ def mask(user_id: str) -> str:
     return "***" + str(user_id)[-4:]
 
 
-def recipient_of(body: Dict[str, Any]) -> str | None:
+def recipient_of(body: dict[str, Any]) -> str | None:
     """The WhatsApp ``to`` or the Instagram ``recipient.id`` of a send body."""
     recipient = body.get("recipient")
     if isinstance(recipient, dict):
@@ -112,7 +113,7 @@ def recipient_of(body: Dict[str, Any]) -> str | None:
     return str(to) if to else None
 
 
-def describe(body: Dict[str, Any]) -> str:
+def describe(body: dict[str, Any]) -> str:
     """A one-line summary of a send body: its text when it has one, otherwise its type."""
     if "sender_action" in body:
         return f"[{body['sender_action']}]"
@@ -130,7 +131,7 @@ def describe(body: Dict[str, Any]) -> str:
     return str(text) if text else f"[{kind}]"
 
 
-def _dict(value: Any) -> Dict[str, Any]:
+def _dict(value: Any) -> dict[str, Any]:
     """A send body's part when it is an object; anything else reads as empty, never raises."""
     return value if isinstance(value, dict) else {}
 
@@ -192,7 +193,7 @@ def _not_found(object_id: str) -> web.Response:
     return web.json_response(body, status=404)
 
 
-def _answer(body: Dict[str, Any]) -> Dict[str, Any] | None:
+def _answer(body: dict[str, Any]) -> dict[str, Any] | None:
     """Meta's success answer for a send body, or None when the body is neither platform's."""
     if body.get("messaging_product") == "whatsapp":
         if body.get("status") == "read":
@@ -214,7 +215,7 @@ def _answer(body: Dict[str, Any]) -> Dict[str, Any] | None:
     return {"recipient_id": recipient_id, "message_id": "mid." + secrets.token_urlsafe(24)}
 
 
-def _answered_id(answer: Dict[str, Any]) -> str | None:
+def _answered_id(answer: dict[str, Any]) -> str | None:
     if "messages" in answer:
         return answer["messages"][0]["id"]
     return answer.get("message_id")
@@ -228,17 +229,17 @@ class GraphDouble:
     ) -> None:
         self._on_send = on_send
         self._changed = threading.Condition()
-        self._sent: List[Record] = []
-        self._failures: List[_Failure] = []
-        self._media: Dict[str, _Media] = {}
+        self._sent: list[Record] = []
+        self._failures: list[_Failure] = []
+        self._media: dict[str, _Media] = {}
         self._app_secret = app_secret
         self._instagram_app_secret: str | None = None
         self._wrap_instagram_answers = True
-        self._codes: Dict[str, _Grant] = {}
-        self._permissions: Dict[str, str] = {}
+        self._codes: dict[str, _Grant] = {}
+        self._permissions: dict[str, str] = {}
         self._used_codes: set[str] = set()
-        self._grants: Dict[str, _Grant] = {}
-        self._oauth_calls: List[Record] = []
+        self._grants: dict[str, _Grant] = {}
+        self._oauth_calls: list[Record] = []
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -266,7 +267,7 @@ class GraphDouble:
     # State, usable from any thread
 
     @property
-    def sent(self) -> List[Record]:
+    def sent(self) -> list[Record]:
         """A copy of every recorded send, oldest first."""
         with self._changed:
             return copy.deepcopy(self._sent)
@@ -332,12 +333,12 @@ class GraphDouble:
             self._permissions[code] = ig_permissions
 
     @property
-    def oauth_calls(self) -> List[Record]:
+    def oauth_calls(self) -> list[Record]:
         """A copy of every OAuth call, oldest first, without codes, secrets or tokens."""
         with self._changed:
             return copy.deepcopy(self._oauth_calls)
 
-    def grant_of(self, token: str) -> Dict[str, Any] | None:
+    def grant_of(self, token: str) -> dict[str, Any] | None:
         """What a token issued by the double gives access to, and whether it is long-lived."""
         with self._changed:
             grant = self._grants.get(token)
@@ -355,7 +356,7 @@ class GraphDouble:
             self._grants.clear()
             self._oauth_calls.clear()
 
-    def wait_for_sends(self, count: int, timeout: float) -> List[Record]:
+    def wait_for_sends(self, count: int, timeout: float) -> list[Record]:
         """Block until at least ``count`` sends are recorded; call it from another thread than
         the double's event loop, which it would otherwise stall."""
         with self._changed:
@@ -809,7 +810,7 @@ class GraphDoubleThread:
     def url(self) -> str:
         return self._double.url
 
-    def sent(self) -> List[Record]:
+    def sent(self) -> list[Record]:
         return self._double.sent
 
     def fail_next(
@@ -831,7 +832,7 @@ class GraphDoubleThread:
     ) -> str:
         return self._double.add_media(content, mime_type, media_id, public)
 
-    def wait_for_sends(self, count: int, timeout: float = 5.0) -> List[Record]:
+    def wait_for_sends(self, count: int, timeout: float = 5.0) -> list[Record]:
         return self._double.wait_for_sends(count, timeout)
 
     def add_oauth_code(
@@ -853,10 +854,10 @@ class GraphDoubleThread:
     def wrap_instagram_answers(self, wrapped: bool) -> None:
         self._double.wrap_instagram_answers(wrapped)
 
-    def oauth_calls(self) -> List[Record]:
+    def oauth_calls(self) -> list[Record]:
         return self._double.oauth_calls
 
-    def grant_of(self, token: str) -> Dict[str, Any] | None:
+    def grant_of(self, token: str) -> dict[str, Any] | None:
         return self._double.grant_of(token)
 
     def clear(self) -> None:
@@ -888,7 +889,7 @@ async def serve(host: str, port: int) -> None:
         await double.stop()
 
 
-def main(argv: List[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devtools.graph_double",
         description="Play Meta's Graph API locally and record every send.",

@@ -21,8 +21,9 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any
 
 import requests
 
@@ -37,8 +38,8 @@ WABA_ID = "100000000000001"
 DISPLAY_PHONE_NUMBER = "2348000000000"
 HTTP_TIMEOUT = 10.0
 
-Payload = Dict[str, Any]
-Record = Dict[str, Any]
+Payload = dict[str, Any]
+Record = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def pick(line: str, choices: List[Choice]) -> Choice | None:
+def pick(line: str, choices: list[Choice]) -> Choice | None:
     """The offered choice a typed number names, if it names one."""
     if line.isdigit() and 1 <= int(line) <= len(choices):
         return choices[int(line) - 1]
@@ -135,11 +136,11 @@ def pick(line: str, choices: List[Choice]) -> Choice | None:
 # Replies
 
 
-def _dict(value: Any) -> Dict[str, Any]:
+def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _interactive(interactive: Payload, offer: str | None) -> Tuple[List[str], List[Choice]]:
+def _interactive(interactive: Payload, offer: str | None) -> tuple[list[str], list[Choice]]:
     """Header, body and footer, then the numbered buttons or rows; ``offer`` is its wamid."""
     lines = [
         text
@@ -147,7 +148,7 @@ def _interactive(interactive: Payload, offer: str | None) -> Tuple[List[str], Li
         if (text := _dict(interactive.get(part)).get("text"))
     ]
     action = _dict(interactive.get("action"))
-    choices: List[Choice] = []
+    choices: list[Choice] = []
     kind = interactive.get("type")
     if kind == "button":
         for button in action.get("buttons", []):
@@ -179,7 +180,7 @@ def _interactive(interactive: Payload, offer: str | None) -> Tuple[List[str], Li
     return lines, choices
 
 
-def render_reply(record: Record) -> Tuple[List[str], List[Choice]]:
+def render_reply(record: Record) -> tuple[list[str], list[Choice]]:
     """The lines to print for one recorded send, and the choices it offers."""
     error = record.get("error")
     if error:
@@ -199,8 +200,8 @@ def render_reply(record: Record) -> Tuple[List[str], List[Choice]]:
     return lines, []
 
 
-def fetch_sent(graph: str, since: int, to: str | None = None) -> List[Record]:
-    params: Dict[str, Any] = {"since": since}
+def fetch_sent(graph: str, since: int, to: str | None = None) -> list[Record]:
+    params: dict[str, Any] = {"since": since}
     if to is not None:
         params["to"] = to
     response = requests.get(f"{graph}/__sent", params=params, timeout=HTTP_TIMEOUT)
@@ -237,7 +238,7 @@ def post_webhook(config: ChatConfig, payload: Payload) -> requests.Response:
     return requests.post(config.webhook, data=body, headers=headers, timeout=HTTP_TIMEOUT)
 
 
-def _payload_for(line: str, choices: List[Choice], config: ChatConfig) -> Payload:
+def _payload_for(line: str, choices: list[Choice], config: ChatConfig) -> Payload:
     who = {"phone_number_id": config.phone_number_id, "wa_id": config.wa_id, "name": config.name}
     choice = pick(line, choices)
     if choice is not None:
@@ -245,7 +246,7 @@ def _payload_for(line: str, choices: List[Choice], config: ChatConfig) -> Payloa
     return whatsapp_text_webhook(line, **who)
 
 
-def _show(record: Record, write: Callable[[str], None]) -> List[Choice]:
+def _show(record: Record, write: Callable[[str], None]) -> list[Choice]:
     lines, choices = render_reply(record)
     write("bot> " + lines[0])
     for line in lines[1:]:
@@ -256,16 +257,16 @@ def _show(record: Record, write: Callable[[str], None]) -> List[Choice]:
 def _turn(
     config: ChatConfig,
     line: str,
-    choices: List[Choice],
+    choices: list[Choice],
     since: int,
     write: Callable[[str], None],
-) -> Tuple[List[Choice], int]:
+) -> tuple[list[Choice], int]:
     """Send one line, print the replies; returns what is now on offer and the next log index."""
     response = post_webhook(config, _payload_for(line, choices, config))
     if response.status_code != 200:
         write(f"! webhook answered {response.status_code}: {response.text[:200]}")
         return choices, since
-    offered: List[Choice] = []
+    offered: list[Choice] = []
     replied = False
     for record in poll_replies(config, since):
         replied = True
@@ -279,7 +280,7 @@ def _turn(
 def chat(config: ChatConfig, read_line: Callable[[], str], write: Callable[[str], None]) -> None:
     """Converse until the input ends; only replies sent after the start are shown."""
     since = len(fetch_sent(config.graph, 0))
-    choices: List[Choice] = []
+    choices: list[Choice] = []
     while True:
         try:
             line = read_line().strip()
@@ -294,7 +295,7 @@ def chat(config: ChatConfig, read_line: Callable[[], str], write: Callable[[str]
             write(f"! no answer from {url} ({type(error).__name__})")
 
 
-def main(argv: List[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     prog = "python -m devtools.whatsapp_chat"
     parser = argparse.ArgumentParser(
         prog=prog,

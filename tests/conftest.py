@@ -4,8 +4,9 @@ moto for S3, and builders for rasa_sdk trackers."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any
 
 import boto3
 import pytest
@@ -104,10 +105,10 @@ def tracker_for(
     *,
     intent: str = "greet",
     shop: str | None = "mama-put",
-    entities: Dict[str, str] | None = None,
-    slots: Dict[str, Any] | None = None,
-    metadata: Dict[str, Any] | None = None,
-    events: List[Dict[str, Any]] | None = None,
+    entities: dict[str, str] | None = None,
+    slots: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    events: list[dict[str, Any]] | None = None,
 ) -> Tracker:
     """A tracker as the action server receives it for the buyer's newest message.
 

@@ -7,7 +7,7 @@ import hmac
 import itertools
 import json
 import time
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 APP_SECRET = "test-app-secret-5f1c2a"
 VERIFY_TOKEN = "test-verify-token"
@@ -18,13 +18,13 @@ BUYER = "2348012345678"
 _ids = itertools.count(1)
 
 
-def signed(payload: Any, secret: str = APP_SECRET) -> Tuple[bytes, Dict[str, str]]:
+def signed(payload: Any, secret: str = APP_SECRET) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(payload).encode()
     signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return body, {"X-Hub-Signature-256": f"sha256={signature}", "Content-Type": "application/json"}
 
 
-def wa_message(kind: str, content: Dict[str, Any], *, sender: str = BUYER, age: float = 0) -> Dict:
+def wa_message(kind: str, content: dict[str, Any], *, sender: str = BUYER, age: float = 0) -> dict:
     return {
         "from": sender,
         "id": f"wamid.HBgNMjM0ODAxMjM0NTY3OBUCABIYFDNB{next(_ids):06d}",
@@ -34,16 +34,16 @@ def wa_message(kind: str, content: Dict[str, Any], *, sender: str = BUYER, age: 
     }
 
 
-def wa_text(text: str, **kwargs: Any) -> Dict:
+def wa_text(text: str, **kwargs: Any) -> dict:
     return wa_message("text", {"text": {"body": text}}, **kwargs)
 
 
 def whatsapp(
-    messages: List[Dict] = (),
-    statuses: List[Dict] = (),
+    messages: list[dict] = (),
+    statuses: list[dict] = (),
     phone_number_id: str = PHONE_NUMBER_ID,
-) -> Dict[str, Any]:
-    value: Dict[str, Any] = {
+) -> dict[str, Any]:
+    value: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "2348000000000", "phone_number_id": phone_number_id},
     }
@@ -59,8 +59,8 @@ def whatsapp(
     }
 
 
-def wa_status(message_id: str, status: str, error_code: int | None = None) -> Dict[str, Any]:
-    update: Dict[str, Any] = {
+def wa_status(message_id: str, status: str, error_code: int | None = None) -> dict[str, Any]:
+    update: dict[str, Any] = {
         "id": message_id,
         "status": status,
         "timestamp": str(int(time.time())),
@@ -71,7 +71,7 @@ def wa_status(message_id: str, status: str, error_code: int | None = None) -> Di
     return update
 
 
-def instagram(messaging: List[Dict], account_id: str = IG_ACCOUNT_ID) -> Dict[str, Any]:
+def instagram(messaging: list[dict], account_id: str = IG_ACCOUNT_ID) -> dict[str, Any]:
     now = int(time.time() * 1000)
     return {
         "object": "instagram",
@@ -79,7 +79,7 @@ def instagram(messaging: List[Dict], account_id: str = IG_ACCOUNT_ID) -> Dict[st
     }
 
 
-def ig_event(message: Dict[str, Any], *, sender: str = "IGSID-1", echo: bool = False) -> Dict:
+def ig_event(message: dict[str, Any], *, sender: str = "IGSID-1", echo: bool = False) -> dict:
     mid = f"aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlE{next(_ids):06d}"
     sent = {"mid": mid, **message, **({"is_echo": True} if echo else {})}
     return {

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterator
+from typing import Any
 
 import jsonschema
 import pytest
@@ -69,9 +70,9 @@ def test_the_cases_include_both_verdicts() -> None:
 
 
 @pytest.fixture
-def action_server() -> Iterator[Dict[str, Any]]:
+def action_server() -> Iterator[dict[str, Any]]:
     """A loopback server answering every action call with ``answer["body"]``."""
-    answer: Dict[str, Any] = {"body": {}}
+    answer: dict[str, Any] = {"body": {}}
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802  (http.server's name)
@@ -107,12 +108,12 @@ def run_remote_action(url: str) -> Any:
     )
 
 
-def test_a_remote_action_takes_a_valid_response(action_server: Dict[str, Any]) -> None:
+def test_a_remote_action_takes_a_valid_response(action_server: dict[str, Any]) -> None:
     action_server["body"] = {"events": [{"event": "slot", "name": "order_id", "value": "X1"}]}
     assert run_remote_action(action_server["url"]) == [SlotSet("order_id", "X1")]
 
 
-def test_a_remote_action_refuses_an_invalid_response(action_server: Dict[str, Any]) -> None:
+def test_a_remote_action_refuses_an_invalid_response(action_server: dict[str, Any]) -> None:
     action_server["body"] = {"events": [{"event": "no_such_event"}]}
     with pytest.raises(jsonschema.ValidationError, match="Failed to validate Action server"):
         run_remote_action(action_server["url"])

@@ -9,9 +9,10 @@ import logging
 import random
 import socket
 from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Deque, Dict, List
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -37,7 +38,7 @@ SENT = {"messaging_product": "whatsapp", "messages": [{"id": "wamid.HBgNMjM0"}]}
 class Received:
     method: str
     raw_path: str
-    headers: Dict[str, str]
+    headers: dict[str, str]
     body: bytes
 
 
@@ -48,8 +49,8 @@ class FakeGraph:
     """Records every request and answers with the next programmed answer (a 500 when none)."""
 
     def __init__(self) -> None:
-        self.received: List[Received] = []
-        self.answers: Deque[Answer] = deque()
+        self.received: list[Received] = []
+        self.answers: deque[Answer] = deque()
         self.release = asyncio.Event()
         self.url = ""
 
@@ -93,7 +94,7 @@ class RecordedSleeps:
     """Stands in for asyncio.sleep so retries record their delays instead of waiting."""
 
     def __init__(self) -> None:
-        self.delays: List[float] = []
+        self.delays: list[float] = []
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)

@@ -8,8 +8,9 @@ import hashlib
 import hmac
 import json
 import threading
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any
 
 import aiohttp
 import pytest
@@ -44,26 +45,26 @@ def graph() -> Iterator[GraphDoubleThread]:
         yield double
 
 
-def whatsapp_text(to: str = WA_ID, text: str = "Your code is ready") -> Dict[str, Any]:
+def whatsapp_text(to: str = WA_ID, text: str = "Your code is ready") -> dict[str, Any]:
     return {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": text}}
 
 
-def instagram_text(recipient: str = IGSID, text: str = "hi") -> Dict[str, Any]:
+def instagram_text(recipient: str = IGSID, text: str = "hi") -> dict[str, Any]:
     return {"recipient": {"id": recipient}, "message": {"text": text}}
 
 
 def send(
     graph: GraphDoubleThread,
-    body: Dict[str, Any],
+    body: dict[str, Any],
     account: str = PHONE_NUMBER_ID,
-    headers: Dict[str, str] = AUTH,
+    headers: dict[str, str] = AUTH,
     version: str = "v21.0",
 ) -> requests.Response:
     url = f"{graph.url}/{version}/{account}/messages"
     return requests.post(url, json=body, headers=headers, timeout=5)
 
 
-def assert_meta_error(response: requests.Response, status: int, code: int) -> Dict[str, Any]:
+def assert_meta_error(response: requests.Response, status: int, code: int) -> dict[str, Any]:
     assert response.status_code == status
     error = response.json()["error"]
     assert error["code"] == code
@@ -130,7 +131,7 @@ def test_read_receipts_and_sender_actions_are_answered_without_a_message_id(
     [{}, {"Authorization": "Bearer "}, {"Authorization": "Bearer  "}, {"Authorization": "Basic x"}],
 )
 def test_a_send_without_a_bearer_token_is_refused(
-    graph: GraphDoubleThread, headers: Dict[str, str]
+    graph: GraphDoubleThread, headers: dict[str, str]
 ) -> None:
     error = assert_meta_error(send(graph, whatsapp_text(), headers=headers), 401, 190)
 
@@ -198,7 +199,7 @@ def test_an_invalid_failure_request_is_refused(graph: GraphDoubleThread) -> None
 # Media
 
 
-def register(graph: GraphDoubleThread, content: bytes, **extra: Any) -> Dict[str, Any]:
+def register(graph: GraphDoubleThread, content: bytes, **extra: Any) -> dict[str, Any]:
     spec = {"content_b64": base64.b64encode(content).decode(), "mime_type": "image/jpeg", **extra}
     response = requests.post(f"{graph.url}/__control/media", json=spec, timeout=5)
     assert response.status_code == 200
@@ -268,7 +269,7 @@ def test_invalid_media_registration_is_refused(graph: GraphDoubleThread) -> None
 # Inspection
 
 
-def listed(graph: GraphDoubleThread, **params: Any) -> List[Dict[str, Any]]:
+def listed(graph: GraphDoubleThread, **params: Any) -> list[dict[str, Any]]:
     response = requests.get(f"{graph.url}/__sent", params=params, timeout=5)
     assert response.status_code == 200
     return response.json()
@@ -650,7 +651,7 @@ def test_oauth_codes_and_the_app_secret_can_be_set_over_http(graph: GraphDoubleT
 # The WhatsApp chat tool
 
 
-def message_of(payload: Dict[str, Any]) -> Dict[str, Any]:
+def message_of(payload: dict[str, Any]) -> dict[str, Any]:
     return payload["entry"][0]["changes"][0]["value"]["messages"][0]
 
 
@@ -756,13 +757,13 @@ class StubAssistant(ThreadingHTTPServer):
     def __init__(self, graph_url: str) -> None:
         super().__init__(("127.0.0.1", 0), _StubHandler)
         self.graph_url = graph_url
-        self.received: List[Dict[str, Any]] = []
+        self.received: list[dict[str, Any]] = []
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/webhooks/whatsapp/webhook"
 
-    def reply(self, wa_id: str, body: Dict[str, Any]) -> None:
+    def reply(self, wa_id: str, body: dict[str, Any]) -> None:
         url = f"{self.graph_url}/v21.0/{PHONE_NUMBER_ID}/messages"
         message = {"messaging_product": "whatsapp", "to": wa_id, **body}
         requests.post(url, json=message, headers=AUTH, timeout=5).raise_for_status()
@@ -847,7 +848,7 @@ def test_chat_sends_signed_webhooks_and_buttons_work_by_number(
     graph: GraphDoubleThread, assistant: StubAssistant
 ) -> None:
     send(graph, whatsapp_text(text="from an earlier session"))
-    out: List[str] = []
+    out: list[str] = []
 
     chat(config(graph, assistant, SECRET), lines_then_eof("hi", "", "2"), out.append)
 
@@ -860,7 +861,7 @@ def test_chat_sends_signed_webhooks_and_buttons_work_by_number(
 
 
 def test_chat_reports_a_refused_webhook(graph: GraphDoubleThread, assistant: StubAssistant) -> None:
-    out: List[str] = []
+    out: list[str] = []
 
     chat(config(graph, assistant, "wrong-secret"), lines_then_eof("hi"), out.append)
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List
 
 from bot.launcher import stop
 
@@ -35,7 +34,7 @@ def start(log: Path, name: str, finishing: float) -> subprocess.Popen:
     return process
 
 
-def lines(log: Path) -> List[str]:
+def lines(log: Path) -> list[str]:
     return [line for line in log.read_text().splitlines() if not line.endswith("ready")]
 
 

@@ -13,7 +13,8 @@ import hmac
 import json
 import time
 import uuid
-from typing import Any, Callable, Dict, Iterator, List
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -82,14 +83,14 @@ class RasaStandIn:
     """Records each message and answers it through the channel's output channel, as Rasa does."""
 
     def __init__(self) -> None:
-        self.messages: List[UserMessage] = []
+        self.messages: list[UserMessage] = []
 
     async def __call__(self, message: UserMessage) -> None:
         self.messages.append(message)
         await message.output_channel.send_text_message(message.sender_id, f"got: {message.text}")
 
     @property
-    def texts(self) -> List[str]:
+    def texts(self) -> list[str]:
         return [m.text for m in self.messages]
 
 
@@ -141,18 +142,18 @@ async def until(condition: Callable[[], Any], timeout: float = 15.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def post(app: Sanic, url: str, payload: Any, headers: Dict[str, str] | None = None):
+async def post(app: Sanic, url: str, payload: Any, headers: dict[str, str] | None = None):
     body, signature = signed(payload)
     _, response = await app.asgi_client.post(url, content=body, headers=headers or signature)
     return response
 
 
-def inbox_rows() -> List[InboxMessage]:
+def inbox_rows() -> list[InboxMessage]:
     with db.session_scope() as session:
         return list(session.execute(sa.select(InboxMessage).order_by(InboxMessage.id)).scalars())
 
 
-def outbound_rows() -> List[OutboundMessage]:
+def outbound_rows() -> list[OutboundMessage]:
     with db.session_scope() as session:
         return list(session.execute(sa.select(OutboundMessage)).scalars())
 
@@ -288,7 +289,7 @@ async def test_every_message_of_a_batch_is_handled_in_order_per_sender(
     ]
     assert (await post(app, WA_URL, whatsapp(batch))).status == 200
     await until(lambda: len(rasa.messages) == 5)
-    by_sender: Dict[str, List[str]] = {}
+    by_sender: dict[str, list[str]] = {}
     for message in rasa.messages:
         by_sender.setdefault(message.sender_id, []).append(message.text)
     assert by_sender == {
@@ -390,7 +391,7 @@ async def test_typed_text_cannot_trigger_an_intent_directly() -> None:
     ],
 )
 async def test_what_the_assistant_cannot_read_gets_the_help_answer(
-    kind: str, content: Dict[str, Any], graph: GraphDoubleThread
+    kind: str, content: dict[str, Any], graph: GraphDoubleThread
 ) -> None:
     rasa = RasaStandIn()
     app = app_for(WhatsAppInput, rasa)
@@ -490,7 +491,7 @@ async def test_a_turn_that_never_replies_gets_an_apology_and_is_marked_failed(
 async def test_a_turn_that_raises_is_tried_again(
     graph: GraphDoubleThread, quick_retries: None
 ) -> None:
-    calls: List[str] = []
+    calls: list[str] = []
 
     async def rasa(message: UserMessage) -> None:
         calls.append(message.text)
@@ -591,7 +592,7 @@ async def test_a_bad_receipt_is_reported_not_stored(
     graph: GraphDoubleThread, s3, content: bytes, declared: str | None, problem: str
 ) -> None:
     media_id = graph.add_media(content, "image/jpeg")
-    image: Dict[str, Any] = {"id": media_id, "mime_type": "image/jpeg"}
+    image: dict[str, Any] = {"id": media_id, "mime_type": "image/jpeg"}
     if declared:
         image["sha256"] = declared
     rasa = RasaStandIn()

@@ -17,8 +17,9 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -116,7 +117,7 @@ def connect_link(shop_id: str = "mama-put", platform: str = "whatsapp") -> str:
         return oauth.authorization_url(session, shop_id, platform)
 
 
-def query_of(url: str) -> Dict[str, str]:
+def query_of(url: str) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
 
 
@@ -129,19 +130,19 @@ async def call_back(app: Sanic, **params: str) -> Any:
     return response
 
 
-def accounts() -> List[Tuple[str, str, str]]:
+def accounts() -> list[tuple[str, str, str]]:
     with db.session_scope() as session:
         rows = session.execute(sa.select(ChannelAccount).order_by(ChannelAccount.id)).scalars()
         return [(row.shop_id, row.channel, row.account_id) for row in rows]
 
 
-def states() -> List[Tuple[str, str, bool]]:
+def states() -> list[tuple[str, str, bool]]:
     with db.session_scope() as session:
         rows = session.execute(sa.select(OAuthState).order_by(OAuthState.created_at)).scalars()
         return [(row.shop_id, row.platform, row.used_at is not None) for row in rows]
 
 
-def stored(secrets_file: Path) -> Dict[str, Any]:
+def stored(secrets_file: Path) -> dict[str, Any]:
     return json.loads(secrets_file.read_text()) if secrets_file.exists() else {}
 
 
@@ -149,7 +150,7 @@ def text_of(response: Any) -> str:
     return " ".join(response.text.split())
 
 
-def audited(action_prefix: str = "shop.") -> List[Tuple[str, str, Dict[str, Any]]]:
+def audited(action_prefix: str = "shop.") -> list[tuple[str, str, dict[str, Any]]]:
     with db.session_scope() as session:
         rows = session.execute(sa.select(AuditEvent).order_by(AuditEvent.id)).scalars()
         return [
@@ -477,7 +478,7 @@ def test_instagram_login_refreshes_a_long_lived_token(graph: GraphDoubleThread) 
         settings.instagram_api_url, settings.instagram_graph_api_url, settings.graph_api_version
     )
 
-    async def connect_then_refresh() -> Tuple[str, str, int | None]:
+    async def connect_then_refresh() -> tuple[str, str, int | None]:
         short = await login.exchange_code(APP_ID, APP_SECRET, REDIRECT_URI, "ig-code")
         token = (await login.long_lived(APP_SECRET, short["access_token"]))["access_token"]
         return (token, *await login.refresh(token))
@@ -556,7 +557,7 @@ async def test_a_connected_instagram_shop_answers_through_instagrams_graph_host(
     ids=["meta", "meta-named", "double", "each-set"],
 )
 def test_instagrams_hosts_follow_a_graph_api_url_that_is_not_metas(
-    env: Dict[str, str], api: str, graph_host: str
+    env: dict[str, str], api: str, graph_host: str
 ) -> None:
     settings = Settings.from_env({**env, "JWT_SECRET": "k" * 32, "OTP_SECRET": "o" * 32})
     assert (settings.instagram_api_url, settings.instagram_graph_api_url) == (api, graph_host)

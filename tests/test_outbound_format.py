@@ -2,7 +2,7 @@
 composed into as few messages as the limits allow, with text split at natural boundaries."""
 
 import itertools
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 
@@ -34,7 +34,7 @@ def words(length: int) -> str:
     return text[:-1] + "x" if text.endswith(" ") else text
 
 
-def assert_whatsapp_within_limits(bodies: List[Dict[str, Any]]) -> None:
+def assert_whatsapp_within_limits(bodies: list[dict[str, Any]]) -> None:
     for body in bodies:
         assert body["messaging_product"] == "whatsapp"
         assert body["recipient_type"] == "individual"
@@ -63,7 +63,7 @@ def assert_whatsapp_within_limits(bodies: List[Dict[str, Any]]) -> None:
                 assert all(0 < len(row["id"]) <= 200 for row in rows)
 
 
-def assert_instagram_within_limits(bodies: List[Dict[str, Any]]) -> None:
+def assert_instagram_within_limits(bodies: list[dict[str, Any]]) -> None:
     for body in bodies:
         assert body["recipient"] == {"id": IGSID}
         message = body["message"]
@@ -75,7 +75,7 @@ def assert_instagram_within_limits(bodies: List[Dict[str, Any]]) -> None:
         assert all(0 < len(reply["payload"]) <= 1000 for reply in quick_replies)
 
 
-def texts(bodies: List[Dict[str, Any]]) -> List[str]:
+def texts(bodies: list[dict[str, Any]]) -> list[str]:
     return [body["text"]["body"] for body in bodies if body["type"] == "text"]
 
 

@@ -14,8 +14,9 @@ import stat
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any
 
 import boto3
 import jwt
@@ -43,7 +44,7 @@ NEW_APP_SECRET = "new-app-secret-9a8b7c"
 OLD_JWT = "old-jwt-key-0123456789abcdefghijklmnopqrstuv"
 NEW_JWT = "new-jwt-key-0123456789abcdefghijklmnopqrstuv"
 IN_A_MONTH = int(time.time()) + 30 * 24 * 3600
-DOCUMENT: Dict[str, Any] = {
+DOCUMENT: dict[str, Any] = {
     "APP_ID": "1234567890",
     "APP_SECRET": NEW_APP_SECRET,
     "APP_SECRET_PREVIOUS": OLD_APP_SECRET,
@@ -118,14 +119,14 @@ def put(client: Any, **changes: Any) -> None:
     client.put_secret_value(SecretId=SECRET_NAME, SecretString=json.dumps(document))
 
 
-def stored_secret(client: Any, name: str = SECRET_NAME) -> Dict[str, Any]:
+def stored_secret(client: Any, name: str = SECRET_NAME) -> dict[str, Any]:
     return json.loads(client.get_secret_value(SecretId=name)["SecretString"])
 
 
-def all_at_once(writers: List[Callable[[], None]]) -> None:
+def all_at_once(writers: list[Callable[[], None]]) -> None:
     """Run the writers in threads released together, and re-raise the first failure."""
     start = threading.Barrier(len(writers))
-    failures: List[BaseException] = []
+    failures: list[BaseException] = []
 
     def run(write: Callable[[], None]) -> None:
         start.wait()

@@ -15,8 +15,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -106,17 +107,17 @@ def stored(secrets_file: Path, shop_id: str = "mama-put", platform: str = "insta
     return json.loads(secrets_file.read_text())["shops"][shop_id][platform]
 
 
-def run(capsys, *argv: str) -> Tuple[int, List[str], List[str]]:
+def run(capsys, *argv: str) -> tuple[int, list[str], list[str]]:
     code = main(["shop", "refresh-tokens", *argv])
     captured = capsys.readouterr()
     return code, captured.out.splitlines(), captured.err.splitlines()
 
 
-def refreshes(graph: GraphDoubleThread) -> List[Dict[str, Any]]:
+def refreshes(graph: GraphDoubleThread) -> list[dict[str, Any]]:
     return [c for c in graph.oauth_calls() if c["endpoint"] == "instagram/refresh_access_token"]
 
 
-def audited() -> List[Tuple[str, str, Dict[str, Any]]]:
+def audited() -> list[tuple[str, str, dict[str, Any]]]:
     with db.session_scope() as session:
         rows = session.execute(sa.select(AuditEvent).order_by(AuditEvent.id)).scalars()
         return [(row.shop_id, row.action, row.detail) for row in rows]

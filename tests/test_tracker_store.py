@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Dict, List
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
@@ -73,7 +72,7 @@ def turn(tracker: DialogueStateTracker, text: str) -> None:
     tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
 
 
-def dicts(tracker: DialogueStateTracker | None) -> List[Dict]:
+def dicts(tracker: DialogueStateTracker | None) -> list[dict]:
     assert tracker is not None
     return [event.as_dict() for event in tracker.events]
 

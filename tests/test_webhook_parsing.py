@@ -4,7 +4,8 @@ no JSON value whatsoever makes a parser raise."""
 
 import copy
 import logging
-from typing import Any, Dict, Iterator, List, Tuple
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ WA_TIMESTAMP = "1732550000"
 IG_TIMESTAMP = 1732550000123
 
 
-def wa_message(message_type: str, content: Any = None, **extra: Any) -> Dict[str, Any]:
+def wa_message(message_type: str, content: Any = None, **extra: Any) -> dict[str, Any]:
     message = {"from": BUYER, "id": f"wamid.{message_type}", "timestamp": WA_TIMESTAMP}
     message["type"] = message_type
     if content is not None:
@@ -35,8 +36,8 @@ def wa_message(message_type: str, content: Any = None, **extra: Any) -> Dict[str
 
 def wa_change(
     messages=(), statuses=(), phone_number_id=PHONE_NUMBER_ID, contacts=None
-) -> Dict[str, Any]:
-    value: Dict[str, Any] = {
+) -> dict[str, Any]:
+    value: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "2348000000000", "phone_number_id": phone_number_id},
     }
@@ -48,14 +49,14 @@ def wa_change(
     return {"field": "messages", "value": value}
 
 
-def wa_payload(*changes: Dict[str, Any]) -> Dict[str, Any]:
+def wa_payload(*changes: dict[str, Any]) -> dict[str, Any]:
     return {
         "object": "whatsapp_business_account",
         "entry": [{"id": WABA_ID, "changes": list(changes)}],
     }
 
 
-def wa_status(status: str, message_id: str = "wamid.OURS", **extra: Any) -> Dict[str, Any]:
+def wa_status(status: str, message_id: str = "wamid.OURS", **extra: Any) -> dict[str, Any]:
     return {
         "id": message_id,
         "status": status,
@@ -65,7 +66,7 @@ def wa_status(status: str, message_id: str = "wamid.OURS", **extra: Any) -> Dict
     }
 
 
-def ig_event(**event: Any) -> Dict[str, Any]:
+def ig_event(**event: Any) -> dict[str, Any]:
     return {
         "sender": {"id": IGSID},
         "recipient": {"id": IG_ACCOUNT},
@@ -74,14 +75,14 @@ def ig_event(**event: Any) -> Dict[str, Any]:
     }
 
 
-def ig_payload(*events: Dict[str, Any], entry_id: str = IG_ACCOUNT) -> Dict[str, Any]:
+def ig_payload(*events: dict[str, Any], entry_id: str = IG_ACCOUNT) -> dict[str, Any]:
     return {
         "object": "instagram",
         "entry": [{"id": entry_id, "time": IG_TIMESTAMP, "messaging": list(events)}],
     }
 
 
-def only_message(parsed: Tuple[List[InboundMessage], List[StatusUpdate]]) -> InboundMessage:
+def only_message(parsed: tuple[list[InboundMessage], list[StatusUpdate]]) -> InboundMessage:
     messages, statuses = parsed
     assert statuses == []
     assert len(messages) == 1
@@ -499,7 +500,7 @@ def test_any_json_value_as_the_payload_gives_empty_lists(parse, value):
     assert parse(value) == ([], [])
 
 
-def full_whatsapp_payload() -> Dict[str, Any]:
+def full_whatsapp_payload() -> dict[str, Any]:
     messages = [
         wa_message("text", {"body": "hello"}, context={"from": BUYER, "id": "wamid.OURS"}),
         wa_message(
@@ -514,7 +515,7 @@ def full_whatsapp_payload() -> Dict[str, Any]:
     return wa_payload(wa_change(messages, statuses))
 
 
-def full_instagram_payload() -> Dict[str, Any]:
+def full_instagram_payload() -> dict[str, Any]:
     return ig_payload(
         ig_event(message={"mid": "m1", "text": "hi"}),
         ig_event(message={"mid": "m2", "text": "t", "quick_reply": {"payload": "p"}}),
@@ -527,7 +528,7 @@ def full_instagram_payload() -> Dict[str, Any]:
     )
 
 
-def paths(value: Any, prefix: Tuple[Any, ...] = ()) -> Iterator[Tuple[Any, ...]]:
+def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     """Every position in a JSON document, as the keys and indexes leading to it."""
     yield prefix
     if isinstance(value, (dict, list)):
@@ -535,7 +536,7 @@ def paths(value: Any, prefix: Tuple[Any, ...] = ()) -> Iterator[Tuple[Any, ...]]
             yield from paths(item, (*prefix, key))
 
 
-def replaced(document: Any, path: Tuple[Any, ...], value: Any) -> Any:
+def replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
     if not path:
         return value
     document = copy.deepcopy(document)

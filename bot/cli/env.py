@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import secrets
-from typing import Any, Dict
+from typing import Any
 
 from bot.cli.common import command, subgroup
 from bot.platform import db
@@ -18,7 +18,7 @@ ENV_HEADER = """\
 """
 
 
-def _generated_settings() -> Dict[str, str]:
+def _generated_settings() -> dict[str, str]:
     return {
         "JWT_SECRET": secrets.token_urlsafe(48),
         "OTP_SECRET": secrets.token_urlsafe(48),

@@ -12,8 +12,9 @@ import asyncio
 import json
 import logging
 import random
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-from typing import Any, Awaitable, Callable, Dict, Mapping, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -90,7 +91,7 @@ class GraphClient:
             raise GraphError(200, None, "no message id in the answer", retryable=False)
         return message_id
 
-    async def media_info(self, media_id: str, token: str) -> Dict[str, Any]:
+    async def media_info(self, media_id: str, token: str) -> dict[str, Any]:
         """The media's ``url`` (valid 5 minutes), ``mime_type``, ``sha256`` and ``file_size``."""
         url = URL(f"{self._root}/{quote(media_id, safe='')}")
         return await self._call("media_info", "GET", url, token, _read_json)
@@ -105,7 +106,7 @@ class GraphClient:
         reader = partial(_read_bytes, max_bytes=max_bytes)
         return await self._call("download", "GET", URL(url, encoded=True), token, reader)
 
-    async def get(self, path: str, token: str | None, params: Mapping[str, str]) -> Dict[str, Any]:
+    async def get(self, path: str, token: str | None, params: Mapping[str, str]) -> dict[str, Any]:
         """``GET /{version}/{path}?{params}`` as a JSON object, with the token (if any) as a
         bearer header. ``path`` is a fixed route with ids already in it (``123/phone_numbers``);
         params may carry secrets (an OAuth code, the app secret), so they are never logged."""
@@ -125,7 +126,7 @@ class GraphClient:
         url: URL,
         token: str,
         read: Callable[[aiohttp.ClientResponse], Awaitable[T]],
-        body: Dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
     ) -> T:
         attempt = 1
         while True:
@@ -156,7 +157,7 @@ class GraphClient:
         url: URL,
         token: str,
         read: Callable[[aiohttp.ClientResponse], Awaitable[T]],
-        body: Dict[str, Any] | None,
+        body: dict[str, Any] | None,
     ) -> T:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
@@ -174,7 +175,7 @@ class GraphClient:
         return self._session
 
 
-async def _read_json(response: aiohttp.ClientResponse) -> Dict[str, Any]:
+async def _read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:
     answer = await _decoded(response)
     if response.status >= 400:
         raise error_from(response.status, answer)
@@ -213,8 +214,9 @@ async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> byte
 def error_from(http_status: int, answer: Any) -> GraphError:
     """Meta's error answer as a GraphError: the Graph API's ``{"error": {"message", "code",
     ...}}``, or api.instagram.com's flat ``{"code", "error_type", "error_message"}``."""
-    body = answer if isinstance(answer, dict) else {}
-    error = body.get("error") if isinstance(body.get("error"), dict) else body
+    body: dict[str, Any] = answer if isinstance(answer, dict) else {}
+    nested = body.get("error")
+    error: dict[str, Any] = nested if isinstance(nested, dict) else body
     code = error.get("code")
     code = code if isinstance(code, int) and not isinstance(code, bool) else None
     message = error.get("message") or error.get("error_message")

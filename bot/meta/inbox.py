@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -39,7 +39,7 @@ def accept(
     account_id: str,
     platform_message_id: str,
     sender: str,
-    message: Dict[str, Any],
+    message: dict[str, Any],
     sent_at: dt.datetime,
 ) -> int | None:
     """Store an inbound message; None when it was already stored (a redelivery)."""
@@ -98,7 +98,7 @@ def finish(session: Session, inbox_id: int, state: InboxState, error: str | None
     )
 
 
-def unfinished(session: Session, channel: str) -> List[Tuple[int, str, str]]:
+def unfinished(session: Session, channel: str) -> list[tuple[int, str, str]]:
     """(id, shop, sender) of messages acknowledged but not processed, e.g. before a restart."""
     now = utcnow()
     return [
@@ -181,13 +181,13 @@ class Claimed:
 
 
 def store_webhook(
-    channel: str, messages: List[InboundMessage], statuses: List[StatusUpdate]
-) -> List[Tuple[int, str]]:
+    channel: str, messages: list[InboundMessage], statuses: list[StatusUpdate]
+) -> list[tuple[int, str]]:
     """Inbox the messages of known accounts and apply the statuses, in one transaction; the
     (inbox id, conversation id) of each message stored now (redeliveries are not)."""
-    accepted: List[Tuple[int, str]] = []
+    accepted: list[tuple[int, str]] = []
     with session_scope() as session:
-        shops: Dict[str, str | None] = {}
+        shops: dict[str, str | None] = {}
         for message in messages:
             if message.account_id not in shops:
                 shop = shop_for_account(session, channel, message.account_id)
@@ -252,7 +252,7 @@ def close(inbox_id: int, state: InboxState, error: str | None = None) -> None:
         finish(session, inbox_id, state, error)
 
 
-def pending(channel: str) -> List[Tuple[int, str]]:
+def pending(channel: str) -> list[tuple[int, str]]:
     """(inbox id, conversation id) of what was acknowledged and never processed, oldest first."""
     with session_scope() as session:
         return [

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Dict, Mapping, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 
@@ -30,7 +31,7 @@ class InstagramLogin:
 
     async def exchange_code(
         self, app_id: str, app_secret: str, redirect_uri: str, code: str
-    ) -> Dict[str, Any]:
+    ) -> dict[str, Any]:
         """The short-lived token, ``user_id`` and ``permissions``; newer answers wrap them in
         ``{"data": [...]}``."""
         form = {
@@ -45,7 +46,7 @@ class InstagramLogin:
         first = data[0] if isinstance(data, list) and data else None
         return first if isinstance(first, dict) else answer
 
-    async def long_lived(self, app_secret: str, short_token: str) -> Dict[str, Any]:
+    async def long_lived(self, app_secret: str, short_token: str) -> dict[str, Any]:
         """The 60-day token (``access_token``, ``token_type``, ``expires_in``)."""
         params = {
             "grant_type": "ig_exchange_token",
@@ -54,7 +55,7 @@ class InstagramLogin:
         }
         return await self._call("GET", f"{self._graph_url}/access_token", params=params)
 
-    async def refresh(self, token: str) -> Tuple[str, int | None]:
+    async def refresh(self, token: str) -> tuple[str, int | None]:
         """The token valid for 60 days from now, and its lifetime in seconds if Meta said: Meta
         refreshes a long-lived token only once it is 24 hours old and before it expires."""
         params = {"grant_type": "ig_refresh_token", "access_token": token}
@@ -64,7 +65,7 @@ class InstagramLogin:
         lifetime = expires_in if isinstance(expires_in, int) and expires_in > 0 else None
         return string_value(answer, "access_token"), lifetime
 
-    async def account(self, token: str) -> Dict[str, Any]:
+    async def account(self, token: str) -> dict[str, Any]:
         """``user_id`` (the professional account id webhooks carry) and ``username``."""
         url = f"{self._graph_url}/{self._version}/me"
         return await self._call("GET", url, params={"fields": "user_id,username"}, token=token)
@@ -77,7 +78,7 @@ class InstagramLogin:
         params: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
         token: str | None = None,
-    ) -> Dict[str, Any]:
+    ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             async with (

@@ -20,7 +20,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Tuple
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import jwt
@@ -42,12 +42,15 @@ logger = logging.getLogger(__name__)
 
 STATE_TTL = dt.timedelta(minutes=15)
 STATE_AUDIENCE = "trustguard-oauth"
-SCOPES = {
+SCOPES: dict[str, tuple[str, ...]] = {
     Channel.WHATSAPP: ("whatsapp_business_management", "whatsapp_business_messaging"),
     Channel.INSTAGRAM: ("instagram_business_basic", "instagram_business_manage_messages"),
 }
 INSTAGRAM_MESSAGING = "instagram_business_manage_messages"
-PLATFORM_NAMES = {Channel.WHATSAPP: "WhatsApp number", Channel.INSTAGRAM: "Instagram account"}
+PLATFORM_NAMES: dict[str, str] = {
+    Channel.WHATSAPP: "WhatsApp number",
+    Channel.INSTAGRAM: "Instagram account",
+}
 _AGAIN = "Please ask for a new connect link (run the connect-url command again) and try once more."
 
 
@@ -129,7 +132,7 @@ async def complete(state: str, code: str, graph: GraphClient) -> ConnectedAccoun
             "meta refused the connection",
             extra={"shop_id": shop_id, "platform": platform, "graph_code": error.code},
         )
-        raise OAuthError(f"Meta did not accept this authorisation. {_AGAIN}")
+        raise OAuthError(f"Meta did not accept this authorisation. {_AGAIN}") from error
     expires_at = int(time.time()) + expires_in if isinstance(expires_in, int) else None
     await asyncio.to_thread(_connect, shop_id, platform, account_id, token, expires_at)
     logger.info(
@@ -141,7 +144,7 @@ async def complete(state: str, code: str, graph: GraphClient) -> ConnectedAccoun
 
 async def _instagram_account(
     login: InstagramLogin, app_id: str, app_secret: str, redirect_uri: str, code: str
-) -> Tuple[str, Any, str]:
+) -> tuple[str, Any, str]:
     """The long-lived token, its lifetime and the Instagram professional account id."""
     short = await login.exchange_code(app_id, app_secret, redirect_uri, code)
     granted = short.get("permissions")
@@ -161,7 +164,7 @@ async def _instagram_account(
 
 async def _whatsapp_account(
     graph: GraphClient, app_id: str, app_secret: str, redirect_uri: str, code: str
-) -> Tuple[str, Any, str]:
+) -> tuple[str, Any, str]:
     """The long-lived token, its lifetime and the phone number id, through Facebook Login."""
     short = await graph.get(
         "oauth/access_token",
@@ -195,7 +198,7 @@ def _dialog_url(platform: str) -> str:
     return os.environ.get("META_OAUTH_DIALOG_URL") or default
 
 
-def _verified_state(state: str) -> Tuple[str, str, str]:
+def _verified_state(state: str) -> tuple[str, str, str]:
     """The state's shop, platform and nonce, if we signed it (with the current or the previous
     key) and it has not expired."""
     try:
@@ -240,7 +243,7 @@ def _app_id(platform: str) -> str | None:
     )
 
 
-def _app_credentials(platform: str) -> Tuple[str, str, str]:
+def _app_credentials(platform: str) -> tuple[str, str, str]:
     app_id = _app_id(platform)
     if platform == Channel.INSTAGRAM:
         app_secret = secret_store.instagram_app_secret()
@@ -315,4 +318,4 @@ def _connect(
         raise OAuthError(
             f"This {PLATFORM_NAMES[platform]} is already connected to another shop. Ask "
             "TrustGuard support to move it, or connect a different one."
-        )
+        ) from None  # the database error's parameters (the token among them) stay out of it

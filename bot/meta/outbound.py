@@ -7,7 +7,8 @@ whenever the limits allow, and extra messages only carry text that did not fit.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 WHATSAPP_TEXT_LIMIT = 4096
 WHATSAPP_BODY_LIMIT = 1024  # interactive body
@@ -32,7 +33,7 @@ _ELLIPSIS = "…"
 _SEPARATORS = ("\n\n", "\n", " ")
 
 
-def split_text(text: str, limit: int, *, measure: Callable[[str], int] = len) -> List[str]:
+def split_text(text: str, limit: int, *, measure: Callable[[str], int] = len) -> list[str]:
     """Chunks with ``measure(chunk) <= limit``, cut at a paragraph break if one fits, else a
     line break, else a space, so a long reply still reads naturally across several messages.
 
@@ -42,7 +43,7 @@ def split_text(text: str, limit: int, *, measure: Callable[[str], int] = len) ->
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    chunks: List[str] = []
+    chunks: list[str] = []
     rest = text.strip()
     while rest:
         chunk, rest = _take(rest, limit, measure)
@@ -55,7 +56,7 @@ def whatsapp_messages(
     text: str,
     buttons: Sequence[Mapping[str, str]] = (),
     image_url: str | None = None,
-) -> List[Dict[str, Any]]:
+) -> list[dict[str, Any]]:
     """Cloud API bodies for ``POST /<PHONE_NUMBER_ID>/messages``, to be sent in order.
 
     1-3 buttons become reply buttons (with the image as their header), 4-10 a list, more a
@@ -82,7 +83,7 @@ def instagram_messages(
     text: str,
     buttons: Sequence[Mapping[str, str]] = (),
     image_url: str | None = None,
-) -> List[Dict[str, Any]]:
+) -> list[dict[str, Any]]:
     """Send API bodies for ``POST /<IG_ACCOUNT_ID>/messages``, to be sent in order.
 
     Up to 13 buttons become quick replies on the last text; more become a numbered text.
@@ -92,7 +93,7 @@ def instagram_messages(
     chunks = split_text(text, INSTAGRAM_TEXT_LIMIT_BYTES, measure=_utf8_length)
     if buttons and not chunks:
         chunks = [_EMPTY_PROMPT]
-    messages: List[Dict[str, Any]] = [{"text": chunk} for chunk in chunks]
+    messages: list[dict[str, Any]] = [{"text": chunk} for chunk in chunks]
     if buttons:
         messages[-1]["quick_replies"] = [
             {
@@ -107,7 +108,7 @@ def instagram_messages(
     return [{"recipient": {"id": recipient_id}, "message": message} for message in messages]
 
 
-def _take(text: str, limit: int, measure: Callable[[str], int]) -> Tuple[str, str]:
+def _take(text: str, limit: int, measure: Callable[[str], int]) -> tuple[str, str]:
     """The first chunk of a stripped ``text`` and the stripped rest."""
     if measure(text) <= limit:
         return text, ""
@@ -150,14 +151,14 @@ def _numbered(text: str, buttons: Sequence[Mapping[str, str]]) -> str:
     return f"{text.strip()}\n\n{lines}" if text.strip() else lines
 
 
-def _texts_then_body(text: str) -> Tuple[List[str], str]:
+def _texts_then_body(text: str) -> tuple[list[str], str]:
     """Plain text messages to send first, and the last part, short enough for a body."""
     chunks = split_text(text, WHATSAPP_TEXT_LIMIT) or [_EMPTY_PROMPT]
     tail = split_text(chunks[-1], WHATSAPP_BODY_LIMIT)
     return chunks[:-1] + tail[:-1], tail[-1]
 
 
-def _whatsapp_texts_with_image(text: str, image_url: str | None) -> List[Dict[str, Any]]:
+def _whatsapp_texts_with_image(text: str, image_url: str | None) -> list[dict[str, Any]]:
     if not image_url:
         return [_whatsapp_text(chunk) for chunk in split_text(text, WHATSAPP_TEXT_LIMIT)]
     caption, rest = _take(text.strip(), _WHATSAPP_CAPTION_LIMIT, len)
@@ -165,18 +166,18 @@ def _whatsapp_texts_with_image(text: str, image_url: str | None) -> List[Dict[st
     return [_whatsapp_image(image_url, caption), *texts]
 
 
-def _whatsapp_text(chunk: str) -> Dict[str, Any]:
+def _whatsapp_text(chunk: str) -> dict[str, Any]:
     return {"type": "text", "text": {"body": chunk, "preview_url": False}}
 
 
-def _whatsapp_image(url: str, caption: str = "") -> Dict[str, Any]:
+def _whatsapp_image(url: str, caption: str = "") -> dict[str, Any]:
     image = {"link": url, "caption": caption} if caption else {"link": url}
     return {"type": "image", "image": image}
 
 
 def _reply_buttons(
     body: str, buttons: Sequence[Mapping[str, str]], image_url: str | None
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     titles = _unique_titles([button["title"] for button in buttons], _REPLY_TITLE_LIMIT)
     header = {"header": {"type": "image", "image": {"link": image_url}}} if image_url else {}
     replies = [
@@ -192,9 +193,9 @@ def _reply_buttons(
     return {"type": "interactive", "interactive": interactive}
 
 
-def _unique_titles(titles: Sequence[str], limit: int) -> List[str]:
+def _unique_titles(titles: Sequence[str], limit: int) -> list[str]:
     """WhatsApp rejects equal reply titles, which shortening long ones can produce."""
-    unique: List[str] = []
+    unique: list[str] = []
     for title in titles:
         candidate, number = _shorten(title, limit), 1
         while candidate in unique:
@@ -205,7 +206,7 @@ def _unique_titles(titles: Sequence[str], limit: int) -> List[str]:
     return unique
 
 
-def _list_message(body: str, buttons: Sequence[Mapping[str, str]]) -> Dict[str, Any]:
+def _list_message(body: str, buttons: Sequence[Mapping[str, str]]) -> dict[str, Any]:
     rows = []
     for button in buttons:
         title = button["title"]

@@ -55,9 +55,10 @@ class ReceiptIntake:
 
     async def take(self, shop_id: str, inbox_id: int, media: Media) -> str:
         # Instagram's attachment URL is a public CDN link: the shop's token is not sent there.
-        token = ""
+        token: str | None = None
         if media.id:
-            token = await asyncio.to_thread(self._accounts.token_of, shop_id) or ""
+            token = await asyncio.to_thread(self._accounts.token_of, shop_id)
+        token = token or ""
         try:
             declared = [media.sha256]
             url = media.url

@@ -15,8 +15,8 @@ import datetime as dt
 import enum
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, List
 
 import sqlalchemy as sa
 
@@ -62,7 +62,7 @@ class Outcome:
         return self.result in (Result.REFUSED, Result.FAILED, Result.RECONNECT)
 
 
-def refresh_tokens(shop_ids: Iterable[str], within_days: int) -> List[Outcome]:
+def refresh_tokens(shop_ids: Iterable[str], within_days: int) -> list[Outcome]:
     """One outcome for each token the shops have stored, in the order of ``shop_ids`` and then
     Instagram before WhatsApp; one shop's failure never stops the others'."""
     settings = get_settings()

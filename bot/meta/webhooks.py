@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from functools import partial
-from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Tuple, TypeVar
+from typing import Any, NamedTuple, TypeGuard, TypeVar
 
 from bot.platform.models import Channel
 
@@ -56,7 +57,7 @@ class InboundMessage:
     media: Media | None = None
     sender_name: str | None = None
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         """As the inbox stores it."""
         return asdict(self)
 
@@ -79,7 +80,7 @@ class StatusUpdate:
     message_id: str
     status: str
     timestamp: float
-    errors: Tuple[Tuple[int | None, str], ...]
+    errors: tuple[tuple[int | None, str], ...]
 
 
 class _Malformed(Exception):
@@ -96,10 +97,10 @@ class _Content(NamedTuple):
 
 def parse_whatsapp(
     payload: Mapping[str, Any],
-) -> Tuple[List[InboundMessage], List[StatusUpdate]]:
+) -> tuple[list[InboundMessage], list[StatusUpdate]]:
     """Every message and status of every change of every entry: one POST may batch many."""
-    messages: List[InboundMessage] = []
-    statuses: List[StatusUpdate] = []
+    messages: list[InboundMessage] = []
+    statuses: list[StatusUpdate] = []
     if not isinstance(payload, Mapping) or payload.get("object") != "whatsapp_business_account":
         return messages, statuses
     for entry in _objects(payload, "entry", Channel.WHATSAPP):
@@ -128,13 +129,13 @@ def parse_whatsapp(
 
 def parse_instagram(
     payload: Mapping[str, Any],
-) -> Tuple[List[InboundMessage], List[StatusUpdate]]:
+) -> tuple[list[InboundMessage], list[StatusUpdate]]:
     """Buyer messages and button taps; echoes of our own sends, receipts and reactions dropped.
 
     The status list is always empty (Instagram read and delivery events are dropped); it is
     returned for symmetry with ``parse_whatsapp``.
     """
-    messages: List[InboundMessage] = []
+    messages: list[InboundMessage] = []
     if not isinstance(payload, Mapping) or payload.get("object") != Channel.INSTAGRAM:
         return messages, []
     for entry in _objects(payload, "entry", Channel.INSTAGRAM):
@@ -148,7 +149,7 @@ def parse_instagram(
 
 
 def _whatsapp_message(
-    item: Dict[str, Any], account_id: str, names: Mapping[str, str]
+    item: dict[str, Any], account_id: str, names: Mapping[str, str]
 ) -> InboundMessage:
     sender = _required(item, "from")
     content = _whatsapp_content(item, _required(item, "type"))
@@ -167,7 +168,7 @@ def _whatsapp_message(
     )
 
 
-def _whatsapp_content(item: Dict[str, Any], message_type: str) -> _Content:
+def _whatsapp_content(item: dict[str, Any], message_type: str) -> _Content:
     if message_type == "text":
         return _Content(
             TEXT, message_type, text=_required(_dict(item.get("text")), "body", "text.body")
@@ -205,7 +206,7 @@ def _whatsapp_content(item: Dict[str, Any], message_type: str) -> _Content:
     return _Content(UNSUPPORTED, message_type)
 
 
-def _whatsapp_status(item: Dict[str, Any], account_id: str) -> StatusUpdate:
+def _whatsapp_status(item: dict[str, Any], account_id: str) -> StatusUpdate:
     errors = tuple(
         (_int(error.get("code")), _str(error.get("title")) or _str(error.get("message")) or "")
         for error in _list(item.get("errors"))
@@ -221,7 +222,7 @@ def _whatsapp_status(item: Dict[str, Any], account_id: str) -> StatusUpdate:
     )
 
 
-def _instagram_event(item: Dict[str, Any], entry_id: Any) -> InboundMessage | None:
+def _instagram_event(item: dict[str, Any], entry_id: Any) -> InboundMessage | None:
     if any(key in item for key in _INSTAGRAM_IGNORED_EVENTS):
         return None
     if "postback" in item:
@@ -261,7 +262,7 @@ def _instagram_event(item: Dict[str, Any], entry_id: Any) -> InboundMessage | No
     )
 
 
-def _instagram_content(message: Dict[str, Any]) -> _Content:
+def _instagram_content(message: dict[str, Any]) -> _Content:
     text = _str(message.get("text"))
     if "quick_reply" in message:
         payload = _required(_object(message, "quick_reply"), "payload", "quick_reply.payload")
@@ -284,12 +285,12 @@ def _instagram_content(message: Dict[str, Any]) -> _Content:
 
 
 def _parse_each(
-    items: Iterator[Dict[str, Any]],
-    parse: Callable[[Dict[str, Any]], T | None],
+    items: Iterator[dict[str, Any]],
+    parse: Callable[[dict[str, Any]], T | None],
     channel: str,
     what: str,
-) -> List[T]:
-    parsed: List[T] = []
+) -> list[T]:
+    parsed: list[T] = []
     for item in items:
         try:
             result = parse(item)
@@ -301,7 +302,7 @@ def _parse_each(
     return parsed
 
 
-def _objects(container: Mapping[str, Any], key: str, channel: str) -> Iterator[Dict[str, Any]]:
+def _objects(container: Mapping[str, Any], key: str, channel: str) -> Iterator[dict[str, Any]]:
     """The object items of ``container[key]``; an absent key is simply nothing to do."""
     items = container.get(key)
     if items is None:
@@ -316,8 +317,8 @@ def _objects(container: Mapping[str, Any], key: str, channel: str) -> Iterator[D
             _warn(channel, key, "item is not an object")
 
 
-def _contact_names(value: Mapping[str, Any]) -> Dict[str, str]:
-    names: Dict[str, str] = {}
+def _contact_names(value: Mapping[str, Any]) -> dict[str, str]:
+    names: dict[str, str] = {}
     for contact in _list(value.get("contacts")):
         wa_id = _str(_dict(contact).get("wa_id"))
         name = _str(_dict(_dict(contact).get("profile")).get("name"))
@@ -343,7 +344,7 @@ def _warn(channel: str, what: str, reason: str) -> None:
     )
 
 
-def _known(cls: type, data: Mapping[str, Any]) -> Dict[str, Any]:
+def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
     names = {field.name for field in fields(cls)}
     return {key: value for key, value in data.items() if key in names}
 
@@ -355,22 +356,22 @@ def _required(mapping: Mapping[str, Any], key: str, name: str | None = None) -> 
     return value
 
 
-def _object(mapping: Mapping[str, Any], key: str) -> Dict[str, Any]:
+def _object(mapping: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = mapping.get(key)
     if not isinstance(value, dict):
         raise _Malformed(f"{key} is not an object")
     return value
 
 
-def _is_id(value: Any) -> bool:
+def _is_id(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and value != ""
 
 
-def _dict(value: Any) -> Dict[str, Any]:
+def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _list(value: Any) -> List[Any]:
+def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any, Dict
+from typing import Any
 
 from bot.platform.masking import redact
 
@@ -16,7 +16,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line; whatever was passed as ``extra`` becomes fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: Dict[str, Any] = {
+        entry: dict[str, Any] = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
             "level": record.levelname,
             "logger": record.name,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'trustguard.db'}"
@@ -94,7 +94,9 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number of seconds, not {raw!r}.")
+        raise ConfigurationError(
+            f"{name} must be a whole number of seconds, not {raw!r}."
+        ) from None
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive, not {value}.")
     return value

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jwt
 
@@ -17,8 +18,8 @@ def encode(claims: Mapping[str, Any]) -> str:
 
 
 def decode(
-    token: str, *, audience: str, required: List[str], issuer: str | None = None
-) -> Dict[str, Any]:
+    token: str, *, audience: str, required: list[str], issuer: str | None = None
+) -> dict[str, Any]:
     """The claims, if we signed the token (current key or previous) and every check holds.
 
     Raises ``jwt.InvalidSignatureError`` when no key signed it; any other ``InvalidTokenError``
@@ -34,8 +35,8 @@ def decode(
 
 
 def _decode(
-    token: str, key: str, audience: str, required: List[str], issuer: str | None
-) -> Dict[str, Any]:
+    token: str, key: str, audience: str, required: list[str], issuer: str | None
+) -> dict[str, Any]:
     return jwt.decode(
         token,
         key,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Dict
 
 STATES = (
     "Abia", "Adamawa", "Akwa Ibom", "Anambra", "Bauchi", "Bayelsa", "Benue", "Borno",
@@ -54,5 +53,5 @@ def normalize_city(typed: str) -> str | None:
     return city.title()
 
 
-def format_address(address: Dict[str, str]) -> str:
+def format_address(address: dict[str, str]) -> str:
     return f"{address['street']}, {address['city']}, {address['state']} ({address['phone']})"

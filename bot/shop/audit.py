@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from typing import Any, List
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -48,7 +48,7 @@ def record(
     )
 
 
-def tail(session: Session, shop_id: str, limit: int = 20) -> List[AuditEvent]:
+def tail(session: Session, shop_id: str, limit: int = 20) -> list[AuditEvent]:
     rows = session.execute(
         sa.select(AuditEvent)
         .where(AuditEvent.shop_id == shop_id)

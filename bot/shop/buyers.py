@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Tuple
-
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -21,7 +19,7 @@ def find_buyer(session: Session, shop_id: str, channel: str, user_id: str) -> Bu
 
 def get_or_create_buyer(
     session: Session, shop_id: str, channel: str, user_id: str, display_name: str | None = None
-) -> Tuple[Buyer, bool]:
+) -> tuple[Buyer, bool]:
     """Returns the buyer and whether it was created now; safe when two requests race."""
     buyer = find_buyer(session, shop_id, channel, user_id)
     if buyer is not None:
@@ -34,7 +32,11 @@ def get_or_create_buyer(
             session.add(buyer)
         return buyer, True
     except IntegrityError:
-        return find_buyer(session, shop_id, channel, user_id), False
+        # The other request's row, committed between our look-up and our insert.
+        winner = find_buyer(session, shop_id, channel, user_id)
+        if winner is None:
+            raise
+        return winner, False
 
 
 def mark_verified(buyer: Buyer) -> None:

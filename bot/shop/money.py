@@ -17,7 +17,7 @@ def parse_naira(text: str) -> int:
     try:
         amount = Decimal(cleaned)
     except InvalidOperation:
-        raise ValueError(f"not an amount in Naira: {text!r}")
+        raise ValueError(f"not an amount in Naira: {text!r}") from None
     if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
         raise ValueError(f"not a positive amount with at most 2 decimals: {text!r}")
     return int(amount * 100)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from typing import List
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -67,14 +66,14 @@ def get_buyer_order(session: Session, buyer: Buyer, order_id: str) -> Order | No
     ).scalar_one_or_none()
 
 
-def buyer_orders(session: Session, buyer: Buyer, statuses: set | None = None) -> List[Order]:
+def buyer_orders(session: Session, buyer: Buyer, statuses: set | None = None) -> list[Order]:
     query = sa.select(Order).where(Order.shop_id == buyer.shop_id, Order.buyer_id == buyer.id)
     if statuses:
         query = query.where(Order.status.in_(sorted(statuses)))
     return list(session.execute(query.order_by(Order.created_at.desc(), Order.id)).scalars())
 
 
-def list_shop_orders(session: Session, shop_id: str, status: str | None = None) -> List[Order]:
+def list_shop_orders(session: Session, shop_id: str, status: str | None = None) -> list[Order]:
     query = sa.select(Order).where(Order.shop_id == shop_id)
     if status:
         query = query.where(Order.status == status)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import difflib
 import functools
 import string
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Set
+from typing import Any
 
 import sqlalchemy as sa
 import yaml
@@ -53,12 +54,12 @@ class ShopProfile:
     welcome: str = DEFAULT_WELCOME
     contact_line: str = DEFAULT_CONTACT_LINE
     features: Mapping[str, bool] = field(default_factory=lambda: dict(DEFAULT_FEATURES))
-    responses: Mapping[str, List[Dict[str, Any]]] = field(default_factory=dict)
+    responses: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def offers(self, feature: str) -> bool:
         return self.features[feature]
 
-    def shop_values(self, buyer_name: str | None) -> Dict[str, str]:
+    def shop_values(self, buyer_name: str | None) -> dict[str, str]:
         """The shop's placeholders, already filled in (the welcome may name the shop)."""
         names = {"shop_name": self.name, "buyer_name": buyer_name or "there"}
         return {
@@ -68,7 +69,7 @@ class ShopProfile:
         }
 
 
-def features_of(settings: Mapping[str, Any]) -> Dict[str, bool]:
+def features_of(settings: Mapping[str, Any]) -> dict[str, bool]:
     return {**DEFAULT_FEATURES, **settings.get("features", {})}
 
 
@@ -77,12 +78,12 @@ def shop_offers(shop: Shop, feature: str) -> bool:
     return features_of(shop.settings or {})[feature]
 
 
-def placeholders(text: str) -> Set[str]:
+def placeholders(text: str) -> set[str]:
     """``"Hi {buyer_name}"`` → ``{"buyer_name"}``; a malformed template raises ProfileError."""
     try:
         return {name for _, name, _, _ in string.Formatter().parse(text) if name}
     except ValueError as error:
-        raise ProfileError(f"{text!r}: {error}")
+        raise ProfileError(f"{text!r}: {error}") from error
 
 
 def load_profile(session: Session, shop: Shop) -> ShopProfile:
@@ -144,7 +145,7 @@ def update_settings(
     shop.settings = settings
 
 
-def describe_settings(profile: ShopProfile) -> List[str]:
+def describe_settings(profile: ShopProfile) -> list[str]:
     flags = ", ".join(f"{f} {'on' if profile.offers(f) else 'off'}" for f in FEATURES)
     return [
         f"tone: {profile.tone}",
@@ -159,11 +160,11 @@ def describe_settings(profile: ShopProfile) -> List[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def domain_responses(path: Path = PROJECT_ROOT / "domain.yml") -> Dict[str, List[Dict[str, Any]]]:
+def domain_responses(path: Path = PROJECT_ROOT / "domain.yml") -> dict[str, list[dict[str, Any]]]:
     return yaml.safe_load(path.read_text())["responses"]
 
 
-def default_variants(name: str, tone: str) -> List[Dict[str, Any]]:
+def default_variants(name: str, tone: str) -> list[dict[str, Any]]:
     """The domain's wording of a response in a tone, without the tone conditions."""
     variants = domain_responses()[name]
     toned = [v for v in variants if _tone_of(v) == tone]
@@ -178,27 +179,27 @@ def _tone_of(variant: Mapping[str, Any]) -> str | None:
     return None
 
 
-def allowed_placeholders(name: str) -> Set[str]:
+def allowed_placeholders(name: str) -> set[str]:
     """What an override of a response may name: what the domain's wording of it names."""
-    found: Set[str] = set()
+    found: set[str] = set()
     for variant in domain_responses()[name]:
         for text in _texts(variant):
             found |= placeholders(text)
     return found | SHOP_PLACEHOLDERS
 
 
-def _texts(variant: Mapping[str, Any]) -> List[str]:
+def _texts(variant: Mapping[str, Any]) -> list[str]:
     texts = [variant.get("text") or ""]
     for button in variant.get("buttons") or []:
         texts += [str(button.get("title", "")), str(button.get("payload", ""))]
     return texts
 
 
-def validate_responses(document: Any) -> List[str]:
+def validate_responses(document: Any) -> list[str]:
     """Every problem of a responses file, each naming the response and variant at fault."""
     if not isinstance(document, dict) or not isinstance(document.get("responses"), dict):
         return ["the file must have a top-level 'responses:' mapping of response names"]
-    problems: List[str] = []
+    problems: list[str] = []
     known = domain_responses()
     for name, variants in document["responses"].items():
         if name not in known:
@@ -238,7 +239,7 @@ def validate_responses(document: Any) -> List[str]:
     return problems
 
 
-def import_responses(session: Session, shop: Shop, text: str) -> List[str]:
+def import_responses(session: Session, shop: Shop, text: str) -> list[str]:
     """Make the file the shop's own responses; names of the ones that differ from the domain.
 
     Nothing changes when the file has any problem (ProfileError lists them all). Entries equal to
@@ -247,7 +248,7 @@ def import_responses(session: Session, shop: Shop, text: str) -> List[str]:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ProfileError(f"not valid YAML: {error}")
+        raise ProfileError(f"not valid YAML: {error}") from error
     problems = validate_responses(document)
     if problems:
         raise ProfileError("\n".join(problems))
@@ -278,7 +279,7 @@ def export_responses(profile: ShopProfile) -> str:
 
 def diff_responses(profile: ShopProfile) -> str:
     """The shop's own responses against the domain's wording in the shop's tone."""
-    chunks: List[str] = []
+    chunks: list[str] = []
     for name in sorted(profile.responses):
         before = yaml.safe_dump(default_variants(name, profile.tone), allow_unicode=True)
         after = yaml.safe_dump(profile.responses[name], allow_unicode=True)

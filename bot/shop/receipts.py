@@ -7,7 +7,7 @@ import functools
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import Any, Dict
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -45,7 +45,7 @@ class UploadLink:
     """Where to POST, and the signed form fields for each accepted content type."""
 
     url: str
-    forms: Dict[str, Dict[str, str]]
+    forms: dict[str, dict[str, str]]
     key_prefix: str
     expires_at: dt.datetime
 
@@ -58,7 +58,7 @@ def create_upload_link(session: Session, bucket: str, buyer: Buyer, order: Order
     prefix = receipts_prefix(order.shop_id, order.id)
     name = uuid.uuid4().hex
     url = ""
-    forms: Dict[str, Dict[str, str]] = {}
+    forms: dict[str, dict[str, str]] = {}
     for content_type, extension in EXTENSIONS.items():
         try:
             post = _s3_client().generate_presigned_post(

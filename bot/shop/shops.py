@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, List, Mapping, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -24,7 +25,7 @@ def get_shop(session: Session, shop_id: str) -> Shop | None:
     return session.get(Shop, shop_id)
 
 
-def list_shops(session: Session) -> List[Shop]:
+def list_shops(session: Session) -> list[Shop]:
     return list(session.execute(sa.select(Shop).order_by(Shop.id)).scalars())
 
 
@@ -85,7 +86,7 @@ def conversation_id(shop_id: str, channel: str, user_id: str) -> str:
     return f"{shop_id}:{channel}:{user_id}"
 
 
-def parse_conversation_id(sender_id: str) -> Tuple[str, str, str]:
+def parse_conversation_id(sender_id: str) -> tuple[str, str, str]:
     """``shop:channel:user`` → its parts; ValueError for any other sender id."""
     shop_id, channel, user_id = sender_id.split(":", 2)
     if not (shop_id and channel and user_id):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Dict
+from typing import Any
 
 from bot.platform import signing
 from bot.platform.settings import Settings
@@ -16,7 +16,7 @@ from bot.platform.settings import Settings
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "shop", "iat", "exp", "jti"]
 
 
-def issue_buyer_token(settings: Settings, *, shop_id: str, buyer_id: int) -> Dict[str, Any]:
+def issue_buyer_token(settings: Settings, *, shop_id: str, buyer_id: int) -> dict[str, Any]:
     """Returns the claims and the encoded token; the caller audits the ``jti``."""
     now = dt.datetime.now(dt.timezone.utc)
     claims = {
@@ -31,7 +31,7 @@ def issue_buyer_token(settings: Settings, *, shop_id: str, buyer_id: int) -> Dic
     return {"claims": claims, "token": signing.encode(claims)}
 
 
-def decode_buyer_token(settings: Settings, token: str) -> Dict[str, Any]:
+def decode_buyer_token(settings: Settings, token: str) -> dict[str, Any]:
     """Raises ``jwt.InvalidTokenError`` unless signature, issuer, audience and every claim hold."""
     return signing.decode(
         token, audience=settings.jwt_audience, issuer=settings.jwt_issuer, required=REQUIRED_CLAIMS

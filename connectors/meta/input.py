@@ -15,7 +15,8 @@ import datetime as dt
 import hmac
 import json
 import logging
-from typing import Any, Callable, ClassVar, Dict, List, Tuple
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
@@ -51,7 +52,7 @@ class MetaInput(InputChannel, abc.ABC):
 
     def __init__(
         self,
-        app_secrets: Callable[[], List[str]],
+        app_secrets: Callable[[], list[str]],
         verify_token: str,
         graph: GraphClient,
         output: MetaOutput,
@@ -76,7 +77,7 @@ class MetaInput(InputChannel, abc.ABC):
         self._stale_after = stale_after
 
     @classmethod
-    def from_credentials(cls, credentials: Dict[str, Any] | None) -> MetaInput:
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> MetaInput:
         """Secrets come from the secrets layer (read again as they rotate), never from
         credentials.yml."""
         settings = get_settings()
@@ -101,7 +102,7 @@ class MetaInput(InputChannel, abc.ABC):
         return settings.graph_api_url
 
     @classmethod
-    def webhook_secrets(cls) -> List[str]:
+    def webhook_secrets(cls) -> list[str]:
         """The secrets this channel's webhooks may be signed with, read per request (rotation)."""
         return secrets.app_secrets()
 
@@ -111,7 +112,7 @@ class MetaInput(InputChannel, abc.ABC):
         """The MetaOutput subclass of this channel."""
 
     @abc.abstractmethod
-    def parse(self, payload: Any) -> Tuple[List[InboundMessage], List[StatusUpdate]]:
+    def parse(self, payload: Any) -> tuple[list[InboundMessage], list[StatusUpdate]]:
         """Typed messages and statuses of one webhook payload."""
 
     def get_output_channel(self) -> OutputChannel:

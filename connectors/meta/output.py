@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-from typing import Any, Dict, List
+from typing import Any
 
 from rasa.core.channels.channel import OutputChannel
 
@@ -37,20 +37,20 @@ class MetaOutput(OutputChannel, abc.ABC):
 
     @abc.abstractmethod
     def bodies(
-        self, user_id: str, text: str, buttons: List[Dict[str, Any]], image_url: str | None
-    ) -> List[Dict[str, Any]]:
+        self, user_id: str, text: str, buttons: list[dict[str, Any]], image_url: str | None
+    ) -> list[dict[str, Any]]:
         """The Graph API bodies for one response."""
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self._send(recipient_id, text)
 
     async def send_text_with_buttons(
-        self, recipient_id: str, text: str, buttons: List[Dict[str, Any]], **kwargs: Any
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
     ) -> None:
         await self._send(recipient_id, text, buttons)
 
     async def send_quick_replies(
-        self, recipient_id: str, text: str, quick_replies: List[Dict[str, Any]], **kwargs: Any
+        self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
     ) -> None:
         await self._send(recipient_id, text, quick_replies)
 
@@ -58,7 +58,7 @@ class MetaOutput(OutputChannel, abc.ABC):
         await self._send(recipient_id, "", image_url=image)
 
     async def send_custom_json(
-        self, recipient_id: str, json_message: Dict[str, Any], **kwargs: Any
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
         # Custom payloads are for web clients (and may hold signed forms): never dumped into a chat.
         logger.debug("custom payload not sent to a chat", extra={"keys": sorted(json_message)})
@@ -67,7 +67,7 @@ class MetaOutput(OutputChannel, abc.ABC):
         self,
         recipient_id: str,
         text: str,
-        buttons: List[Dict[str, Any]] | None = None,
+        buttons: list[dict[str, Any]] | None = None,
         image_url: str | None = None,
     ) -> None:
         shop_id, _, user_id = parse_conversation_id(recipient_id)

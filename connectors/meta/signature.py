@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 _SIGNATURE_RE = re.compile(r"sha256=([0-9a-f]{64})")
 

@@ -12,7 +12,8 @@ import asyncio
 import logging
 import sys
 import threading
-from typing import Any, Awaitable, Callable, Coroutine, Dict, Set
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from rasa.core.channels.channel import UserMessage
 
@@ -44,8 +45,8 @@ class TurnLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._slots: asyncio.Semaphore | None = None
-        self._tails: Dict[str, asyncio.Task] = {}
-        self._running: Set[asyncio.Task] = set()
+        self._tails: dict[str, asyncio.Task] = {}
+        self._running: set[asyncio.Task] = set()
 
     def submit(self, conversation: str, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work()`` once the conversation's previous work is done (thread-safe)."""
@@ -114,7 +115,7 @@ async def run_turn(
     message: Callable[[MetaOutput], UserMessage],
     output: MetaOutput,
     on_new_message: OnNewMessage,
-    log: Dict[str, Any],
+    log: dict[str, Any],
 ) -> bool:
     """Hand Rasa the message (made for each attempt's output channel) until a turn replies,
     trying again after each delay; False when no attempt replied, after the buyer was sent an

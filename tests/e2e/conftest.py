@@ -4,8 +4,8 @@ the assistant runs with (its own database files, free ports, test secrets)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator
 
 import boto3
 import pytest
@@ -32,7 +32,7 @@ def s3_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def env(tmp_path: Path, database_url: str, s3_server: str) -> Dict[str, str]:
+def env(tmp_path: Path, database_url: str, s3_server: str) -> dict[str, str]:
     if not MODEL.exists():
         pytest.fail(f"{MODEL} is missing: run `make train` first")
     return {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from typing import Dict, List
 
 import pytest
 import requests
@@ -17,7 +16,7 @@ MODEL = PROJECT_ROOT / "models" / "trustguard.tar.gz"
 API_TOKEN = "e2e-api-token"
 
 
-def cli(env: Dict[str, str], *args: str) -> List[str]:
+def cli(env: dict[str, str], *args: str) -> list[str]:
     """``python -m bot ...``; its output lines."""
     done = subprocess.run(
         [sys.executable, "-m", "bot", *args],
@@ -33,7 +32,7 @@ def cli(env: Dict[str, str], *args: str) -> List[str]:
 class Assistant:
     """``python -m bot.launcher``: both servers, as `make run` starts them."""
 
-    def __init__(self, env: Dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str]) -> None:
         if "GRAPH_API_URL" in env:
             # Instagram sends follow the Graph double too, whatever a developer's .env says.
             env = {**env, "INSTAGRAM_GRAPH_API_URL": env["GRAPH_API_URL"]}
@@ -50,7 +49,7 @@ class Assistant:
             self.stop()
             pytest.fail(f"the assistant did not start: {error}")
 
-    def say(self, sender: str, text: str) -> List[dict]:
+    def say(self, sender: str, text: str) -> list[dict]:
         """One message over the REST channel; the replies."""
         reply = requests.post(
             f"{self.url}/webhooks/rest/webhook",

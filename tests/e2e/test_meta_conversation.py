@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from typing import Any, Dict, Iterator, List
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -39,7 +40,7 @@ def graph() -> Iterator[GraphDoubleThread]:
 
 
 @pytest.fixture
-def meta_env(env: Dict[str, str], graph: GraphDoubleThread) -> Dict[str, str]:
+def meta_env(env: dict[str, str], graph: GraphDoubleThread) -> dict[str, str]:
     return {
         **env,
         "GRAPH_API_URL": graph.url,
@@ -55,8 +56,8 @@ class Chat:
         self.assistant, self.graph, self.channel, self.who = assistant, graph, channel, who
         self.user = who.get("sender", BUYER)
 
-    def replies(self) -> List[Dict[str, Any]]:
-        def to_me(send: Dict[str, Any]) -> bool:
+    def replies(self) -> list[dict[str, Any]]:
+        def to_me(send: dict[str, Any]) -> bool:
             body = send["body"]
             recipient = body.get("to") or body.get("recipient", {}).get("id")
             account = self.who.get("phone_number_id") or self.who.get("account_id")
@@ -64,7 +65,7 @@ class Chat:
 
         return [send for send in self.graph.sent() if to_me(send)]
 
-    def send(self, message: Dict[str, Any]) -> List[Dict[str, Any]]:
+    def send(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         """Post one signed webhook and return the replies it caused."""
         before = len(self.replies())
         if self.channel == "whatsapp":
@@ -95,14 +96,14 @@ class Chat:
 
 
 def new_order(
-    env: Dict[str, str], shop: str, channel: str, buyer: str, naira: str, description: str
+    env: dict[str, str], shop: str, channel: str, buyer: str, naira: str, description: str
 ) -> str:
     """An order made with the CLI, as the shop owner would; its id."""
     command = ["order", "create", "--shop", shop, "--channel", channel, "--buyer", buyer]
     return cli(env, *command, "--amount", naira, "--description", description)[-1]
 
 
-def body_text(body: Dict[str, Any]) -> str:
+def body_text(body: dict[str, Any]) -> str:
     if "text" in body and isinstance(body["text"], dict):
         return body["text"]["body"]
     if "interactive" in body:
@@ -115,7 +116,7 @@ def code_in(text: str) -> str:
 
 
 def test_whatsapp_journey_and_two_shops_sharing_a_buyer(
-    meta_env: Dict[str, str], graph: GraphDoubleThread, database_url: str
+    meta_env: dict[str, str], graph: GraphDoubleThread, database_url: str
 ) -> None:
     cli(
         meta_env,
@@ -204,7 +205,7 @@ def test_whatsapp_journey_and_two_shops_sharing_a_buyer(
         assert unsent == 0
 
 
-def test_instagram_journey(meta_env: Dict[str, str], graph: GraphDoubleThread) -> None:
+def test_instagram_journey(meta_env: dict[str, str], graph: GraphDoubleThread) -> None:
     cli(
         meta_env,
         "shop",
@@ -231,7 +232,7 @@ def test_instagram_journey(meta_env: Dict[str, str], graph: GraphDoubleThread) -
 
 
 def test_two_shops_with_their_own_tone_words_and_features(
-    meta_env: Dict[str, str], graph: GraphDoubleThread, tmp_path
+    meta_env: dict[str, str], graph: GraphDoubleThread, tmp_path
 ) -> None:
     cli(
         meta_env,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Dict, List
 
 import pytest
 import sqlalchemy as sa
@@ -18,11 +17,11 @@ pytestmark = pytest.mark.e2e
 SHOP = DEFAULT_SHOP
 
 
-def texts(replies: List[dict]) -> str:
+def texts(replies: list[dict]) -> str:
     return "\n".join(r.get("text", "") for r in replies)
 
 
-def test_buyer_journey_over_rest(env: Dict[str, str], database_url: str, tmp_path: Path) -> None:
+def test_buyer_journey_over_rest(env: dict[str, str], database_url: str, tmp_path: Path) -> None:
     cli(env, "shop", "add", "--id", SHOP, "--name", "Kemi's Closet")
     order_id = cli(
         env,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Callable, Dict, List, Mapping
+from collections.abc import Callable, Mapping
 
 from bot.platform.secrets.aws import AwsSecretsManager
 from bot.platform.secrets.base import (
@@ -45,7 +45,7 @@ class SecretStore:
         self._env = env
         self._clock = clock
         self._lock = threading.Lock()
-        self._backends: Dict[str | None, SecretBackend] = {}
+        self._backends: dict[str | None, SecretBackend] = {}
 
     def backend(self) -> SecretBackend:
         """One backend (and cache) per secret name, so switching it never serves stale values."""
@@ -56,7 +56,7 @@ class SecretStore:
                 self._backends[name] = kind(self._env, self._clock)
             return self._backends[name]
 
-    def app_secrets(self) -> List[str]:
+    def app_secrets(self) -> list[str]:
         """The Meta app secret, then the previous one while a rotation lasts."""
         backend = self.backend()
         return present(backend.app_value(key) for key in ("APP_SECRET", "APP_SECRET_PREVIOUS"))
@@ -73,7 +73,7 @@ class SecretStore:
         Meta app's."""
         return self._value("INSTAGRAM_APP_SECRET") or next(iter(self.app_secrets()), None)
 
-    def jwt_keys(self) -> List[str]:
+    def jwt_keys(self) -> list[str]:
         """The key buyer tokens and OAuth states are signed with, then the previous one."""
         backend = self.backend()
         current, previous = (
@@ -110,8 +110,9 @@ class SecretStore:
         if not (isinstance(token, str) and token and account_id):
             return None
         expires_at = entry.get("expires_at")
-        known = isinstance(expires_at, (int, float)) and not isinstance(expires_at, bool)
-        return StoredToken(token, str(account_id), int(expires_at) if known else None)
+        if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
+            expires_at = None
+        return StoredToken(token, str(account_id), None if expires_at is None else int(expires_at))
 
     def store_shop_token(
         self,

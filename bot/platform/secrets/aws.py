@@ -7,7 +7,7 @@ the shop has no secret of its own."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,7 +28,7 @@ class AwsSecretsManager(SecretBackend):
     def where_jwt_key_belongs(self) -> str:
         return f"the secret {self._name()} must hold JWT_SECRET"
 
-    def shop_entry(self, shop_id: str, platform: str) -> Dict[str, Any]:
+    def shop_entry(self, shop_id: str, platform: str) -> dict[str, Any]:
         """The shop's own secret; failing that, its entry in the main secret."""
         if SHOP_ID_RE.fullmatch(shop_id):
             name = self._shop_secret(shop_id, platform)
@@ -41,7 +41,7 @@ class AwsSecretsManager(SecretBackend):
         """Production serves no shop with a token that is not its own."""
         return None
 
-    def store_entry(self, shop_id: str, platform: str, entry: Dict[str, Any]) -> None:
+    def store_entry(self, shop_id: str, platform: str, entry: dict[str, Any]) -> None:
         name = self._shop_secret(shop_id, platform)
         _put_secret(name, entry)
         self._remember(name, entry)
@@ -65,12 +65,12 @@ class AwsSecretsManager(SecretBackend):
     def _shop_secret(self, shop_id: str, platform: str) -> str:
         return f"{self._name()}/shops/{shop_id}/{platform}"
 
-    def _document(self) -> Dict[str, Any]:
+    def _document(self) -> dict[str, Any]:
         name = self._name()
         return self._fresh(name, lambda: _read(name, missing_ok=False))
 
 
-def _read(name: str, *, missing_ok: bool) -> Dict[str, Any]:
+def _read(name: str, *, missing_ok: bool) -> dict[str, Any]:
     """The secret's JSON object; a missing secret where ``missing_ok`` (a shop not connected
     yet) reads as empty. Errors name the secret and the failure, never a value."""
     try:
@@ -84,7 +84,7 @@ def _read(name: str, *, missing_ok: bool) -> Dict[str, Any]:
     return parse_document(raw, name)
 
 
-def _put_secret(name: str, document: Dict[str, Any]) -> None:
+def _put_secret(name: str, document: dict[str, Any]) -> None:
     """Write the secret, creating it on a shop's first connection (and when two servers race to
     create it, writing the one the other created)."""
     text = json.dumps(document, sort_keys=True)

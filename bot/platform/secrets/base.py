@@ -8,8 +8,9 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Hashable, List, Mapping
+from typing import Any
 
 from bot.platform.models import Channel
 from bot.platform.settings import ConfigurationError
@@ -18,7 +19,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 60
 # The key under which each platform's account id is kept, as Meta names it.
-ACCOUNT_KEYS = {Channel.WHATSAPP: "phone_number_id", Channel.INSTAGRAM: "account_id"}
+ACCOUNT_KEYS: dict[str, str] = {
+    Channel.WHATSAPP: "phone_number_id",
+    Channel.INSTAGRAM: "account_id",
+}
 # Shop ids as bot.shop.shops admits them; anything else could name another secret.
 SHOP_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
@@ -38,7 +42,7 @@ class StoredToken:
 
 @dataclass(frozen=True)
 class _Cached:
-    document: Dict[str, Any]
+    document: dict[str, Any]
     fresh_until: float
 
 
@@ -52,7 +56,7 @@ class SecretBackend(abc.ABC):
         self._env = env
         self._clock = clock
         self._lock = threading.Lock()
-        self._cached: Dict[Hashable, _Cached] = {}
+        self._cached: dict[Hashable, _Cached] = {}
 
     @abc.abstractmethod
     def app_value(self, key: str) -> Any:
@@ -63,7 +67,7 @@ class SecretBackend(abc.ABC):
         """Where an operator must put the JWT key, for the error that says it is missing."""
 
     @abc.abstractmethod
-    def shop_entry(self, shop_id: str, platform: str) -> Dict[str, Any]:
+    def shop_entry(self, shop_id: str, platform: str) -> dict[str, Any]:
         """The shop's saved token entry for the platform, or an empty dict."""
 
     @abc.abstractmethod
@@ -71,7 +75,7 @@ class SecretBackend(abc.ABC):
         """The token for shops without one of their own, if this backend has any."""
 
     @abc.abstractmethod
-    def store_entry(self, shop_id: str, platform: str, entry: Dict[str, Any]) -> None:
+    def store_entry(self, shop_id: str, platform: str, entry: dict[str, Any]) -> None:
         """Save the shop's entry where no other shop's entry is written."""
 
     @abc.abstractmethod
@@ -94,7 +98,7 @@ class SecretBackend(abc.ABC):
             raise ConfigurationError(f"SECRETS_TTL_SECONDS must be a whole number, not {raw!r}.")
         return ttl
 
-    def _fresh(self, source: Hashable, read: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
+    def _fresh(self, source: Hashable, read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """The source's document, read again once its copy is older than the TTL; a failed
         re-read keeps serving the last good copy, so an outage does not refuse every webhook."""
         with self._lock:
@@ -112,7 +116,7 @@ class SecretBackend(abc.ABC):
             self._cached[source] = _Cached(document, now + self._ttl())
             return document
 
-    def _remember(self, source: Hashable, document: Dict[str, Any]) -> None:
+    def _remember(self, source: Hashable, document: dict[str, Any]) -> None:
         with self._lock:
             self._cached[source] = _Cached(document, self._clock() + self._ttl())
 
@@ -121,7 +125,7 @@ class SecretBackend(abc.ABC):
             self._cached.pop(source, None)
 
 
-def present(values: Any) -> List[str]:
+def present(values: Any) -> list[str]:
     return [value for value in values if isinstance(value, str) and value]
 
 
@@ -135,7 +139,7 @@ def check_shop(shop_id: str) -> None:
         raise ValueError(f"not a shop id: {shop_id!r}")
 
 
-def entry_of(document: Mapping[str, Any], shop_id: str, platform: str) -> Dict[str, Any]:
+def entry_of(document: Mapping[str, Any], shop_id: str, platform: str) -> dict[str, Any]:
     """``shops[shop_id][platform]``; anything malformed reads as no entry."""
     level: Any = document
     for key in ("shops", shop_id, platform):
@@ -143,7 +147,7 @@ def entry_of(document: Mapping[str, Any], shop_id: str, platform: str) -> Dict[s
     return level if isinstance(level, dict) else {}
 
 
-def parse_document(raw: str, where: str) -> Dict[str, Any]:
+def parse_document(raw: str, where: str) -> dict[str, Any]:
     try:
         document = json.loads(raw)
     except ValueError:

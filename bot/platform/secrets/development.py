@@ -10,8 +10,9 @@ import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any
 
 from bot.platform.secrets.base import SecretBackend, SecretsUnavailable, entry_of, parse_document
 from bot.platform.settings import PROJECT_ROOT
@@ -32,13 +33,13 @@ class DevelopmentSecrets(SecretBackend):
     def where_jwt_key_belongs(self) -> str:
         return "JWT_SECRET must be set (`make run` writes one into .env)"
 
-    def shop_entry(self, shop_id: str, platform: str) -> Dict[str, Any]:
+    def shop_entry(self, shop_id: str, platform: str) -> dict[str, Any]:
         return entry_of(self._fresh(self._path(), self._read), shop_id, platform)
 
     def fallback_token(self, platform: str) -> str | None:
         return self._env.get(f"{platform.upper()}_ACCESS_TOKEN") or None
 
-    def store_entry(self, shop_id: str, platform: str, entry: Dict[str, Any]) -> None:
+    def store_entry(self, shop_id: str, platform: str, entry: dict[str, Any]) -> None:
         """Changed under the lock, so concurrent writers all survive."""
         path = self._path()
         with _locked(path):
@@ -71,7 +72,7 @@ class DevelopmentSecrets(SecretBackend):
     def _path(self) -> Path:
         return Path(self._env.get("SHOP_SECRETS_FILE") or str(DEFAULT_SHOP_SECRETS_FILE))
 
-    def _read(self) -> Dict[str, Any]:
+    def _read(self) -> dict[str, Any]:
         """The file's JSON object; a missing file reads as empty."""
         path = self._path()
         try:
@@ -96,7 +97,7 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(descriptor)  # closing releases the lock
 
 
-def _write_file(path: Path, document: Dict[str, Any]) -> None:
+def _write_file(path: Path, document: dict[str, Any]) -> None:
     """A reader sees the old file or the new one, never half of one; mkstemp creates it 0600."""
     text = json.dumps(document, indent=2, sort_keys=True)
     descriptor, temporary = tempfile.mkstemp(prefix=".shop-secrets-", dir=path.parent)
