@@ -25,6 +25,7 @@ from moto import mock_aws
 from sanic import Sanic
 
 from bot.meta.accounts import AccountDirectory
+from bot.meta.signature import signature_is_valid
 from bot.platform import db
 from bot.platform import secrets as secret_store
 from bot.platform.secrets import SecretStore, SecretsUnavailable
@@ -33,7 +34,6 @@ from bot.platform.secrets.development import DevelopmentSecrets
 from bot.platform.settings import ConfigurationError, get_settings
 from bot.shop import shops
 from bot.shop.tokens import decode_buyer_token, issue_buyer_token
-from connectors.meta.signature import signature_is_valid
 from connectors.whatsapp import WhatsAppInput
 from tests.conftest import JWT_SECRET
 from tests.meta_fixtures import signed, wa_text, whatsapp

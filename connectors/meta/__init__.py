@@ -1,4 +1,4 @@
-"""The Rasa side of Meta's channels, one module per job: ``signature`` (is a webhook Meta's),
-``output`` (replies through the Graph API), ``turns`` (one turn loop for every channel of the
-process) and ``input`` (the webhook routes). ``connectors.whatsapp`` and ``connectors.instagram``
-are the channels ``credentials.yml`` names."""
+"""The Rasa side of Meta's channels, one module per job: ``input`` (the webhook routes, which
+check signatures with ``bot.meta.signature`` and store into ``bot.meta.inbox``), ``turns`` (one
+turn loop for every channel of the process) and ``output`` (replies through the Graph API).
+``connectors.whatsapp`` and ``connectors.instagram`` are the channels ``credentials.yml`` names."""

@@ -27,13 +27,13 @@ from bot.meta import inbox
 from bot.meta.accounts import AccountDirectory
 from bot.meta.graph import GraphClient
 from bot.meta.receipts import ReceiptIntake
+from bot.meta.signature import signature_is_valid
 from bot.meta.webhooks import BUTTON, MEDIA, TEXT, InboundMessage, StatusUpdate
 from bot.platform import secrets
 from bot.platform.models import InboxState, utcnow
 from bot.platform.settings import Settings, get_settings
 from bot.shop.shops import conversation_id
 from connectors.meta.output import MetaOutput
-from connectors.meta.signature import signature_is_valid
 from connectors.meta.turns import TURNS, OnNewMessage, run_turn
 
 logger = logging.getLogger(__name__)
