@@ -14,8 +14,6 @@ row's number sends the matching ``button_reply``/``list_reply``, so buttons work
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -26,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+
+from bot.meta.signature import signature_header
 
 DEFAULT_WEBHOOK = "http://127.0.0.1:5005/webhooks/whatsapp/webhook"
 DEFAULT_GRAPH = "http://127.0.0.1:8900"
@@ -122,8 +122,9 @@ def encode(payload: Payload) -> bytes:
 
 
 def sign(body: bytes, secret: str) -> str:
-    """The X-Hub-Signature-256 value Meta sends: HMAC-SHA256 of the raw body bytes."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    """The X-Hub-Signature-256 value Meta sends: HMAC-SHA256 of the raw body bytes, made by the
+    same signer the assistant checks webhooks with."""
+    return signature_header(secret, body)
 
 
 def pick(line: str, choices: list[Choice]) -> Choice | None:

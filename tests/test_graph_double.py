@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 import requests
 
+from bot.meta.signature import signature_header
 from devtools.graph_double import GraphDouble, GraphDoubleThread, send_line
 from devtools.whatsapp_chat import (
     ChatConfig,
@@ -382,6 +383,18 @@ def graph_get(graph: GraphDoubleThread, path: str, token: str | None, **params: 
     return requests.get(f"{graph.url}/v21.0/{path}", params=params, headers=headers, timeout=5)
 
 
+def summary(calls: list[dict[str, Any]]) -> list[tuple[str, str | None, int]]:
+    """Each recorded OAuth call as (endpoint, grant_type, status)."""
+    return [(c["endpoint"], c.get("grant_type"), c["status"]) for c in calls]
+
+
+def assert_not_recorded(calls: list[dict[str, Any]], *secrets: str) -> None:
+    """None of the codes, secrets or tokens appears anywhere in the recorded calls."""
+    recorded = json.dumps(calls)
+    for secret in secrets:
+        assert secret not in recorded
+
+
 def test_a_registered_code_is_exchanged_once_for_a_token_that_describes_the_grant(
     graph: GraphDoubleThread,
 ) -> None:
@@ -483,14 +496,12 @@ def test_an_instagram_login_code_gives_a_long_lived_token_and_the_account_id(
     assert_meta_error(graph_get(graph, "me", "EAAGnot-issued"), 401, 190)
 
     calls = graph.oauth_calls()
-    assert [(c["endpoint"], c["grant_type"], c["status"]) for c in calls[:2]] == [
+    assert summary(calls[:2]) == [
         ("instagram/oauth/access_token", "authorization_code", 200),
         ("instagram/access_token", "ig_exchange_token", 200),
     ]
     assert calls[0]["content_type"] == "application/x-www-form-urlencoded"
-    recorded = json.dumps(calls)
-    for secret in ("ig-code", APP_SECRET, short, token):
-        assert secret not in recorded
+    assert_not_recorded(calls, "ig-code", APP_SECRET, short, token)
 
 
 def test_the_older_flat_answer_and_the_instagram_apps_own_secret(graph: GraphDoubleThread) -> None:
@@ -569,13 +580,12 @@ def test_a_long_lived_instagram_token_is_refreshed_like_instagram_does(
     assert instagram_refresh(graph, fresh).status_code == 200  # and again, 60 days on
 
     calls = graph.oauth_calls()[2:]
-    assert [(c["endpoint"], c["grant_type"], c["status"]) for c in calls] == [
+    assert summary(calls) == [
         ("instagram/refresh_access_token", "ig_refresh_token", 200),
         ("instagram/refresh_access_token", "ig_refresh_token", 200),
     ]
     assert calls[0]["account_id"] == IG_ACCOUNT
-    recorded = json.dumps(graph.oauth_calls())
-    assert token not in recorded and fresh not in recorded
+    assert_not_recorded(graph.oauth_calls(), token, fresh)
 
 
 def test_a_refresh_is_refused_like_instagram_refuses_it(graph: GraphDoubleThread) -> None:
@@ -622,15 +632,13 @@ def test_oauth_calls_are_recorded_without_codes_secrets_or_tokens(graph: GraphDo
     graph_get(graph, "debug_token", token, input_token=token)
 
     calls = graph.oauth_calls()
-    assert [(c["endpoint"], c.get("grant_type"), c["status"]) for c in calls] == [
+    assert summary(calls) == [
         ("oauth/access_token", "authorization_code", 200),
         ("oauth/access_token", "fb_exchange_token", 200),
         ("debug_token", None, 200),
     ]
     assert calls[0]["redirect_uri"] == "https://shop.example/cb"
-    recorded = json.dumps(calls)
-    for secret in ("code-1", APP_SECRET, short, token):
-        assert secret not in recorded
+    assert_not_recorded(calls, "code-1", APP_SECRET, short, token)
     graph.clear()
     assert graph.oauth_calls() == [] and code_exchange(graph, "code-1").status_code == 400
 
@@ -706,24 +714,22 @@ def test_sign_is_meta_hmac_sha256_of_the_raw_body() -> None:
     assert sign(body, SECRET) == "sha256=" + expected
 
 
-def test_replies_render_buttons_lists_and_images() -> None:
-    buttons = {
-        "id": "wamid.B",
-        "error": None,
-        "body": {
-            "type": "interactive",
-            "interactive": {
-                "type": "button",
-                "body": {"text": "Which order?"},
-                "action": {
-                    "buttons": [
-                        {"type": "reply", "reply": {"id": "o1", "title": "ORD-1"}},
-                        {"type": "reply", "reply": {"id": "o2", "title": "ORD-2"}},
-                    ]
-                },
-            },
+def reply_buttons(text: str, *buttons: tuple[str, str]) -> dict[str, Any]:
+    """A WhatsApp send body offering reply buttons, each given as (id, title)."""
+    offered = [{"type": "reply", "reply": {"id": id_, "title": title}} for id_, title in buttons]
+    return {
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "body": {"text": text},
+            "action": {"buttons": offered},
         },
     }
+
+
+def test_replies_render_buttons_lists_and_images() -> None:
+    offer = reply_buttons("Which order?", ("o1", "ORD-1"), ("o2", "ORD-2"))
+    buttons = {"id": "wamid.B", "error": None, "body": offer}
     section = {"title": "Pending", "rows": [{"id": "r1", "title": "ORD-1", "description": "NGN 5"}]}
     interactive = {
         "type": "list",
@@ -774,7 +780,7 @@ class _StubHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         raw = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.headers.get("X-Hub-Signature-256") != sign(raw, SECRET):
+        if self.headers.get("X-Hub-Signature-256") != signature_header(SECRET, raw):
             self.send_response(403)
             self.end_headers()
             return
@@ -792,19 +798,7 @@ class _StubHandler(BaseHTTPRequestHandler):
         """Keep the test output clean."""
 
 
-BUTTONS = {
-    "type": "interactive",
-    "interactive": {
-        "type": "button",
-        "body": {"text": "Confirm ORD-1?"},
-        "action": {
-            "buttons": [
-                {"type": "reply", "reply": {"id": "yes", "title": "Yes"}},
-                {"type": "reply", "reply": {"id": "no", "title": "No"}},
-            ]
-        },
-    },
-}
+BUTTONS = reply_buttons("Confirm ORD-1?", ("yes", "Yes"), ("no", "No"))
 
 
 @pytest.fixture
