@@ -1,16 +1,27 @@
-"""Waiting for a server this process started: the one readiness poll of launcher, benchmarks,
-tests and scripts."""
+"""Waiting for a server to answer: the one readiness poll of the launcher, the benchmarks, the
+tests and ``scripts/chat-whatsapp`` (``python -m bot.platform.readiness URL --pid PID``)."""
 
 from __future__ import annotations
 
-import subprocess
+import argparse
+import os
+import sys
 import time
 import urllib.error
 import urllib.request
+from typing import Protocol
 
 
 class NotReady(RuntimeError):
     """The server exited during start-up, or did not answer in time."""
+
+
+class Running(Protocol):
+    """What is asked of the process that serves: ``subprocess.Popen`` has it."""
+
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:
@@ -24,7 +35,7 @@ def answers(url: str, timeout: float = 2.0) -> bool:
 
 def wait_until_ready(
     url: str,
-    process: subprocess.Popen | None,
+    process: Running | None,
     timeout: float,
     *,
     what: str = "the server",
@@ -39,3 +50,40 @@ def wait_until_ready(
             return time.monotonic() - started
         time.sleep(poll)
     raise NotReady(f"{what} was not ready after {timeout:.0f} s")
+
+
+class _Pid:
+    """A process this one did not start, known by its pid (its exit status is not ours to see)."""
+
+    returncode: int | None = None
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+
+    def poll(self) -> int | None:
+        try:
+            os.kill(self._pid, 0)
+        except ProcessLookupError:
+            self.returncode = -1
+        return self.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.platform.readiness")
+    parser.add_argument("url")
+    parser.add_argument("--timeout", type=float, default=240)
+    parser.add_argument("--pid", type=int, help="give up as soon as this process is gone")
+    parser.add_argument("--what", default="the server")
+    args = parser.parse_args(argv)
+    try:
+        wait_until_ready(
+            args.url, _Pid(args.pid) if args.pid else None, args.timeout, what=args.what
+        )
+    except NotReady as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
