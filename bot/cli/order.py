@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from bot.cli.common import CliError, command, order_id, print_order, require_shop, subgroup
 from bot.platform import db
-from bot.platform.models import Channel, OrderStatus
+from bot.platform.models import Channel, Order, OrderStatus
 from bot.shop import audit, buyers, orders
 from bot.shop.audit import AuditAction
 from bot.shop.money import parse_naira
@@ -37,21 +39,22 @@ def cmd_order_list(args: argparse.Namespace) -> None:
             print_order(order)
 
 
+def _shop_order(session: Session, args: argparse.Namespace) -> Order:
+    require_shop(session, args.shop)
+    order = orders.get_shop_order(session, args.shop, order_id(args.order_id))
+    if order is None:
+        raise CliError(f"shop {args.shop!r} has no order {args.order_id}")
+    return order
+
+
 def cmd_order_show(args: argparse.Namespace) -> None:
     with db.session_scope() as session:
-        require_shop(session, args.shop)
-        order = orders.get_shop_order(session, args.shop, order_id(args.order_id))
-        if order is None:
-            raise CliError(f"shop {args.shop!r} has no order {args.order_id}")
-        print_order(order)
+        print_order(_shop_order(session, args))
 
 
 def cmd_order_set_status(args: argparse.Namespace) -> None:
     with db.session_scope() as session:
-        require_shop(session, args.shop)
-        order = orders.get_shop_order(session, args.shop, order_id(args.order_id))
-        if order is None:
-            raise CliError(f"shop {args.shop!r} has no order {args.order_id}")
+        order = _shop_order(session, args)
         before = order.status
         change = orders.change_status(session, order, args.status)
         if change is orders.Change.NOT_ALLOWED:

@@ -111,32 +111,6 @@ def unfinished(session: Session, channel: str) -> list[tuple[int, str, str]]:
     ]
 
 
-def record_sent(
-    session: Session,
-    *,
-    shop_id: str,
-    channel: str,
-    account_id: str,
-    recipient: str,
-    platform_message_id: str | None,
-    error_code: int | None = None,
-    error_title: str | None = None,
-) -> None:
-    """Every send is kept, failed ones with their error, so statuses can be joined to it."""
-    session.add(
-        OutboundMessage(
-            shop_id=shop_id,
-            channel=channel,
-            account_id=account_id,
-            recipient=mask_user_id(recipient),
-            platform_message_id=platform_message_id,
-            status="failed" if platform_message_id is None else "accepted",
-            error_code=error_code,
-            error_title=error_title,
-        )
-    )
-
-
 def record_status(
     session: Session,
     *,
@@ -270,14 +244,17 @@ def record_send(
     error_code: int | None = None,
     error_title: str | None = None,
 ) -> None:
+    """Every send is kept, failed ones with their error, so statuses can be joined to it."""
     with session_scope() as session:
-        record_sent(
-            session,
-            shop_id=shop_id,
-            channel=channel,
-            account_id=account_id,
-            recipient=recipient,
-            platform_message_id=platform_message_id,
-            error_code=error_code,
-            error_title=error_title,
+        session.add(
+            OutboundMessage(
+                shop_id=shop_id,
+                channel=channel,
+                account_id=account_id,
+                recipient=mask_user_id(recipient),
+                platform_message_id=platform_message_id,
+                status="failed" if platform_message_id is None else "accepted",
+                error_code=error_code,
+                error_title=error_title,
+            )
         )
