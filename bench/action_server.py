@@ -26,11 +26,7 @@ import asyncio
 import contextlib
 import importlib.metadata
 import json
-import shlex
-import shutil
-import signal
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -39,37 +35,23 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import requests
 from sqlalchemy.orm import Session
 
-from bench.conversations import percentile_ms
+from bench.assistant import SHOP_ID, SHOP_NAME, assistant_env, prepare_database
+from bench.clients import PROBE_IDLE_SAMPLES, closed_loop, probe, probed
+from bench.processes import START_TIMEOUT, running
 from bench.procfs import cpu_seconds, rss_mib
-from bench.webhooks import (
-    PHONE_NUMBER_ID,
-    PROBE_IDLE_SAMPLES,
-    PROBE_MAX_SAMPLES,
-    SHOP_ID,
-    admin,
-    assistant_env,
-    machine,
-    markdown_table,
-    positive,
-    print_section,
-    probe,
-    running,
-    stop_on_sigterm,
-    wait_until,
-)
+from bench.reporting import markdown_table, percentile_ms, print_section
+from bench.runs import in_temporary_workdir, positive, run_benchmark
 from bot.platform.db import engine_for
+from bot.platform.readiness import wait_until_ready
 from bot.platform.settings import PROJECT_ROOT
 from bot.shop import buyers, orders
 
-SHOP_NAME = "Bench Fabrics"
 VERIFIED_BUYERS = 200
 VERIFIED_PREFIX = "2348100"
 NEW_PREFIX = "2349"
 WARMUP_REQUESTS = 40
-REQUEST_TIMEOUT = 30.0
 PHASE_TIMEOUT = 900.0
 # What each action must answer with: a wrong answer would make a fast run meaningless.
 EXPECTED = {
@@ -231,35 +213,24 @@ async def post_one(session: aiohttp.ClientSession, url: str, call: Call) -> Resu
 
 async def post_all(
     base: str, calls: Sequence[Call], clients: int, pid: int
-) -> tuple[list[Result], float, list[float], float]:
-    """``clients`` keep-alive connections, each sending its next call when the previous one is
-    answered (a closed loop), with the health probe running alongside."""
-    pending = iter(calls)
+) -> tuple[list[Result], float, float]:
+    """A closed loop of ``clients`` connections (``bench.clients.closed_loop``); the results,
+    the wall time and the action server's CPU time."""
     results: list[Result] = []
-    done = asyncio.Event()
-    probing = asyncio.create_task(probe(base + "/health", PROBE_MAX_SAMPLES, done))
-    connector = aiohttp.TCPConnector(limit=clients)
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
-        async def client() -> None:
-            for call in pending:
-                results.append(await post_one(session, base + "/webhook", call))
+    async def send(session: aiohttp.ClientSession, call: Call) -> None:
+        results.append(await post_one(session, base + "/webhook", call))
 
-        cpu, started = cpu_seconds(pid), time.perf_counter()
-        try:
-            await asyncio.wait_for(
-                asyncio.gather(*(client() for _ in range(clients))), PHASE_TIMEOUT
-            )
-        finally:
-            done.set()
-        wall, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
-    return results, wall, await probing, cpu
+    cpu = cpu_seconds(pid)
+    wall = await closed_loop(calls, clients, send, PHASE_TIMEOUT)
+    return results, wall, cpu_seconds(pid) - cpu
 
 
 def measure(base: str, calls: Sequence[Call], clients: int, pid: int) -> Run:
-    results, wall, probed, cpu = asyncio.run(post_all(base, calls, clients, pid))
-    return Run(clients, results, wall, probed, cpu)
+    """With the health probe running alongside."""
+    work = post_all(base, calls, clients, pid)
+    (results, wall, cpu), probe_latencies = asyncio.run(probed(work, base + "/health"))
+    return Run(clients, results, wall, probe_latencies, cpu)
 
 
 # Reporting
@@ -298,9 +269,7 @@ def scaling_table(single: Run, many: Run, idle_probe: Sequence[float]) -> str:
 
 def run(args: argparse.Namespace, workdir: Path) -> None:
     env = assistant_env(workdir, "http://127.0.0.1:9", "unused-app-secret")
-    admin(env, "db", "upgrade")
-    admin(env, "shop", "add", "--id", SHOP_ID, "--name", SHOP_NAME,
-          "--whatsapp-phone-id", PHONE_NUMBER_ID)  # fmt: skip
+    prepare_database(env)
     verified = create_verified_buyers(env["DATABASE_URL"], VERIFIED_BUYERS)
     domain = load_domain()
     warmup = build_calls(domain, verified, WARMUP_REQUESTS, 0)
@@ -310,9 +279,9 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     base = f"http://127.0.0.1:{env['ACTIONS_PORT']}"
     command = [sys.executable, "-m", "actions"]
     with running(command, env, workdir / "actions.log") as server:
-        wait_until(lambda: health_ok(base), server, "the action server")
+        wait_until_ready(base + "/health", server, START_TIMEOUT, what="the action server")
         measure(base, warmup, 4, server.pid)
-        idle = asyncio.run(idle_probe(base))
+        idle = asyncio.run(probe(base + "/health", PROBE_IDLE_SAMPLES))
         runs = [
             measure(base, single, 1, server.pid),
             measure(base, many, args.concurrency, server.pid),
@@ -324,16 +293,6 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     print_section("Memory", f"Action server RSS after the run: {memory:.0f} MiB")
 
 
-async def idle_probe(base: str) -> list[float]:
-    return await probe(base + "/health", PROBE_IDLE_SAMPLES)
-
-
-def health_ok(base: str) -> bool:
-    with contextlib.suppress(requests.RequestException):
-        return requests.get(base + "/health", timeout=2).ok
-    return False
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.action_server", description=__doc__)
     parser.add_argument("--requests", type=positive, default=2000, help="per client count")
@@ -343,24 +302,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
-    command = shlex.join(["python", "-m", "bench.action_server", *argv])
-    print(f"## Action server benchmark\n\n`{command}`")
-    print_section("Machine", markdown_table(["", ""], machine()))
-    workdir = Path(tempfile.mkdtemp(prefix="trustguard-actions-"))
-    try:
-        run(args, workdir)
-    except KeyboardInterrupt:
-        print("\ninterrupted; everything started here was stopped", file=sys.stderr)
-        return 130
-    finally:
-        if args.keep:
-            print(f"\nKept the database and the log in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    body = in_temporary_workdir("trustguard-actions-", "the database and the log", run)
+    return run_benchmark("Action server benchmark", "bench.action_server", parse_args, body, argv)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 It runs on the same Sanic (21.12) as the Rasa server, in one worker with the same backlog, so the
 difference between the two is the cost of what the assistant adds to an acknowledgement
 (signature check, parsing, the inbox write) and of the conversation turns it runs meanwhile.
+Like the WhatsApp channel it answers ``GET`` on its health route, which the benchmark polls
+until the app is up.
 
     python -m bench.bare_sanic --port 8901
 """
@@ -15,7 +17,8 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-WEBHOOK_PATH = "/webhooks/whatsapp/webhook"
+from bench.assistant import CHANNEL_HEALTH_PATH, WEBHOOK_PATH
+
 # What Rasa passes to app.run (rasa.core.run.serve_application), so only the handler differs.
 BACKLOG = 100
 
@@ -26,6 +29,10 @@ def create_app() -> Sanic:
     @app.post(WEBHOOK_PATH)
     async def acknowledge(_: Request) -> HTTPResponse:
         return response.text("ok")
+
+    @app.get(CHANNEL_HEALTH_PATH)
+    async def health(_: Request) -> HTTPResponse:
+        return response.json({"status": "ok"})
 
     return app
 

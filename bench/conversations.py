@@ -11,23 +11,27 @@ thanks, bye), so every turn runs its real action, database work and response gen
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import random
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from sqlalchemy.orm import Session
 
+from bench.clients import closed_loop
+from bench.reporting import percentile_ms
+from bot.meta.signature import signature_header
 from bot.platform.db import engine_for
 from bot.platform.patterns import OTP_CODE_PATTERN
 from bot.shop import buyers, orders
 from devtools.graph_double import GraphDouble, Record, describe, recipient_of
-from devtools.whatsapp_chat import encode, sign, whatsapp_text_webhook
+from devtools.whatsapp_chat import encode, whatsapp_text_webhook
 
 TURN_TIMEOUT = 30.0
 PHASE_TIMEOUT = 1800.0
@@ -99,14 +103,6 @@ class LoadRun:
 
     def percentile_ms(self, percent: float) -> float:
         return percentile_ms([turn.seconds for turn in self.answered], percent)
-
-
-def percentile_ms(latencies: Sequence[float], percent: float) -> float:
-    """Nearest-rank percentile, in milliseconds, of latencies in seconds."""
-    if not latencies:
-        return math.nan
-    rank = max(1, math.ceil(percent / 100 * len(latencies)))
-    return sorted(latencies)[rank - 1] * 1000
 
 
 def create_buyers(
@@ -196,7 +192,7 @@ class WhatsAppChannel:
         body = encode(payload)
         headers = {
             "Content-Type": "application/json",
-            "X-Hub-Signature-256": sign(body, self._secret),
+            "X-Hub-Signature-256": signature_header(self._secret, body),
         }
         reply = self._waiters.expect(user_id)
         started = time.perf_counter()
@@ -259,23 +255,14 @@ async def drive(
     """``concurrency`` buyers at a time, each starting the next conversation of ``pool`` when
     theirs ends, until ``turns`` turns were sent."""
     budget = Budget(turns)
-    pending: Iterator[Buyer] = iter(pool)
     done: list[Turn] = []
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    timeout = aiohttp.ClientTimeout(total=TURN_TIMEOUT)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
-        async def buyer_after_buyer() -> None:
-            for buyer in pending:
-                if budget.spent:
-                    return
-                await converse(say, session, buyer, budget, done)
+    async def converse_with(session: aiohttp.ClientSession, buyer: Buyer) -> None:
+        await converse(say, session, buyer, budget, done)
 
-        started = time.perf_counter()
-        await asyncio.wait_for(
-            asyncio.gather(*(buyer_after_buyer() for _ in range(concurrency))), PHASE_TIMEOUT
-        )
-        return LoadRun(channel, concurrency, done, time.perf_counter() - started)
+    pending = itertools.takewhile(lambda _: not budget.spent, pool)
+    wall = await closed_loop(pending, concurrency, converse_with, PHASE_TIMEOUT, TURN_TIMEOUT)
+    return LoadRun(channel, concurrency, done, wall)
 
 
 def conversations_needed(turns: int, concurrency: int) -> int:
