@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from bot.platform.patterns import OTP_CODE_PATTERN
 from devtools.graph_double import GraphDoubleThread
 from tests.e2e.harness import Assistant, cli
-from tests.meta_fixtures import (
+from tests.helpers.meta import (
     IG_ACCOUNT_ID,
     OTHER_PHONE_NUMBER_ID,
     PHONE_NUMBER_ID,

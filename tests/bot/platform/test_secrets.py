@@ -36,7 +36,7 @@ from bot.shop.tokens import decode_buyer_token, issue_buyer_token
 from connectors.meta.signature import signature_is_valid
 from connectors.whatsapp import WhatsAppInput
 from tests.conftest import JWT_SECRET
-from tests.meta_fixtures import signed, wa_text, whatsapp
+from tests.helpers.meta import signed, wa_text, whatsapp
 
 SECRET_NAME = "trustguard/meta"
 OLD_APP_SECRET = "old-app-secret-1f2e3d"

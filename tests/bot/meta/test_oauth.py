@@ -42,7 +42,7 @@ from connectors.instagram import InstagramInput
 from connectors.oauth import HideCallbackQuery, MetaConnectInput
 from connectors.whatsapp import WhatsAppInput
 from devtools.graph_double import TOKEN_EXPIRES_IN, GraphDoubleThread
-from tests.meta_fixtures import ig_event, instagram, signed, wa_text, whatsapp
+from tests.helpers.meta import ig_event, instagram, signed, wa_text, whatsapp
 
 APP_ID = "1234567890"
 APP_SECRET = "test-app-secret-oauth-7c1d"

@@ -10,7 +10,7 @@ from actions.registration import ActionRegisterBuyer
 from actions.verification import ActionResendCode, ActionVerifyCode
 from bot.platform import db
 from bot.platform.models import AuditEvent, Buyer, OtpChallenge
-from tests.actions_helpers import responses, run_action
+from tests.actions.helpers import responses, run_action
 from tests.conftest import make_buyer, make_shop, tracker_for
 
 

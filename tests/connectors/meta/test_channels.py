@@ -33,7 +33,7 @@ from connectors.meta import turns
 from connectors.meta.input import ChannelConfigurationError
 from connectors.whatsapp import WhatsAppInput
 from devtools.graph_double import GraphDoubleThread
-from tests.meta_fixtures import (
+from tests.helpers.meta import (
     APP_SECRET,
     BUYER,
     IG_ACCOUNT_ID,

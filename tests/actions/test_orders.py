@@ -16,7 +16,7 @@ from actions.status import ActionOrderStatus
 from bot.platform import db
 from bot.platform.models import AuditEvent, Order
 from bot.shop import orders
-from tests.actions_helpers import responses, run_action
+from tests.actions.helpers import responses, run_action
 from tests.conftest import make_buyer, make_shop, tracker_for
 
 

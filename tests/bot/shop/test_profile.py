@@ -20,9 +20,9 @@ from bot.platform.models import Order, Shop
 from bot.platform.settings import PROJECT_ROOT
 from bot.shop import profile as shop_profile
 from connectors.nlg import ShopProfiles, ShopResponseGenerator
-from tests.actions_helpers import responses, run_action
+from tests.actions.helpers import responses, run_action
+from tests.actions.test_orders import make_order
 from tests.conftest import make_buyer, make_shop, tracker_for
-from tests.test_actions_orders import make_order
 
 DOMAIN = Domain.load(str(PROJECT_ROOT / "domain.yml"))
 
