@@ -14,8 +14,7 @@ from actions.receipts import ActionReceiptUpload
 from bot.platform import db
 from bot.platform.models import AuditEvent, Receipt
 from bot.shop.receipts import MAX_BYTES
-from tests.actions.helpers import responses, run_action
-from tests.actions.test_orders import make_order
+from tests.actions.helpers import make_order, responses, run_action
 from tests.conftest import BUCKET, make_buyer, make_shop, tracker_for
 
 

@@ -8,12 +8,10 @@ channel, so what Rasa would receive and what buyers would get are both visible.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -31,6 +29,7 @@ from bot.shop import shops
 from connectors.instagram import InstagramInput
 from connectors.meta import turns
 from connectors.meta.input import ChannelConfigurationError
+from connectors.meta.signature import signature_header
 from connectors.whatsapp import WhatsAppInput
 from devtools.graph_double import GraphDoubleThread
 from tests.helpers.meta import (
@@ -44,6 +43,7 @@ from tests.helpers.meta import (
     instagram,
     signed,
     wa_message,
+    wa_photo,
     wa_status,
     wa_text,
     whatsapp,
@@ -52,12 +52,6 @@ from tests.helpers.meta import (
 WA_URL = "/webhooks/whatsapp/webhook"
 IG_URL = "/webhooks/instagram/webhook"
 JPEG = b"\xff\xd8\xff\xe0" + b"receipt-bytes" * 50
-
-
-@pytest.fixture
-def graph() -> Iterator[GraphDoubleThread]:
-    with GraphDoubleThread() as double:
-        yield double
 
 
 @pytest.fixture(autouse=True)
@@ -406,8 +400,7 @@ async def test_malformed_payloads_are_acknowledged_without_crashing() -> None:
     for payload in ({}, [], {"object": "whatsapp_business_account", "entry": "nope"}, None):
         assert (await post(app, WA_URL, payload)).status == 200
     body = b"{not json"
-    signature = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    headers = {"X-Hub-Signature-256": f"sha256={signature}"}
+    headers = {"X-Hub-Signature-256": signature_header(APP_SECRET, body)}
     _, response = await app.asgi_client.post(WA_URL, content=body, headers=headers)
     assert response.status == 200
     assert rasa.messages == [] and inbox_rows() == []
@@ -557,17 +550,7 @@ async def test_a_photo_receipt_is_downloaded_checked_and_stored(
     graph: GraphDoubleThread, s3
 ) -> None:
     media_id = graph.add_media(JPEG, "image/jpeg")
-    photo = wa_message(
-        "image",
-        {
-            "image": {
-                "id": media_id,
-                "mime_type": "image/jpeg",
-                "sha256": hashlib.sha256(JPEG).hexdigest(),
-                "caption": "my transfer",
-            }
-        },
-    )
+    photo = wa_photo(media_id, JPEG, caption="my transfer")
     rasa = RasaStandIn()
     app = app_for(WhatsAppInput, rasa)
     await post(app, WA_URL, whatsapp([photo]))
