@@ -1,8 +1,9 @@
 """Shared fixtures: a real, migrated SQLite file per test, settings from a clean environment,
-moto for S3, and builders for rasa_sdk trackers."""
+moto for S3, the Graph API double, and builders for rasa_sdk trackers."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from bot.platform import secrets as secret_store
 from bot.platform.models import Buyer, Shop, utcnow
 from bot.platform.settings import get_settings
 from bot.shop import buyers, shops
+from devtools.graph_double import GraphDoubleThread
 
 JWT_SECRET = "test-jwt-secret-0123456789abcdefghijklmnop"
 OTP_SECRET = "test-otp-secret-0123456789abcdefghijklmnop"
@@ -64,6 +66,34 @@ def environment(
     yield
     get_settings.cache_clear()
     secret_store.reset_cache()
+
+
+@pytest.fixture
+def restore_environ() -> Iterator[None]:
+    """The whole environment as it was before the test, for tests that run ``bot.cli.main``.
+
+    ``main`` loads ``.env`` with ``os.environ.setdefault`` (``load_dotenv``), behind monkeypatch's
+    back: monkeypatch undoes only the changes made through it, so a developer's ``.env`` values
+    would stay set for every later test. This puts back the saved copy, whoever changed what.
+    """
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def graph_app_secret() -> str | None:
+    """The app secret the Graph double checks OAuth exchanges with: none, unless a conftest or a
+    module below overrides this fixture (tests/bot/meta: the Meta app's)."""
+    return None
+
+
+@pytest.fixture
+def graph(graph_app_secret: str | None) -> Iterator[GraphDoubleThread]:
+    """The Graph API double, a real HTTP server on loopback."""
+    with GraphDoubleThread(app_secret=graph_app_secret) as double:
+        yield double
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from bot.platform.settings import PROJECT_ROOT
 from devtools.ports import free_port
 from tests.conftest import BUCKET, JWT_SECRET, OTP_SECRET
 from tests.e2e.harness import API_TOKEN, MODEL
-from tests.meta_fixtures import APP_SECRET, VERIFY_TOKEN
+from tests.helpers.meta import APP_SECRET, VERIFY_TOKEN
 
 DEFAULT_SHOP = "e2e-shop"
 

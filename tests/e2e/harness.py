@@ -29,6 +29,23 @@ def cli(env: dict[str, str], *args: str) -> list[str]:
     return done.stdout.strip().splitlines()
 
 
+def add_shop(
+    env: dict[str, str],
+    shop_id: str,
+    name: str,
+    *,
+    whatsapp_phone_id: str | None = None,
+    instagram_account_id: str | None = None,
+) -> None:
+    """``python -m bot shop add``, with the shop's Meta accounts when it has them."""
+    accounts: list[str] = []
+    if whatsapp_phone_id is not None:
+        accounts += ["--whatsapp-phone-id", whatsapp_phone_id]
+    if instagram_account_id is not None:
+        accounts += ["--instagram-account-id", instagram_account_id]
+    cli(env, "shop", "add", "--id", shop_id, "--name", name, *accounts)
+
+
 class Assistant:
     """``python -m bot.launcher``: both servers, as `make run` starts them."""
 

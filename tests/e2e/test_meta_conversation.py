@@ -3,10 +3,8 @@ starts them, signed webhooks posted to the channels, replies observed at the Gra
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,8 +13,8 @@ import sqlalchemy as sa
 
 from bot.platform.patterns import OTP_CODE_PATTERN
 from devtools.graph_double import GraphDoubleThread
-from tests.e2e.harness import Assistant, cli
-from tests.meta_fixtures import (
+from tests.e2e.harness import Assistant, add_shop, cli
+from tests.helpers.meta import (
     IG_ACCOUNT_ID,
     OTHER_PHONE_NUMBER_ID,
     PHONE_NUMBER_ID,
@@ -24,6 +22,7 @@ from tests.meta_fixtures import (
     instagram,
     signed,
     wa_message,
+    wa_photo,
     wa_text,
     whatsapp,
 )
@@ -31,12 +30,6 @@ from tests.meta_fixtures import (
 pytestmark = pytest.mark.e2e
 BUYER = "2348031112222"
 JPEG = b"\xff\xd8\xff\xe0" + b"bank transfer receipt" * 40
-
-
-@pytest.fixture
-def graph() -> Iterator[GraphDoubleThread]:
-    with GraphDoubleThread() as double:
-        yield double
 
 
 @pytest.fixture
@@ -118,30 +111,14 @@ def code_in(text: str) -> str:
 def test_whatsapp_journey_and_two_shops_sharing_a_buyer(
     meta_env: dict[str, str], graph: GraphDoubleThread, database_url: str
 ) -> None:
-    cli(
+    add_shop(
         meta_env,
-        "shop",
-        "add",
-        "--id",
         "kemi",
-        "--name",
         "Kemi's Closet",
-        "--whatsapp-phone-id",
-        PHONE_NUMBER_ID,
-        "--instagram-account-id",
-        IG_ACCOUNT_ID,
+        whatsapp_phone_id=PHONE_NUMBER_ID,
+        instagram_account_id=IG_ACCOUNT_ID,
     )
-    cli(
-        meta_env,
-        "shop",
-        "add",
-        "--id",
-        "tunde",
-        "--name",
-        "Tunde Gadgets",
-        "--whatsapp-phone-id",
-        OTHER_PHONE_NUMBER_ID,
-    )
+    add_shop(meta_env, "tunde", "Tunde Gadgets", whatsapp_phone_id=OTHER_PHONE_NUMBER_ID)
     kemi_order = new_order(meta_env, "kemi", "whatsapp", BUYER, "18500", "Adire kimono")
     tunde_order = new_order(meta_env, "tunde", "whatsapp", BUYER, "95000", "Used iPhone")
 
@@ -156,17 +133,7 @@ def test_whatsapp_journey_and_two_shops_sharing_a_buyer(
         assert "right here in this chat" in kemi.say("I wan send my payment receipt")
 
         media_id = graph.add_media(JPEG, "image/jpeg")
-        photo = wa_message(
-            "image",
-            {
-                "image": {
-                    "id": media_id,
-                    "mime_type": "image/jpeg",
-                    "sha256": hashlib.sha256(JPEG).hexdigest(),
-                }
-            },
-            sender=BUYER,
-        )
+        photo = wa_photo(media_id, JPEG, sender=BUYER)
         thanks = "\n".join(body_text(r["body"]) for r in kemi.send(photo))
         assert f"attached your receipt to order {kemi_order}" in thanks
 
@@ -206,17 +173,7 @@ def test_whatsapp_journey_and_two_shops_sharing_a_buyer(
 
 
 def test_instagram_journey(meta_env: dict[str, str], graph: GraphDoubleThread) -> None:
-    cli(
-        meta_env,
-        "shop",
-        "add",
-        "--id",
-        "kemi",
-        "--name",
-        "Kemi's Closet",
-        "--instagram-account-id",
-        IG_ACCOUNT_ID,
-    )
+    add_shop(meta_env, "kemi", "Kemi's Closet", instagram_account_id=IG_ACCOUNT_ID)
     order_id = new_order(meta_env, "kemi", "instagram", "IGSID-77", "7000", "Beaded bag")
     assistant = Assistant(meta_env)
     try:
@@ -234,28 +191,8 @@ def test_instagram_journey(meta_env: dict[str, str], graph: GraphDoubleThread) -
 def test_two_shops_with_their_own_tone_words_and_features(
     meta_env: dict[str, str], graph: GraphDoubleThread, tmp_path
 ) -> None:
-    cli(
-        meta_env,
-        "shop",
-        "add",
-        "--id",
-        "kemi",
-        "--name",
-        "Kemi's Closet",
-        "--whatsapp-phone-id",
-        PHONE_NUMBER_ID,
-    )
-    cli(
-        meta_env,
-        "shop",
-        "add",
-        "--id",
-        "tunde",
-        "--name",
-        "Tunde Gadgets",
-        "--whatsapp-phone-id",
-        OTHER_PHONE_NUMBER_ID,
-    )
+    add_shop(meta_env, "kemi", "Kemi's Closet", whatsapp_phone_id=PHONE_NUMBER_ID)
+    add_shop(meta_env, "tunde", "Tunde Gadgets", whatsapp_phone_id=OTHER_PHONE_NUMBER_ID)
     cli(
         meta_env,
         "shop",

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from bot.platform.patterns import OTP_CODE_PATTERN
 from tests.e2e.conftest import DEFAULT_SHOP
-from tests.e2e.harness import Assistant, cli
+from tests.e2e.harness import Assistant, add_shop, cli
 
 pytestmark = pytest.mark.e2e
 SHOP = DEFAULT_SHOP
@@ -22,7 +22,7 @@ def texts(replies: list[dict]) -> str:
 
 
 def test_buyer_journey_over_rest(env: dict[str, str], database_url: str, tmp_path: Path) -> None:
-    cli(env, "shop", "add", "--id", SHOP, "--name", "Kemi's Closet")
+    add_shop(env, SHOP, "Kemi's Closet")
     order_id = cli(
         env,
         "order",

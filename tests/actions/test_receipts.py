@@ -14,9 +14,8 @@ from actions.receipts import ActionReceiptUpload
 from bot.platform import db
 from bot.platform.models import AuditEvent, Receipt
 from bot.shop.receipts import MAX_BYTES
-from tests.actions_helpers import responses, run_action
+from tests.actions.helpers import make_order, responses, run_action
 from tests.conftest import BUCKET, make_buyer, make_shop, tracker_for
-from tests.test_actions_orders import make_order
 
 
 async def test_upload_link_for_the_only_open_order(s3) -> None:

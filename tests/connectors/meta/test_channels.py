@@ -8,12 +8,10 @@ channel, so what Rasa would receive and what buyers would get are both visible.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
 from bot.meta import inbox
+from bot.meta.signature import signature_header
 from bot.meta.webhooks import InboundMessage
 from bot.platform import db
 from bot.platform import secrets as secret_store
@@ -33,7 +32,7 @@ from connectors.meta import turns
 from connectors.meta.input import ChannelConfigurationError
 from connectors.whatsapp import WhatsAppInput
 from devtools.graph_double import GraphDoubleThread
-from tests.meta_fixtures import (
+from tests.helpers.meta import (
     APP_SECRET,
     BUYER,
     IG_ACCOUNT_ID,
@@ -44,6 +43,7 @@ from tests.meta_fixtures import (
     instagram,
     signed,
     wa_message,
+    wa_photo,
     wa_status,
     wa_text,
     whatsapp,
@@ -52,12 +52,6 @@ from tests.meta_fixtures import (
 WA_URL = "/webhooks/whatsapp/webhook"
 IG_URL = "/webhooks/instagram/webhook"
 JPEG = b"\xff\xd8\xff\xe0" + b"receipt-bytes" * 50
-
-
-@pytest.fixture
-def graph() -> Iterator[GraphDoubleThread]:
-    with GraphDoubleThread() as double:
-        yield double
 
 
 @pytest.fixture(autouse=True)
@@ -406,8 +400,7 @@ async def test_malformed_payloads_are_acknowledged_without_crashing() -> None:
     for payload in ({}, [], {"object": "whatsapp_business_account", "entry": "nope"}, None):
         assert (await post(app, WA_URL, payload)).status == 200
     body = b"{not json"
-    signature = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    headers = {"X-Hub-Signature-256": f"sha256={signature}"}
+    headers = {"X-Hub-Signature-256": signature_header(APP_SECRET, body)}
     _, response = await app.asgi_client.post(WA_URL, content=body, headers=headers)
     assert response.status == 200
     assert rasa.messages == [] and inbox_rows() == []
@@ -557,17 +550,7 @@ async def test_a_photo_receipt_is_downloaded_checked_and_stored(
     graph: GraphDoubleThread, s3
 ) -> None:
     media_id = graph.add_media(JPEG, "image/jpeg")
-    photo = wa_message(
-        "image",
-        {
-            "image": {
-                "id": media_id,
-                "mime_type": "image/jpeg",
-                "sha256": hashlib.sha256(JPEG).hexdigest(),
-                "caption": "my transfer",
-            }
-        },
-    )
+    photo = wa_photo(media_id, JPEG, caption="my transfer")
     rasa = RasaStandIn()
     app = app_for(WhatsAppInput, rasa)
     await post(app, WA_URL, whatsapp([photo]))
@@ -662,3 +645,19 @@ async def test_instagram_attachment_receipt_is_fetched_without_the_shop_token(
     await until(lambda: len(rasa.messages) == 1)
     key = json.loads(rasa.texts[0][len("/upload_receipt") :])["receipt_file"]
     assert s3.get_object(Bucket="test-receipts", Key=key)["Body"].read() == JPEG
+
+
+async def test_both_channels_share_one_bound_on_turns_in_flight(graph: GraphDoubleThread) -> None:
+    """One turn loop per process: bursts on WhatsApp and Instagram at once still run at most
+    MAX_TURNS_IN_FLIGHT turns together (one loop per channel allowed twice as many)."""
+    rasa = SlowRasa()
+    apps = (app_for(WhatsAppInput, rasa), app_for(InstagramInput, rasa))
+    wa_buyers = [f"23480{n:08d}" for n in range(24)]
+    ig_buyers = [f"IGSID-{n}" for n in range(24)]
+    wa_batch = whatsapp([wa_text(f"hi {n}", sender=b) for n, b in enumerate(wa_buyers)])
+    ig_batch = instagram([ig_event({"text": f"hi {n}"}, sender=b) for n, b in enumerate(ig_buyers)])
+    answers = await asyncio.gather(post(apps[0], WA_URL, wa_batch), post(apps[1], IG_URL, ig_batch))
+    assert [response.status for response in answers] == [200, 200]
+    await until(lambda: len(graph.sent()) == len(wa_buyers) + len(ig_buyers))
+    assert len(wa_buyers) > turns.MAX_TURNS_IN_FLIGHT
+    assert 1 < rasa.most_in_flight <= turns.MAX_TURNS_IN_FLIGHT

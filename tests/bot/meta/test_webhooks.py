@@ -89,23 +89,49 @@ def only_message(parsed: tuple[list[InboundMessage], list[StatusUpdate]]) -> Inb
     return messages[0]
 
 
+# Text, on both platforms
+
+
+@pytest.mark.parametrize(
+    ("parse", "payload", "expected"),
+    [
+        (
+            parse_whatsapp,
+            wa_payload(wa_change([wa_message("text", {"body": "hello"})])),
+            InboundMessage(
+                channel="whatsapp",
+                account_id=PHONE_NUMBER_ID,
+                sender=BUYER,
+                message_id="wamid.text",
+                timestamp=1732550000.0,
+                kind="text",
+                original_type="text",
+                text="hello",
+                sender_name="Ada",
+            ),
+        ),
+        (
+            parse_instagram,
+            ig_payload(ig_event(message={"mid": "aWdfZAG1faWQ", "text": "hi"})),
+            InboundMessage(
+                channel="instagram",
+                account_id=IG_ACCOUNT,
+                sender=IGSID,
+                message_id="aWdfZAG1faWQ",
+                timestamp=1732550000.123,
+                kind="text",
+                original_type="text",
+                text="hi",
+            ),
+        ),
+    ],
+    ids=["whatsapp", "instagram"],
+)
+def test_a_text_message_is_read_in_full(parse, payload, expected):
+    assert only_message(parse(payload)) == expected
+
+
 # WhatsApp messages
-
-
-def test_whatsapp_text_message():
-    message = wa_message("text", {"body": "hello"})
-    parsed = only_message(parse_whatsapp(wa_payload(wa_change([message]))))
-    assert parsed == InboundMessage(
-        channel="whatsapp",
-        account_id=PHONE_NUMBER_ID,
-        sender=BUYER,
-        message_id="wamid.text",
-        timestamp=1732550000.0,
-        kind="text",
-        original_type="text",
-        text="hello",
-        sender_name="Ada",
-    )
 
 
 @pytest.mark.parametrize("reply_type", ["button_reply", "list_reply"])
@@ -294,21 +320,6 @@ def test_whatsapp_status_error_without_code_or_title_is_kept():
 
 
 # Instagram
-
-
-def test_instagram_text_message():
-    event = ig_event(message={"mid": "aWdfZAG1faWQ", "text": "hi"})
-    parsed = only_message(parse_instagram(ig_payload(event)))
-    assert parsed == InboundMessage(
-        channel="instagram",
-        account_id=IG_ACCOUNT,
-        sender=IGSID,
-        message_id="aWdfZAG1faWQ",
-        timestamp=1732550000.123,
-        kind="text",
-        original_type="text",
-        text="hi",
-    )
 
 
 def test_instagram_quick_reply_is_a_button():

@@ -15,16 +15,8 @@ from bot.platform.settings import PROJECT_ROOT
 from bot.shop import orders
 from bot.shop.order_ids import normalize_order_id
 
+pytestmark = pytest.mark.usefixtures("restore_environ")  # `main` fills os.environ from .env
 PHONE = "2348012345678"
-
-
-@pytest.fixture(autouse=True)
-def restore_environ():
-    """`main` fills os.environ from .env; keep that from leaking into other tests."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def run(capsys, *argv):

@@ -10,7 +10,7 @@ from actions.registration import ActionRegisterBuyer
 from actions.verification import ActionResendCode, ActionVerifyCode
 from bot.platform import db
 from bot.platform.models import AuditEvent, Buyer, OtpChallenge
-from tests.actions_helpers import responses, run_action
+from tests.actions.helpers import responses, run_action
 from tests.conftest import make_buyer, make_shop, tracker_for
 
 
@@ -26,6 +26,13 @@ async def _register(user_id: str, shop_id: str = "mama-put") -> str:
     messages, _ = await run_action(ActionRegisterBuyer(), tracker_for(user_id, "hi", shop=shop_id))
     assert responses(messages) == ["utter_welcome_new"]
     return messages[0]["code"]
+
+
+async def _verify(code: str, *, text: str | None = None, user_id: str = "u-1") -> list[dict]:
+    """The buyer's message ``text`` (the code alone unless given), in which the code is read."""
+    tracker = tracker_for(user_id, code if text is None else text, entities={"otp_code": code})
+    messages, _ = await run_action(ActionVerifyCode(), tracker)
+    return messages
 
 
 async def test_new_buyer_gets_account_and_code() -> None:
@@ -80,24 +87,18 @@ async def test_right_code_verifies_and_wrong_code_counts_down() -> None:
     make_shop()
     code = await _register("u-1")
 
-    messages, _ = await run_action(
-        ActionVerifyCode(), tracker_for("u-1", "verify XXXX", entities={"otp_code": "ABCD#234"})
-    )
+    messages = await _verify("ABCD#234", text="verify XXXX")
     assert responses(messages) == ["utter_code_wrong"]
     assert messages[0]["attempts_left"] == 4
 
-    messages, _ = await run_action(
-        ActionVerifyCode(), tracker_for("u-1", code.lower(), entities={"otp_code": code.lower()})
-    )
+    messages = await _verify(code.lower())
     assert responses(messages) == ["utter_verified"]
     with db.session_scope() as session:
         assert session.execute(sa.select(Buyer.verified_at)).scalar_one() is not None
         audit = session.execute(sa.select(AuditEvent.action).order_by(AuditEvent.id)).scalars()
         assert list(audit)[-3:] == ["code.failed", "code.verified", "token.issued"]
 
-    messages, _ = await run_action(
-        ActionVerifyCode(), tracker_for("u-1", code, entities={"otp_code": code})
-    )
+    messages = await _verify(code)
     assert responses(messages) == ["utter_already_verified"]
 
 
@@ -106,14 +107,10 @@ async def test_five_wrong_codes_lock_the_code() -> None:
     code = await _register("u-1")
     said = []
     for _ in range(5):
-        messages, _ = await run_action(
-            ActionVerifyCode(), tracker_for("u-1", "x", entities={"otp_code": "ZZZZ#222"})
-        )
+        messages = await _verify("ZZZZ#222", text="x")
         said += responses(messages)
     assert said == ["utter_code_wrong"] * 3 + ["utter_code_wrong_last", "utter_code_locked"]
-    messages, _ = await run_action(
-        ActionVerifyCode(), tracker_for("u-1", code, entities={"otp_code": code})
-    )
+    messages = await _verify(code)
     assert responses(messages) == ["utter_code_locked"]
 
 
@@ -121,9 +118,7 @@ async def test_expired_code_is_refused_and_a_new_one_can_be_sent() -> None:
     make_shop()
     code = await _register("u-1")
     _age_codes(301)
-    messages, _ = await run_action(
-        ActionVerifyCode(), tracker_for("u-1", code, entities={"otp_code": code})
-    )
+    messages = await _verify(code)
     assert responses(messages) == ["utter_code_expired"]
 
     _age_codes(61)
@@ -131,9 +126,7 @@ async def test_expired_code_is_refused_and_a_new_one_can_be_sent() -> None:
     assert responses(messages) == ["utter_code_sent"]
     new_code = messages[0]["code"]
     assert new_code != code
-    messages, _ = await run_action(
-        ActionVerifyCode(), tracker_for("u-1", new_code, entities={"otp_code": new_code})
-    )
+    messages = await _verify(new_code)
     assert responses(messages) == ["utter_verified"]
 
 
@@ -153,9 +146,7 @@ async def test_verify_without_a_code_asks_for_it_and_strangers_are_told_to_regis
     await _register("u-1")
     messages, _ = await run_action(ActionVerifyCode(), tracker_for("u-1", "I wan verify"))
     assert responses(messages) == ["utter_ask_code"]
-    messages, _ = await run_action(
-        ActionVerifyCode(), tracker_for("u-2", "K7#M@P2Q", entities={"otp_code": "K7#M@P2Q"})
-    )
+    messages = await _verify("K7#M@P2Q", user_id="u-2")
     assert responses(messages) == ["utter_not_registered"]
 
 
@@ -167,9 +158,7 @@ async def test_portal_link_carries_a_token_only_when_a_portal_is_configured(monk
     get_settings.cache_clear()
     make_shop()
     code = await _register("u-1")
-    messages, _ = await run_action(
-        ActionVerifyCode(), tracker_for("u-1", code, entities={"otp_code": code})
-    )
+    messages = await _verify(code)
     assert responses(messages) == ["utter_verified_portal"]
     link = messages[0]["portal_link"]
     assert link.startswith("https://portal.example.test/#token=")

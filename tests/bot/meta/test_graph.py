@@ -1,13 +1,13 @@
 """Graph API client against a real HTTP server on 127.0.0.1: retried only when Meta's answer
 allows (rate limits, 5xx, no answer), permanent errors at once, bearer token sent, backoff
-capped and jittered, media downloads bounded. No network beyond loopback."""
+capped and jittered, media downloads bounded; and Meta's errors read in both of their shapes.
+No network beyond loopback."""
 
 import asyncio
 import hashlib
 import json
 import logging
 import random
-import socket
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.meta.graph import GraphClient, GraphError
+from bot.meta.graph import GraphClient, GraphError, error_from
+from devtools.ports import free_port
 
 VERSION = "v21.0"
 PHONE_NUMBER_ID = "106540352242922"
@@ -295,12 +296,6 @@ async def test_a_server_slower_than_the_timeout_is_retried_then_fails_retryable(
     assert len(sleeps.delays) == 1
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 async def test_a_refused_connection_is_retried_then_fails_retryable(sleeps):
     client = GraphClient(f"http://127.0.0.1:{free_port()}", VERSION, max_attempts=3, sleep=sleeps)
     with pytest.raises(GraphError) as raised:
@@ -433,3 +428,31 @@ def test_the_client_follows_the_running_event_loop():
 
     assert asyncio.run(send_once()) == "wamid.HBgNMjM0"
     assert asyncio.run(send_once_then_close()) == "wamid.HBgNMjM0"
+
+
+# Meta's errors, in the Graph API's shape and in Instagram Login's
+
+
+@pytest.mark.parametrize(
+    "answer, title",
+    [
+        ({"error_type": "OAuthException", "code": 400, "error_message": "Bad code"}, "Bad code"),
+        ({"error": {"message": "Invalid token", "code": 190}}, "Invalid token"),
+        (None, "HTTP 502"),
+    ],
+)
+def test_both_shapes_of_instagram_errors_are_read(answer: Any, title: str) -> None:
+    error = error_from(502 if answer is None else 400, answer)
+    assert isinstance(error, GraphError) and error.title == title
+
+
+@pytest.mark.parametrize(
+    "status, code, retryable",
+    [(400, 190, False), (400, 4, True), (500, 2, True), (400, 100, False)],
+)
+def test_instagram_rate_limits_and_outages_are_worth_trying_again(
+    status: int, code: int, retryable: bool
+) -> None:
+    """A refresh refused for a rate limit is tried by the next run, not sent to reconnect."""
+    error = error_from(status, {"error": {"message": "x", "code": code}})
+    assert (error.code, error.retryable) == (code, retryable)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
@@ -14,15 +15,22 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.shop.codes import generate_code
 from connectors.tracker_store import RedactingSQLTrackerStore
 
+SENDER = "shop:whatsapp:2348012345678"
 
-async def test_codes_tokens_and_signed_forms_are_redacted_before_storing(tmp_path) -> None:
+
+@pytest.fixture
+def url(tmp_path) -> str:
+    """The conversation database, a SQLite file of the test's own."""
+    return f"sqlite:///{tmp_path / 'tracker.db'}"
+
+
+async def test_codes_tokens_and_signed_forms_are_redacted_before_storing(url: str) -> None:
     code = generate_code()
     bot_code = generate_code()
     token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLWJ5dGVz"
-    url = f"sqlite:///{tmp_path / 'tracker.db'}"
     store = RedactingSQLTrackerStore(domain=Domain.empty(), host=url)
 
-    tracker = DialogueStateTracker("shop:whatsapp:2348012345678", slots=[])
+    tracker = DialogueStateTracker(SENDER, slots=[])
     tracker.update(
         UserUttered(
             f"verify {code}",
@@ -77,6 +85,18 @@ def dicts(tracker: DialogueStateTracker | None) -> list[dict]:
     return [event.as_dict() for event in tracker.events]
 
 
+async def one_turn_on_two_servers(
+    url: str,
+) -> tuple[RedactingSQLTrackerStore, RedactingSQLTrackerStore, DialogueStateTracker]:
+    """Our server's store and another server's, on one database, and a conversation of one turn
+    that ours saved."""
+    ours, theirs = store_at(url), store_at(url)
+    tracker = DialogueStateTracker(SENDER, slots=[])
+    turn(tracker, "hi")
+    await ours.save(tracker)
+    return ours, theirs, tracker
+
+
 class Statements:
     """Counts the SQL statements a store sends: a conversation read from memory needs one."""
 
@@ -89,11 +109,10 @@ class Statements:
 
 
 async def test_a_conversation_read_from_memory_equals_one_read_from_the_database(
-    tmp_path,
+    url: str,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'tracker.db'}"
     store = store_at(url)
-    tracker = DialogueStateTracker("shop:whatsapp:2348012345678", slots=[])
+    tracker = DialogueStateTracker(SENDER, slots=[])
     tracker.update(SessionStarted())
     await store.save(tracker)
     for text in ("hi", f"verify {generate_code()}", "thanks"):
@@ -112,12 +131,8 @@ async def test_a_conversation_read_from_memory_equals_one_read_from_the_database
     assert stored == len(cold.events) == 13
 
 
-async def test_what_another_server_wrote_is_read_from_the_database(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'tracker.db'}"
-    ours, theirs = store_at(url), store_at(url)
-    tracker = DialogueStateTracker("shop:whatsapp:2348012345678", slots=[])
-    turn(tracker, "hi")
-    await ours.save(tracker)
+async def test_what_another_server_wrote_is_read_from_the_database(url: str) -> None:
+    ours, theirs, tracker = await one_turn_on_two_servers(url)
     await ours.retrieve(tracker.sender_id)
 
     elsewhere = await theirs.retrieve(tracker.sender_id)
@@ -132,12 +147,8 @@ async def test_what_another_server_wrote_is_read_from_the_database(tmp_path) -> 
     assert dicts(await store_at(url).retrieve(tracker.sender_id)) == dicts(seen)
 
 
-async def test_a_stale_memory_never_duplicates_or_drops_events_on_save(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'tracker.db'}"
-    ours, theirs = store_at(url), store_at(url)
-    tracker = DialogueStateTracker("shop:whatsapp:2348012345678", slots=[])
-    turn(tracker, "hi")
-    await ours.save(tracker)
+async def test_a_stale_memory_never_duplicates_or_drops_events_on_save(url: str) -> None:
+    ours, theirs, tracker = await one_turn_on_two_servers(url)
     elsewhere = await theirs.retrieve(tracker.sender_id)
     turn(elsewhere, "written by the other server")
     await theirs.save(elsewhere)
@@ -147,10 +158,9 @@ async def test_a_stale_memory_never_duplicates_or_drops_events_on_save(tmp_path)
     assert dicts(await store_at(url).retrieve(tracker.sender_id)) == dicts(elsewhere)
 
 
-async def test_a_new_session_is_read_as_rasa_reads_it(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+async def test_a_new_session_is_read_as_rasa_reads_it(url: str) -> None:
     store = store_at(url)
-    tracker = DialogueStateTracker("shop:whatsapp:2348012345678", slots=[])
+    tracker = DialogueStateTracker(SENDER, slots=[])
     turn(tracker, "yesterday")
     await store.save(tracker)
     tracker = await store.retrieve(tracker.sender_id)
@@ -166,8 +176,8 @@ async def test_a_new_session_is_read_as_rasa_reads_it(tmp_path) -> None:
     assert "yesterday" not in json.dumps(dicts(latest))
 
 
-async def test_memory_holds_only_the_most_recent_conversations(tmp_path) -> None:
-    store = store_at(f"sqlite:///{tmp_path / 'tracker.db'}", cache_size=2)
+async def test_memory_holds_only_the_most_recent_conversations(url: str) -> None:
+    store = store_at(url, cache_size=2)
     senders = ["shop:whatsapp:1", "shop:whatsapp:2", "shop:whatsapp:3"]
     for sender in senders:
         tracker = DialogueStateTracker(sender, slots=[])
@@ -183,8 +193,7 @@ async def test_memory_holds_only_the_most_recent_conversations(tmp_path) -> None
         assert reads == (2 if sender == "shop:whatsapp:1" else 1), sender
 
 
-def test_an_sqlite_tracker_store_writes_ahead(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+def test_an_sqlite_tracker_store_writes_ahead(url: str) -> None:
     store_at(url)
     with sa.create_engine(url).connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

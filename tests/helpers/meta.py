@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import itertools
 import json
 import time
 from typing import Any
+
+from bot.meta.signature import signature_header
 
 APP_SECRET = "test-app-secret-5f1c2a"
 VERIFY_TOKEN = "test-verify-token"
@@ -20,8 +21,8 @@ _ids = itertools.count(1)
 
 def signed(payload: Any, secret: str = APP_SECRET) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(payload).encode()
-    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return body, {"X-Hub-Signature-256": f"sha256={signature}", "Content-Type": "application/json"}
+    signature = signature_header(secret, body)
+    return body, {"X-Hub-Signature-256": signature, "Content-Type": "application/json"}
 
 
 def wa_message(kind: str, content: dict[str, Any], *, sender: str = BUYER, age: float = 0) -> dict:
@@ -36,6 +37,18 @@ def wa_message(kind: str, content: dict[str, Any], *, sender: str = BUYER, age: 
 
 def wa_text(text: str, **kwargs: Any) -> dict:
     return wa_message("text", {"text": {"body": text}}, **kwargs)
+
+
+def wa_photo(media_id: str, content: bytes, *, caption: str | None = None, **kwargs: Any) -> dict:
+    """A JPEG as WhatsApp relays it: its media id, and the sha256 Meta declares of ``content``."""
+    image = {
+        "id": media_id,
+        "mime_type": "image/jpeg",
+        "sha256": hashlib.sha256(content).hexdigest(),
+    }
+    if caption is not None:
+        image["caption"] = caption
+    return wa_message("image", {"image": image}, **kwargs)
 
 
 def whatsapp(

@@ -13,9 +13,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,60 +25,24 @@ from bot.meta.instagram_login import InstagramLogin
 from bot.platform import db
 from bot.platform import secrets as secret_store
 from bot.platform.models import AuditEvent, utcnow
-from bot.platform.settings import get_settings
 from bot.shop import audit, shops
 from bot.shop.audit import AuditAction
 from devtools.graph_double import TOKEN_EXPIRES_IN, GraphDoubleThread
+from tests.bot.meta.conftest import APP_ID, APP_SECRET, REDIRECT_URI
 
-APP_ID = "1234567890"
-APP_SECRET = "test-app-secret-refresh-5e0a"
-REDIRECT_URI = "https://trustguard.example/webhooks/connect/callback"
 IG_USER_ID = "17841400000000001"
 IYA_IG_USER_ID = "17841400000000002"
 PHONE_NUMBER_ID = "106540352242922"
 DAY = 86400
 
 
-@pytest.fixture
-def graph() -> Iterator[GraphDoubleThread]:
-    with GraphDoubleThread(app_secret=APP_SECRET) as double:
-        yield double
-
-
-@pytest.fixture
-def secrets_file(tmp_path: Path) -> Path:
-    return tmp_path / "shop-secrets.json"
-
-
 @pytest.fixture(autouse=True)
-def refresh_env(
-    monkeypatch: pytest.MonkeyPatch, graph: GraphDoubleThread, secrets_file: Path
-) -> Iterator[None]:
-    """`main` fills os.environ from .env: that is undone afterwards too."""
-    saved = dict(os.environ)
-    for name in (
-        "META_SECRET_NAME",
-        "WHATSAPP_ACCESS_TOKEN",
-        "INSTAGRAM_ACCESS_TOKEN",
-        "INSTAGRAM_APP_ID",
-        "INSTAGRAM_APP_SECRET",
-        "GRAPH_API_VERSION",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("META_APP_ID", APP_ID)
-    monkeypatch.setenv("META_APP_SECRET", APP_SECRET)
-    for name in ("GRAPH_API_URL", "INSTAGRAM_API_URL", "INSTAGRAM_GRAPH_API_URL"):
-        monkeypatch.setenv(name, graph.url)
-    monkeypatch.setenv("SHOP_SECRETS_FILE", str(secrets_file))
-    get_settings.cache_clear()
-    secret_store.reset_cache()
+def refresh_env(restore_environ: None, meta_app: None) -> None:
+    """The Meta app (tests/bot/meta/conftest.py) and two shops on Instagram; `main` fills
+    os.environ from .env, which restore_environ undoes afterwards."""
     with db.session_scope() as session:
         shops.add_shop(session, "mama-put", "Mama Put Fabrics", instagram_account_id=IG_USER_ID)
         shops.add_shop(session, "iya-basket", "Iya Basket", instagram_account_id=IYA_IG_USER_ID)
-    yield
-    secret_store.reset_cache()
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def instagram_token(graph: GraphDoubleThread, code: str, ig_user_id: str = IG_USER_ID) -> str:

@@ -3,7 +3,6 @@ single-use, bounded in attempts, rate limited and safe under concurrent submissi
 
 import datetime as dt
 import re
-import threading
 
 import pytest
 import sqlalchemy as sa
@@ -26,6 +25,7 @@ from bot.shop.codes import (
     verify_code,
 )
 from tests.conftest import OTP_SECRET, make_buyer, make_shop
+from tests.helpers.threads import race
 
 TTL = 300
 
@@ -281,30 +281,17 @@ def test_rate_limit_is_per_buyer(buyer, other_buyer):
 
 def run_concurrently(buyer_id, typed_codes):
     """Each thread verifies one of ``typed_codes`` in its own session, all released at once."""
-    barrier = threading.Barrier(len(typed_codes))
-    results, errors = [], []
-    lock = threading.Lock()
 
-    def worker(typed):
-        try:
+    def verifying(typed):
+        def job(start):
             with db.session_scope() as session:
                 own_buyer = session.get(Buyer, buyer_id)
-                barrier.wait(timeout=30)
-                result = verify_code(session, own_buyer, typed, key=OTP_SECRET)
-            with lock:
-                results.append(result)
-        except Exception as error:  # reported by the test
-            with lock:
-                errors.append(error)
+                start()
+                return verify_code(session, own_buyer, typed, key=OTP_SECRET)
 
-    threads = [threading.Thread(target=worker, args=(typed,)) for typed in typed_codes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    assert errors == []
-    return results
+        return job
+
+    return race([verifying(typed) for typed in typed_codes])
 
 
 @pytest.mark.parametrize("attempt", range(3))

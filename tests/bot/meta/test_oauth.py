@@ -14,10 +14,8 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import os
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,22 +29,19 @@ from sanic import Sanic
 
 from bot.cli import main
 from bot.meta import oauth
-from bot.meta.graph import GraphClient, GraphError, error_from
-from bot.meta.instagram_login import InstagramLogin
+from bot.meta.graph import GraphClient
 from bot.platform import db
 from bot.platform import secrets as secret_store
 from bot.platform.models import AuditEvent, ChannelAccount, OAuthState, utcnow
-from bot.platform.settings import Settings, get_settings
+from bot.platform.settings import get_settings
 from bot.shop import shops
 from connectors.instagram import InstagramInput
-from connectors.oauth import HideCallbackQuery, MetaConnectInput
+from connectors.oauth import MetaConnectInput
 from connectors.whatsapp import WhatsAppInput
 from devtools.graph_double import TOKEN_EXPIRES_IN, GraphDoubleThread
-from tests.meta_fixtures import ig_event, instagram, signed, wa_text, whatsapp
+from tests.bot.meta.conftest import APP_ID, APP_SECRET, REDIRECT_URI
+from tests.helpers.meta import ig_event, instagram, signed, wa_text, whatsapp
 
-APP_ID = "1234567890"
-APP_SECRET = "test-app-secret-oauth-7c1d"
-REDIRECT_URI = "https://trustguard.example/webhooks/connect/callback"
 CALLBACK = "/webhooks/connect/callback"
 WABA_ID = "102290129340398"
 PHONE_NUMBER_ID = "106540352242922"
@@ -56,49 +51,15 @@ IG_APP_ID = "990602627938098"
 IG_APP_SECRET = "test-instagram-app-secret-41aa"
 
 
-@pytest.fixture
-def graph() -> Iterator[GraphDoubleThread]:
-    with GraphDoubleThread(app_secret=APP_SECRET) as double:
-        yield double
-
-
-@pytest.fixture
-def secrets_file(tmp_path: Path) -> Path:
-    return tmp_path / "shop-secrets.json"
-
-
 @pytest.fixture(autouse=True)
-def oauth_env(
-    monkeypatch: pytest.MonkeyPatch, graph: GraphDoubleThread, secrets_file: Path
-) -> Iterator[None]:
-    for name in (
-        "META_SECRET_NAME",
-        "META_APP_SECRET_PREVIOUS",
-        "JWT_SECRET_PREVIOUS",
-        "WHATSAPP_ACCESS_TOKEN",
-        "INSTAGRAM_ACCESS_TOKEN",
-        "META_OAUTH_DIALOG_URL",
-        "INSTAGRAM_OAUTH_DIALOG_URL",
-        "INSTAGRAM_APP_ID",
-        "INSTAGRAM_APP_SECRET",
-        "GRAPH_API_VERSION",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("META_APP_ID", APP_ID)
-    monkeypatch.setenv("META_APP_SECRET", APP_SECRET)
+def oauth_env(meta_app: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Meta app (tests/bot/meta/conftest.py) with its redirect URI, and two shops."""
     monkeypatch.setenv("META_VERIFY_TOKEN", "test-verify-token")
     monkeypatch.setenv("META_OAUTH_REDIRECT_URI", REDIRECT_URI)
-    # Every Meta host is the double on loopback, whatever the developer's environment says.
-    for name in ("GRAPH_API_URL", "INSTAGRAM_API_URL", "INSTAGRAM_GRAPH_API_URL"):
-        monkeypatch.setenv(name, graph.url)
-    monkeypatch.setenv("SHOP_SECRETS_FILE", str(secrets_file))
     get_settings.cache_clear()
-    secret_store.reset_cache()
     with db.session_scope() as session:
         shops.add_shop(session, "mama-put", "Mama Put Fabrics")
         shops.add_shop(session, "iya-basket", "Iya Basket", whatsapp_phone_id=IYA_PHONE_NUMBER_ID)
-    yield
-    secret_store.reset_cache()
 
 
 @pytest.fixture
@@ -227,15 +188,6 @@ def test_no_link_for_an_unknown_platform_or_shop() -> None:
     with pytest.raises(oauth.OAuthError, match="no shop"):
         connect_link(shop_id="nobody")
     assert states() == []
-
-
-@pytest.fixture
-def restore_environ() -> Iterator[None]:
-    """`main` fills os.environ from .env; keep that from leaking into other tests."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def test_the_cli_prints_the_link_or_says_what_is_missing(
@@ -446,57 +398,6 @@ async def test_instagram_without_the_messaging_permission_is_explained(
     assert secret_store.shop_token("mama-put", "instagram") is None
 
 
-@pytest.mark.parametrize(
-    "answer, title",
-    [
-        ({"error_type": "OAuthException", "code": 400, "error_message": "Bad code"}, "Bad code"),
-        ({"error": {"message": "Invalid token", "code": 190}}, "Invalid token"),
-        (None, "HTTP 502"),
-    ],
-)
-def test_both_shapes_of_instagram_errors_are_read(answer: Any, title: str) -> None:
-    error = error_from(502 if answer is None else 400, answer)
-    assert isinstance(error, GraphError) and error.title == title
-
-
-@pytest.mark.parametrize(
-    "status, code, retryable",
-    [(400, 190, False), (400, 4, True), (500, 2, True), (400, 100, False)],
-)
-def test_instagram_rate_limits_and_outages_are_worth_trying_again(
-    status: int, code: int, retryable: bool
-) -> None:
-    """A refresh refused for a rate limit is tried by the next run, not sent to reconnect."""
-    error = error_from(status, {"error": {"message": "x", "code": code}})
-    assert (error.code, error.retryable) == (code, retryable)
-
-
-def test_instagram_login_refreshes_a_long_lived_token(graph: GraphDoubleThread) -> None:
-    graph.add_oauth_code("ig-code", ig_user_id=IG_USER_ID)
-    settings = get_settings()
-    login = InstagramLogin(
-        settings.instagram_api_url, settings.instagram_graph_api_url, settings.graph_api_version
-    )
-
-    async def connect_then_refresh() -> tuple[str, str, int | None]:
-        short = await login.exchange_code(APP_ID, APP_SECRET, REDIRECT_URI, "ig-code")
-        token = (await login.long_lived(APP_SECRET, short["access_token"]))["access_token"]
-        return (token, *await login.refresh(token))
-
-    token, refreshed, lifetime = asyncio.run(connect_then_refresh())
-
-    assert refreshed != token and lifetime == TOKEN_EXPIRES_IN
-    assert graph.grant_of(refreshed)["ig_user_id"] == IG_USER_ID
-    with pytest.raises(GraphError) as refused:
-        asyncio.run(login.refresh("IGAAnever-issued"))
-    assert (refused.value.code, refused.value.retryable) == (190, False)
-    calls = graph.oauth_calls()
-    assert [(c["endpoint"], c["status"]) for c in calls[-2:]] == [
-        ("instagram/refresh_access_token", 200),
-        ("instagram/refresh_access_token", 400),
-    ]
-
-
 async def test_a_connected_instagram_shop_answers_through_instagrams_graph_host(
     app: Sanic, graph: GraphDoubleThread, monkeypatch
 ) -> None:
@@ -528,39 +429,6 @@ async def test_a_connected_instagram_shop_answers_through_instagrams_graph_host(
     assert (send["account_id"], send["version"]) == (IG_USER_ID, "v21.0")
     assert send["token"] == "…" + token[-4:]
     assert send["body"]["message"] == {"text": "welcome"}
-
-
-@pytest.mark.parametrize(
-    "env, api, graph_host",
-    [
-        ({}, "https://api.instagram.com", "https://graph.instagram.com"),
-        (
-            {"GRAPH_API_URL": "https://graph.facebook.com/"},
-            "https://api.instagram.com",
-            "https://graph.instagram.com",
-        ),
-        (
-            {"GRAPH_API_URL": "http://127.0.0.1:8900"},
-            "http://127.0.0.1:8900",
-            "http://127.0.0.1:8900",
-        ),
-        (
-            {
-                "GRAPH_API_URL": "http://127.0.0.1:8900",
-                "INSTAGRAM_API_URL": "http://127.0.0.1:1/",
-                "INSTAGRAM_GRAPH_API_URL": "http://127.0.0.1:2",
-            },
-            "http://127.0.0.1:1",
-            "http://127.0.0.1:2",
-        ),
-    ],
-    ids=["meta", "meta-named", "double", "each-set"],
-)
-def test_instagrams_hosts_follow_a_graph_api_url_that_is_not_metas(
-    env: dict[str, str], api: str, graph_host: str
-) -> None:
-    settings = Settings.from_env({**env, "JWT_SECRET": "k" * 32, "OTP_SECRET": "o" * 32})
-    assert (settings.instagram_api_url, settings.instagram_graph_api_url) == (api, graph_host)
 
 
 async def test_reconnecting_the_same_number_replaces_the_token(
@@ -853,13 +721,3 @@ async def test_no_log_line_carries_the_code_the_state_or_a_token(
     assert "shop connected to meta" in logged
     for secret in ("code-secret-1", state, state.split(".")[2], token, APP_SECRET):
         assert secret not in logged
-
-
-def test_the_access_log_shows_the_callback_without_its_query() -> None:
-    record = logging.makeLogRecord(
-        {"request": "GET http://127.0.0.1:5005/webhooks/connect/callback?code=abc&state=eyJx"}
-    )
-    other = logging.makeLogRecord({"request": "GET http://127.0.0.1:5005/webhooks/rest/?x=1"})
-    assert HideCallbackQuery().filter(record) and HideCallbackQuery().filter(other)
-    assert record.request == "GET http://127.0.0.1:5005/webhooks/connect/callback?[redacted]"
-    assert other.request == "GET http://127.0.0.1:5005/webhooks/rest/?x=1"

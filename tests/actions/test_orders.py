@@ -1,4 +1,5 @@
-"""Confirming, cancelling and tracking orders: only the buyer's own, in the buyer's shop."""
+"""Confirming, cancelling and tracking orders: only the buyer's own, in the buyer's shop, and
+only as the shop's features allow."""
 
 from __future__ import annotations
 
@@ -15,19 +16,9 @@ from actions.confirmation import ActionConfirmOrder
 from actions.status import ActionOrderStatus
 from bot.platform import db
 from bot.platform.models import AuditEvent, Order
-from bot.shop import orders
-from tests.actions_helpers import responses, run_action
+from tests.actions.helpers import make_order, responses, run_action
 from tests.conftest import make_buyer, make_shop, tracker_for
-
-
-def make_order(
-    shop_id: str, user_id: str, naira: int = 25_000, what: str = "Ankara, 6 yards"
-) -> str:
-    with db.session_scope() as session:
-        from bot.shop.buyers import get_or_create_buyer
-
-        buyer, _ = get_or_create_buyer(session, shop_id, "rest", user_id)
-        return orders.create_order(session, buyer, naira * 100, what).id
+from tests.helpers.profiles import configure
 
 
 def status_of(order_id: str) -> str:
@@ -205,3 +196,59 @@ async def test_cancel_without_an_id_and_nothing_cancellable(ada: str) -> None:
 )
 def test_reason_is_what_remains_of_the_request(text: str, reason: str) -> None:
     assert extract_reason(text) == reason
+
+
+# The shop's features
+
+
+@pytest.fixture
+def ada_at_kemi() -> str:
+    """A verified buyer of Kemi's Closet."""
+    make_shop("kemi", "Kemi's Closet")
+    make_buyer("kemi", "ada", verified=True)
+    return "ada"
+
+
+async def test_a_disabled_feature_is_answered_clearly(ada_at_kemi: str) -> None:
+    order_id = make_order("kemi", ada_at_kemi)
+    configure("kemi", disable=["order_tracking"])
+    messages, _ = await run_action(
+        ActionOrderStatus(),
+        tracker_for(ada_at_kemi, "x", shop="kemi", entities={"order_id": order_id}),
+    )
+    assert responses(messages) == ["utter_feature_unavailable"]
+    assert messages[0]["feature_name"] == "order tracking"
+
+
+async def test_address_collection_asks_for_an_address_then_confirms_with_it(
+    ada_at_kemi: str,
+) -> None:
+    order_id = make_order("kemi", ada_at_kemi)
+    configure("kemi", enable=["address_collection"])
+    messages, events = await run_action(
+        ActionConfirmOrder(), tracker_for(ada_at_kemi, "confirm", shop="kemi")
+    )
+    assert responses(messages) == ["utter_address_needed"]
+    assert {"event": "followup", "name": "address_form", "timestamp": None} in events
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["confirming_order_id"] == order_id
+    with db.session_scope() as session:
+        assert session.get(Order, order_id).status == "pending"
+
+    filled = {
+        "confirming_order_id": order_id,
+        "address_street": "12 Allen Avenue",
+        "address_city": "Ikeja",
+        "address_state": "Lagos",
+        "address_phone": "+2348031234567",
+    }
+    messages, events = await run_action(
+        ActionConfirmOrder(), tracker_for(ada_at_kemi, "0803 123 4567", shop="kemi", slots=filled)
+    )
+    assert responses(messages) == ["utter_order_confirmed_delivery"]
+    assert messages[0]["address"] == "12 Allen Avenue, Ikeja, Lagos (+2348031234567)"
+    with db.session_scope() as session:
+        order = session.get(Order, order_id)
+        assert order.status == "confirmed"
+        assert order.delivery_address["state"] == "Lagos"
+    assert all(e["value"] is None for e in events if e["event"] == "slot")

@@ -1,0 +1,40 @@
+"""Settings read from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.platform.settings import Settings
+
+
+@pytest.mark.parametrize(
+    "env, api, graph_host",
+    [
+        ({}, "https://api.instagram.com", "https://graph.instagram.com"),
+        (
+            {"GRAPH_API_URL": "https://graph.facebook.com/"},
+            "https://api.instagram.com",
+            "https://graph.instagram.com",
+        ),
+        (
+            {"GRAPH_API_URL": "http://127.0.0.1:8900"},
+            "http://127.0.0.1:8900",
+            "http://127.0.0.1:8900",
+        ),
+        (
+            {
+                "GRAPH_API_URL": "http://127.0.0.1:8900",
+                "INSTAGRAM_API_URL": "http://127.0.0.1:1/",
+                "INSTAGRAM_GRAPH_API_URL": "http://127.0.0.1:2",
+            },
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:2",
+        ),
+    ],
+    ids=["meta", "meta-named", "double", "each-set"],
+)
+def test_instagrams_hosts_follow_a_graph_api_url_that_is_not_metas(
+    env: dict[str, str], api: str, graph_host: str
+) -> None:
+    settings = Settings.from_env({**env, "JWT_SECRET": "k" * 32, "OTP_SECRET": "o" * 32})
+    assert (settings.instagram_api_url, settings.instagram_graph_api_url) == (api, graph_host)
