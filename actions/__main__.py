@@ -1,9 +1,9 @@
-"""``python -m actions``: the action server on ACTIONS_PORT (5055), with JSON logs."""
+"""``python -m actions``: the action server on ACTIONS_HOST:ACTIONS_PORT (127.0.0.1:5055), with
+JSON logs."""
 
 import os
 
-from rasa_sdk.endpoint import run
-
+from actions.server import action_server_token, serve
 from bot.platform.logs import configure_logging
 from bot.platform.secrets import check_jwt_key
 from bot.platform.settings import get_settings
@@ -14,4 +14,4 @@ if __name__ == "__main__":
     # Fail at start-up, not on a buyer's first message, if the configuration is wrong.
     get_settings()
     check_jwt_key()
-    run("actions", port=int(os.environ.get("ACTIONS_PORT", "5055")), cors_origins=None)
+    serve(action_server_token())

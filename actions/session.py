@@ -10,7 +10,8 @@ from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.platform.db import session_scope
-from bot.shop.shops import get_shop, resolve_shop_id
+from bot.platform.models import META_CHANNELS
+from bot.shop.shops import get_shop, identify
 
 
 def _shop_name(shop_id: str | None) -> str | None:
@@ -30,14 +31,18 @@ class ActionSessionStart(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        # The metadata of the message that starts the session; a Meta channel's is ours, and the
+        # REST channel passes none on.
         metadata = tracker.get_slot("session_started_metadata") or {}
-        shop_id = resolve_shop_id(metadata, tracker.get_slot("shop_id"), tracker.sender_id)
-        events: list[dict[str, Any]] = [SessionStarted(), SlotSet("shop_id", shop_id)]
-        if metadata.get("channel"):
-            events.append(SlotSet("channel", metadata["channel"]))
-        if metadata.get("user_name"):
+        who = identify(tracker.sender_id, metadata.get("channel"), tracker.get_slot("shop_id"))
+        events: list[dict[str, Any]] = [
+            SessionStarted(),
+            SlotSet("shop_id", who.shop_id),
+            SlotSet("channel", str(who.channel)),
+        ]
+        if who.channel in META_CHANNELS and metadata.get("user_name"):
             events.append(SlotSet("buyer_name", metadata["user_name"]))
-        name = await asyncio.to_thread(_shop_name, shop_id)
+        name = await asyncio.to_thread(_shop_name, who.shop_id)
         if name:
             events.append(SlotSet("shop_name", name))
         events.append(ActionExecuted("action_listen"))

@@ -7,8 +7,8 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
-from bot.platform.models import META_CHANNELS, Channel
-from bot.shop.shops import resolve_shop_id
+from bot.platform.models import META_CHANNELS
+from bot.shop.shops import identify
 
 
 @dataclass(frozen=True)
@@ -24,25 +24,34 @@ class Turn:
 
     @classmethod
     def from_tracker(cls, tracker: Tracker) -> Turn:
-        """Channels that reach Rasa without our metadata (REST, ``rasa shell``) count as REST."""
+        """Who speaks comes from the channel the message came in on (``identify``); only a
+        Meta channel's own metadata is read, for the buyer's profile name."""
         message = tracker.latest_message or {}
+        input_channel = _input_channel_of_latest_message(tracker)
+        who = identify(tracker.sender_id, input_channel, tracker.get_slot("shop_id"))
         metadata: dict[str, Any] = message.get("metadata") or {}
-        channel = metadata.get("channel") or tracker.get_slot("channel")
-        if channel not in META_CHANNELS:
-            channel = Channel.REST
         entities: dict[str, str] = {}
         for entity in message.get("entities") or []:
             entities.setdefault(entity.get("entity"), str(entity.get("value")))
         return cls(
-            shop_id=resolve_shop_id(metadata, tracker.get_slot("shop_id"), tracker.sender_id),
-            channel=channel,
-            user_id=str(metadata.get("user_id") or tracker.sender_id),
-            display_name=metadata.get("user_name"),
+            shop_id=who.shop_id,
+            channel=who.channel,
+            user_id=who.user_id,
+            display_name=metadata.get("user_name") if who.channel in META_CHANNELS else None,
             text=message.get("text") or "",
             entities=entities,
             previous_action=_bot_action_before_latest_message(tracker),
             slots=dict(tracker.slots),
         )
+
+
+def _input_channel_of_latest_message(tracker: Tracker) -> str | None:
+    """The channel Rasa recorded for the buyer's newest message (set by the input channel
+    itself, which our REST channel never lets a client choose)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return event.get("input_channel")
+    return None
 
 
 def _bot_action_before_latest_message(tracker: Tracker) -> str | None:

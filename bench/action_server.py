@@ -37,6 +37,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy.orm import Session
 
+from actions.server import TOKEN_HEADER
 from bench.assistant import SHOP_ID, SHOP_NAME, assistant_env, prepare_database
 from bench.clients import PROBE_IDLE_SAMPLES, closed_loop, probe, probed
 from bench.processes import START_TIMEOUT, running
@@ -199,11 +200,11 @@ def build_calls(
 # The client
 
 
-async def post_one(session: aiohttp.ClientSession, url: str, call: Call) -> Result:
+async def post_one(session: aiohttp.ClientSession, url: str, call: Call, token: str) -> Result:
     started = time.perf_counter()
     right = False
     with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, ValueError):
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", TOKEN_HEADER: token}
         async with session.post(url, data=call.body, headers=headers) as response:
             answer = await response.json() if response.status == 200 else {}
         responses = [r.get("response") for r in answer.get("responses", [])]
@@ -212,23 +213,23 @@ async def post_one(session: aiohttp.ClientSession, url: str, call: Call) -> Resu
 
 
 async def post_all(
-    base: str, calls: Sequence[Call], clients: int, pid: int
+    base: str, calls: Sequence[Call], clients: int, pid: int, token: str
 ) -> tuple[list[Result], float, float]:
     """A closed loop of ``clients`` connections (``bench.clients.closed_loop``); the results,
     the wall time and the action server's CPU time."""
     results: list[Result] = []
 
     async def send(session: aiohttp.ClientSession, call: Call) -> None:
-        results.append(await post_one(session, base + "/webhook", call))
+        results.append(await post_one(session, base + "/webhook", call, token))
 
     cpu = cpu_seconds(pid)
     wall = await closed_loop(calls, clients, send, PHASE_TIMEOUT)
     return results, wall, cpu_seconds(pid) - cpu
 
 
-def measure(base: str, calls: Sequence[Call], clients: int, pid: int) -> Run:
+def measure(base: str, calls: Sequence[Call], clients: int, pid: int, token: str) -> Run:
     """With the health probe running alongside."""
-    work = post_all(base, calls, clients, pid)
+    work = post_all(base, calls, clients, pid, token)
     (results, wall, cpu), probe_latencies = asyncio.run(probed(work, base + "/health"))
     return Run(clients, results, wall, probe_latencies, cpu)
 
@@ -280,11 +281,12 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     command = [sys.executable, "-m", "actions"]
     with running(command, env, workdir / "actions.log") as server:
         wait_until_ready(base + "/health", server, START_TIMEOUT, what="the action server")
-        measure(base, warmup, 4, server.pid)
+        token = env["ACTION_SERVER_TOKEN"]
+        measure(base, warmup, 4, server.pid, token)
         idle = asyncio.run(probe(base + "/health", PROBE_IDLE_SAMPLES))
         runs = [
-            measure(base, single, 1, server.pid),
-            measure(base, many, args.concurrency, server.pid),
+            measure(base, single, 1, server.pid, token),
+            measure(base, many, args.concurrency, server.pid, token),
         ]
         memory = rss_mib(server.pid)
     title = f"Action server ({args.requests} calls per row, {size / 1024:.0f} KiB each)"

@@ -42,6 +42,7 @@ def assistant_env(workdir: Path, graph_url: str, app_secret: str) -> dict[str, s
         "ACTIONS_PORT": str(actions_port),
         "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook",
         "RASA_API_TOKEN": secrets.token_urlsafe(32),
+        "ACTION_SERVER_TOKEN": secrets.token_urlsafe(32),
         "RASA_TELEMETRY_ENABLED": "false",
         # No S3 here: boto3 must not go looking for credentials beyond loopback.
         "AWS_EC2_METADATA_DISABLED": "true",

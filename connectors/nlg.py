@@ -24,7 +24,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from bot.platform.db import session_scope
 from bot.shop.profile import ShopProfile, load_profile
-from bot.shop.shops import get_shop, resolve_shop_id
+from bot.shop.shops import get_shop, shop_of_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +76,7 @@ class ShopResponseGenerator(TemplatedNaturalLanguageGenerator):
         **kwargs: Any,
     ) -> dict[str, Any] | None:
         filled_slots = tracker.current_slot_values()
-        shop_id = resolve_shop_id(
-            tracker.latest_message.metadata if tracker.latest_message else None,
-            tracker.get_slot("shop_id"),
-            tracker.sender_id,
-        )
+        shop_id = shop_of_conversation(tracker.sender_id, tracker.get_slot("shop_id"))
         profile = await self.profiles.get(shop_id) if shop_id else None
         if profile is None:
             # A shop not (or no longer) registered still gets the default wording, filled in.

@@ -135,6 +135,7 @@ def tracker_for(
     *,
     intent: str = "greet",
     shop: str | None = "mama-put",
+    channel: str = "rest",
     entities: dict[str, str] | None = None,
     slots: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
@@ -142,21 +143,36 @@ def tracker_for(
 ) -> Tracker:
     """A tracker as the action server receives it for the buyer's newest message.
 
-    The shop reaches the actions in the message metadata, as the channels send it.
+    On a Meta channel the conversation is ``shop:channel:user`` and the message carries the
+    channel's metadata; on REST the conversation is the sender's own and the shop is the one its
+    session started in (the ``shop_id`` slot).
     """
-    metadata = {"shop_id": shop, **(metadata or {})} if shop else dict(metadata or {})
+    slots = dict(slots or {})
+    if channel == "rest":
+        sender_id = user_id
+        if shop:
+            slots.setdefault("shop_id", shop)
+    else:
+        sender_id = f"{shop}:{channel}:{user_id}"
+        metadata = {"shop_id": shop, "channel": channel, "user_id": user_id, **(metadata or {})}
     latest_message = {
         "text": text,
         "intent": {"name": intent, "confidence": 1.0},
         "entities": [{"entity": k, "value": v} for k, v in (entities or {}).items()],
-        "metadata": metadata,
+        "metadata": metadata or {},
     }
-    history = list(events or []) + [{"event": "user", "text": text, "parse_data": latest_message}]
+    user_event = {
+        "event": "user",
+        "text": text,
+        "parse_data": latest_message,
+        "input_channel": channel,
+        "metadata": metadata or {},
+    }
     return Tracker(
-        sender_id=user_id,
-        slots=slots or {},
+        sender_id=sender_id,
+        slots=slots,
         latest_message=latest_message,
-        events=history,
+        events=[*(events or []), user_event],
         paused=False,
         followup_action=None,
         active_loop={},

@@ -23,6 +23,7 @@ def _generated_settings() -> dict[str, str]:
         "JWT_SECRET": secrets.token_urlsafe(48),
         "OTP_SECRET": secrets.token_urlsafe(48),
         "RASA_API_TOKEN": secrets.token_urlsafe(32),
+        "ACTION_SERVER_TOKEN": secrets.token_urlsafe(32),
         "DEFAULT_SHOP": shops.DEMO_SHOP_ID,
         "META_APP_SECRET": secrets.token_hex(16),
         "META_VERIFY_TOKEN": secrets.token_urlsafe(16),

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot.platform.models import Channel, ChannelAccount, Shop
+from bot.platform.models import META_CHANNELS, Channel, ChannelAccount, Shop
 from bot.platform.settings import get_settings
 
 SHOP_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -94,19 +93,46 @@ def parse_conversation_id(sender_id: str) -> tuple[str, str, str]:
     return shop_id, channel, user_id
 
 
-def resolve_shop_id(
-    metadata: Mapping[str, Any] | None, slot: str | None, sender_id: str
-) -> str | None:
-    """Which shop a conversation belongs to, in one order everywhere (actions, session start,
-    responses): what the channel said in the message metadata, else the ``shop_id`` slot set at
-    session start, else the shop of a ``shop:channel:user`` sender id, else ``DEFAULT_SHOP``."""
-    named = (metadata or {}).get("shop_id") or slot
-    if named:
-        return str(named)
+@dataclass(frozen=True)
+class Speaker:
+    """Who is talking to which shop, as the channel established it."""
+
+    shop_id: str | None
+    channel: str
+    user_id: str
+
+
+def identify(sender_id: str, input_channel: str | None, slot_shop: str | None) -> Speaker:
+    """Who speaks, from what the channel established and never from what a client sent.
+
+    A Meta channel names its conversations ``shop:channel:user`` after the signed webhook's
+    account and sender; Rasa records which channel a message came in on. Anything else (the
+    development REST channel, ``rasa shell``) is a REST conversation of its own sender, in the
+    shop its session started in (``DEFAULT_SHOP``): message metadata sets no shop, channel or
+    user, so a REST caller can never speak for a WhatsApp or Instagram buyer.
+    """
+    if input_channel in META_CHANNELS:
+        meta = _meta_conversation(sender_id)
+        if meta is not None and meta.channel == input_channel:
+            return meta
+    return Speaker(slot_shop or get_settings().default_shop, Channel.REST, sender_id)
+
+
+def shop_of_conversation(sender_id: str, slot_shop: str | None) -> str | None:
+    """The shop a conversation belongs to where the input channel is not known (session start,
+    the responses): a Meta conversation's own, else the session's, else ``DEFAULT_SHOP``."""
+    meta = _meta_conversation(sender_id)
+    if meta is not None:
+        return meta.shop_id
+    return slot_shop or get_settings().default_shop
+
+
+def _meta_conversation(sender_id: str) -> Speaker | None:
     try:
-        return parse_conversation_id(sender_id)[0]
+        shop_id, channel, user_id = parse_conversation_id(sender_id)
     except ValueError:
-        return get_settings().default_shop
+        return None
+    return Speaker(shop_id, channel, user_id) if channel in META_CHANNELS else None
 
 
 def ensure_demo_shop(session: Session) -> Shop | None:

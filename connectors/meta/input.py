@@ -28,6 +28,7 @@ from bot.meta.accounts import AccountDirectory
 from bot.meta.graph import GraphClient
 from bot.meta.receipts import ReceiptIntake
 from bot.meta.signature import signature_is_valid
+from bot.meta.typed import as_typed
 from bot.meta.webhooks import BUTTON, MEDIA, TEXT, InboundMessage, StatusUpdate
 from bot.platform import secrets
 from bot.platform.models import InboxState, utcnow
@@ -235,7 +236,7 @@ class MetaInput(InputChannel, abc.ABC):
     async def _text_for_rasa(self, shop_id: str, inbox_id: int, message: InboundMessage) -> str:
         if message.kind == TEXT:
             # Typed text never triggers an intent directly ("/confirm_order{...}"): NLU reads it.
-            return (message.text or "").lstrip("/") or "?"
+            return as_typed(message.text or "") or "?"
         if message.kind == BUTTON:
             return message.text or message.title or "?"
         if message.kind == MEDIA and message.media is not None:

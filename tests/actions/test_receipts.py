@@ -127,7 +127,7 @@ async def test_a_receipt_sent_in_the_chat_is_attached_to_the_only_open_order(s3)
         "ada",
         "",
         entities={"receipt_file": key},
-        metadata={"channel": "whatsapp", "user_id": "ada"},
+        channel="whatsapp",
     )
     messages, _ = await run_action(ActionReceiptUpload(), tracker)
     assert responses(messages) == ["utter_receipt_received"]
@@ -207,7 +207,7 @@ async def test_on_whatsapp_upload_asks_for_the_file_in_the_chat(s3) -> None:
         orders.create_order(
             session, find_buyer(session, "mama-put", "whatsapp", "ada"), 100, "Gele"
         )
-    tracker = tracker_for("ada", "upload", metadata={"channel": "whatsapp", "user_id": "ada"})
+    tracker = tracker_for("ada", "upload", channel="whatsapp")
     messages, _ = await run_action(ActionReceiptUpload(), tracker)
     assert responses(messages) == ["utter_receipt_send_here"]
     with db.session_scope() as session:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from bot.platform.patterns import OTP_CODE_PATTERN
@@ -99,3 +100,64 @@ def test_buyer_journey_over_rest(env: dict[str, str], database_url: str, tmp_pat
         history = " ".join(connection.execute(sa.text("SELECT data FROM events")).scalars())
     assert code not in history and code.lower() not in history
     assert "verify [redacted]" in history
+
+
+def test_a_rest_caller_cannot_speak_for_a_whatsapp_buyer(
+    env: dict[str, str], database_url: str
+) -> None:
+    """The attack of the hardening issue, over HTTP with both servers up: metadata naming a
+    WhatsApp buyer, and a sender named after that buyer's conversation, reach nothing of theirs."""
+    buyer = "2348031234567"
+    add_shop(env, SHOP, "Kemi's Closet", whatsapp_phone_id="100000042")
+    order_id = cli(
+        env, "order", "create", "--shop", SHOP, "--channel", "whatsapp", "--buyer", buyer,
+        "--amount", "25000", "--description", "Adire two-piece",
+    )[-1]  # fmt: skip
+    claims = {"shop_id": SHOP, "channel": "whatsapp", "user_id": buyer}
+    assistant = Assistant(env)
+    try:
+        webhook = f"{assistant.url}/webhooks/rest/webhook"
+        body = {
+            "sender": "x",
+            "message": "register",
+            "metadata": claims,
+            "input_channel": "whatsapp",
+        }
+        answer = requests.post(webhook, json=body, timeout=30)
+        assert answer.status_code == 200
+        code = re.search(OTP_CODE_PATTERN, texts(answer.json())).group(0)
+        body = {**body, "message": f"verify {code}"}
+        requests.post(webhook, json=body, timeout=30).raise_for_status()
+        body = {**body, "message": f"cancel {order_id}"}
+        cancel = texts(requests.post(webhook, json=body, timeout=30).json())
+        assert "Adire" not in cancel
+
+        as_conversation = {"sender": f"{SHOP}:whatsapp:{buyer}", "message": "register"}
+        refused = requests.post(webhook, json=as_conversation, timeout=30)
+        assert refused.status_code == 400
+    finally:
+        assistant.stop()
+
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        buyers = connection.execute(
+            sa.text("SELECT channel, channel_user_id, verified_at IS NOT NULL FROM buyers")
+        ).all()
+        assert sorted(buyers) == [("rest", "x", 1), ("whatsapp", buyer, 0)]
+        whatsapp_codes = connection.execute(
+            sa.text(
+                "SELECT count(*) FROM otp_challenges JOIN buyers ON buyers.id = buyer_id "
+                "WHERE buyers.channel = 'whatsapp'"
+            )
+        ).scalar()
+        assert whatsapp_codes == 0
+        status = connection.execute(
+            sa.text("SELECT status FROM orders WHERE id = :id"), {"id": order_id}
+        ).scalar()
+        assert status == "pending"
+    tracker_db = sa.create_engine(env["TRACKER_STORE_URL"])
+    with tracker_db.connect() as connection:
+        senders = set(
+            connection.execute(sa.text("SELECT DISTINCT sender_id FROM events")).scalars()
+        )
+    assert senders == {"x"}

@@ -364,12 +364,26 @@ async def test_buttons_map_to_the_payload_the_bot_sent() -> None:
     assert rasa.texts == [payload, "/help", "/order_status"]
 
 
-async def test_typed_text_cannot_trigger_an_intent_directly() -> None:
+@pytest.mark.parametrize(
+    "typed",
+    [
+        '/cancel_order{"order_id": "ORD-7F3K9Q"}',
+        '/ /upload_receipt{"receipt_file": "shops/mama-put/receipts/incoming/1-ab.jpg"}',
+        ' /upload_receipt{"receipt_file": "x"}',
+        '\u00a0/confirm_order{"order_id": "ORD-7F3K9Q"}',
+        "\u200b/affirm",
+        "\t/\n /\u2003/deny",
+        "//affirm",
+    ],
+)
+async def test_typed_text_cannot_trigger_an_intent_directly(typed: str) -> None:
+    """Whatever Rasa then strips, what it reads does not start with '/' (an intent)."""
     rasa = RasaStandIn()
     app = app_for(WhatsAppInput, rasa)
-    await post(app, WA_URL, whatsapp([wa_text('/cancel_order{"order_id": "ORD-7F3K9Q"}')]))
+    await post(app, WA_URL, whatsapp([wa_text(typed)]))
     await until(lambda: len(rasa.messages) == 1)
-    assert not rasa.texts[0].startswith("/")
+    as_rasa_reads_it = UserMessage(rasa.texts[0]).text
+    assert as_rasa_reads_it and not as_rasa_reads_it.startswith("/")
 
 
 @pytest.mark.parametrize(
