@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from bot.platform.files import keep_new_files_private
 from bot.platform.readiness import NotReady, wait_until_ready
 from bot.platform.secrets import check_jwt_key
 from bot.platform.settings import PROJECT_ROOT, ConfigurationError, get_settings, load_dotenv
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     # Started in the background by a shell, a process ignores SIGINT unless it says otherwise.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
+    keep_new_files_private()  # the servers started below inherit it
 
     load_dotenv()
     try:

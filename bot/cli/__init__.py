@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cli import audit, env, order, responses, shop
 from bot.cli.common import CliError, Parser
+from bot.platform.files import keep_new_files_private
 from bot.platform.settings import ConfigurationError, load_dotenv
 
 GROUPS = (env, shop, order, responses, audit)
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_new_files_private()
     load_dotenv()
     args = build_parser().parse_args(argv)
     try:

@@ -13,6 +13,8 @@ DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'trustguard.db'}"
 META_GRAPH_API_URL = "https://graph.facebook.com"
 INSTAGRAM_API_URL = "https://api.instagram.com"
 INSTAGRAM_GRAPH_API_URL = "https://graph.instagram.com"
+# A one-time code lives at most 10 minutes (OWASP ASVS 6.5.5: out-of-band codes).
+MAX_OTP_TTL_SECONDS = 600
 
 
 class ConfigurationError(RuntimeError):
@@ -48,7 +50,7 @@ class Settings:
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             otp_secret=_required_secret(env, "OTP_SECRET"),
-            otp_ttl_seconds=_positive_int(env, "OTP_TTL_SECONDS", 300),
+            otp_ttl_seconds=_positive_int(env, "OTP_TTL_SECONDS", 300, maximum=MAX_OTP_TTL_SECONDS),
             jwt_ttl_seconds=_positive_int(env, "JWT_TTL_SECONDS", 3600),
             receipts_bucket=env.get("RECEIPTS_BUCKET") or "trustguard-receipts",
             default_shop=env.get("DEFAULT_SHOP") or None,
@@ -87,7 +89,9 @@ def _required_secret(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(
+    env: Mapping[str, str], name: str, default: int, *, maximum: int | None = None
+) -> int:
     raw = env.get(name)
     if raw in (None, ""):
         return default
@@ -99,6 +103,8 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         ) from None
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive, not {value}.")
+    if maximum is not None and value > maximum:
+        raise ConfigurationError(f"{name} may be at most {maximum}, not {value}.")
     return value
 
 

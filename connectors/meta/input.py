@@ -22,6 +22,7 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.meta import inbox
 from bot.meta.accounts import AccountDirectory
@@ -180,7 +181,16 @@ class MetaInput(InputChannel, abc.ABC):
             )
             return response.text("ok")
         messages, statuses = self.parse(payload)
-        accepted = await asyncio.to_thread(inbox.store_webhook, self.name(), messages, statuses)
+        try:
+            accepted = await asyncio.to_thread(inbox.store_webhook, self.name(), messages, statuses)
+        except SQLAlchemyError as error:
+            # Not stored, so not acknowledged: Meta delivers it again. No traceback, whose
+            # parameters would be the buyer's message.
+            logger.error(
+                "webhook not stored; Meta will redeliver it",
+                extra={"channel": self.name(), "error": type(error).__name__},
+            )
+            return response.text("unavailable", status=503)
         for inbox_id, conversation in accepted:
             self._schedule(inbox_id, conversation, on_new_message)
         return response.text("ok")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.platform.settings import Settings
+from bot.platform.settings import ConfigurationError, Settings
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,17 @@ def test_instagrams_hosts_follow_a_graph_api_url_that_is_not_metas(
 ) -> None:
     settings = Settings.from_env({**env, "JWT_SECRET": "k" * 32, "OTP_SECRET": "o" * 32})
     assert (settings.instagram_api_url, settings.instagram_graph_api_url) == (api, graph_host)
+
+
+SECRETS = {"OTP_SECRET": "o" * 32}
+
+
+@pytest.mark.parametrize("ttl", ["601", "86400", "0", "-5", "ten"])
+def test_a_code_lifetime_outside_ten_minutes_is_refused(ttl: str) -> None:
+    with pytest.raises(ConfigurationError, match="OTP_TTL_SECONDS"):
+        Settings.from_env({**SECRETS, "OTP_TTL_SECONDS": ttl})
+
+
+@pytest.mark.parametrize("ttl, seconds", [("", 300), ("60", 60), ("600", 600)])
+def test_a_code_lifetime_within_ten_minutes_is_kept(ttl: str, seconds: int) -> None:
+    assert Settings.from_env({**SECRETS, "OTP_TTL_SECONDS": ttl}).otp_ttl_seconds == seconds

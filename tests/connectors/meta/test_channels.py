@@ -529,6 +529,26 @@ async def test_a_burst_of_new_buyers_runs_a_bounded_number_of_turns_at_once(
 # Restart and receipts
 
 
+async def test_a_webhook_the_database_cannot_take_is_not_acknowledged(
+    graph: GraphDoubleThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Meta gets a 503 and delivers again, never a 200 for a message that was not stored."""
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    with db.engine_for(get_settings().database_url).begin() as connection:
+        connection.execute(sa.text("ALTER TABLE channel_accounts RENAME TO accounts_away"))
+    response = await post(app, WA_URL, whatsapp([wa_text("my code is K7#M@P2Q")]))
+    assert response.status == 503
+    with db.engine_for(get_settings().database_url).begin() as connection:
+        connection.execute(sa.text("ALTER TABLE accounts_away RENAME TO channel_accounts"))
+    assert inbox_rows() == [] and rasa.messages == [] and graph.sent() == []
+    assert "K7#M@P2Q" not in caplog.text and "webhook not stored" in caplog.text
+
+    again = await post(app, WA_URL, whatsapp([wa_text("hi again")]))
+    assert again.status == 200
+    await until(lambda: rasa.texts == ["hi again"])
+
+
 async def test_messages_acknowledged_before_a_restart_are_processed_on_start(
     graph: GraphDoubleThread,
 ) -> None:
