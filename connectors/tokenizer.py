@@ -27,13 +27,15 @@ class PlaceholderWhitespaceTokenizer(WhitespaceTokenizer):
     def tokenize(self, message: Message, attribute: str) -> list[Token]:
         tokens = super().tokenize(message, attribute)
         text = message.get(attribute) or ""
-        spans = [
-            (match.start(), match.end(), placeholder)
-            for pattern, placeholder in PLACEHOLDERS
-            for match in pattern.finditer(text)
-        ]
-        for token in tokens:
-            for start, end, placeholder in spans:
-                if token.start < end and start < token.end:
+        # One pass over the tokens per pattern (both in text order), so a long message costs
+        # time linear in its length; where both patterns cover a token, the code's placeholder
+        # wins, as it is applied last.
+        for pattern, placeholder in PLACEHOLDERS:
+            spans = [match.span() for match in pattern.finditer(text)]
+            first = 0
+            for token in tokens:
+                while first < len(spans) and spans[first][1] <= token.start:
+                    first += 1
+                if first < len(spans) and spans[first][0] < token.end:
                     token.text = token.lemma = placeholder
         return tokens

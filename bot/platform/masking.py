@@ -20,8 +20,13 @@ SENSITIVE_KEYS = frozenset(
     }
 )
 
-_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-_SIGNED_QUERY_RE = re.compile(r"(https?://[^\s?]+)\?[^\s]+")
+# Where a JWT or a URL could stand: runs that the searches below walk once each. The obvious
+# patterns (``eyJ[..]+\.[..]+\.[..]+``, ``https?://[^\s?]+\?\S+``) take quadratic time on
+# text such as "eyJeyJeyJ…" or "http://http://…": one message could stall a server for minutes.
+_JWT_RUN_RE = re.compile(r"[A-Za-z0-9_.-]+")
+_TOKEN_RE = re.compile(r"\S+")
+_URL_SCHEME_RE = re.compile(r"https?://")
+# Anchored at the start of a run, so each run is looked at once: linear.
 _OTP_RE = re.compile(OTP_CODE_PATTERN)
 _PHONE_RE = re.compile(r"(?<![\w-])\+?\d[\d ]{6,18}(\d{4})(?!\w)")
 
@@ -34,10 +39,57 @@ def mask_user_id(user_id: str) -> str:
 
 def redact_text(text: str) -> str:
     """Remove one-time codes, tokens, signed URLs and phone numbers from free text."""
-    text = _JWT_RE.sub(REDACTED, text)
-    text = _SIGNED_QUERY_RE.sub(lambda m: f"{m.group(1)}?{REDACTED}", text)
+    text = _JWT_RUN_RE.sub(lambda m: _without_jwts(m.group(0)), text)
+    text = _TOKEN_RE.sub(lambda m: _without_signed_query(m.group(0)), text)
     text = _OTP_RE.sub(REDACTED, text)
     return _PHONE_RE.sub(lambda m: "***" + m.group(1), text)
+
+
+def _without_jwts(run: str) -> str:
+    r"""A run of JWT characters with every ``eyJ….….…`` in it redacted, as the regex
+    ``eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`` would, in time linear in the run.
+
+    A match starts at the first ``eyJ`` of a dot-free segment that has a character after it, and
+    takes the rest of that segment and the next two, which must not be empty.
+    """
+    if "eyJ" not in run:
+        return run
+    segments = run.split(".")
+    out: list[str] = []
+    index = 0
+    while index < len(segments):
+        segment = segments[index]
+        start = _jwt_start(segment)
+        if start is not None and index + 2 < len(segments) and all(segments[index + 1 : index + 3]):
+            out.append(segment[:start] + REDACTED)
+            index += 3
+        else:
+            out.append(segment)
+            index += 1
+    return ".".join(out)
+
+
+def _jwt_start(segment: str) -> int | None:
+    """Where ``eyJ`` and at least one more character start in the segment."""
+    start = segment.find("eyJ")
+    return start if 0 <= start < len(segment) - 3 else None
+
+
+def _without_signed_query(token: str) -> str:
+    """A whitespace-free token with the query of a URL in it replaced, as
+    ``(https?://[^\\s?]+)\\?[^\\s]+`` → ``\1?[redacted]`` would, in time linear in the token."""
+    if "?" not in token:
+        return token
+    position = 0
+    while (scheme := _URL_SCHEME_RE.search(token, position)) is not None:
+        question = token.find("?", scheme.end())
+        if question < 0 or question + 1 == len(token):
+            return token  # no query after this URL, nor after any later one
+        if question > scheme.end():
+            return f"{token[:question]}?{REDACTED}"
+        # "http://?": a later URL can only start after this "?".
+        position = question + 1
+    return token
 
 
 def redact(value: Any) -> Any:

@@ -1,6 +1,9 @@
 """Masking: codes, tokens, signed URLs and phone numbers never reach logs or audit rows, while
 order ids, amounts and ordinary words stay readable."""
 
+import random
+import re
+
 import pytest
 
 from bot.platform.masking import REDACTED, mask_user_id, redact, redact_text
@@ -147,3 +150,35 @@ def test_redact_does_not_change_its_input():
     value = {"signature": "abc", "items": ["2348012345678"]}
     redact(value)
     assert value == {"signature": "abc", "items": ["2348012345678"]}
+
+
+# The searches behind redact_text are linear; the obvious regexes are their oracle.
+
+OBVIOUS_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+OBVIOUS_SIGNED_QUERY = re.compile(r"(https?://[^\s?]+)\?[^\s]+")
+
+
+def obvious(text: str) -> str:
+    text = OBVIOUS_JWT.sub(REDACTED, text)
+    return OBVIOUS_SIGNED_QUERY.sub(lambda m: f"{m.group(1)}?{REDACTED}", text)
+
+
+def test_tokens_and_signed_urls_are_found_exactly_where_the_obvious_patterns_find_them():
+    pieces = ["eyJ", "e", "y", "J", ".", "a", "-", " ", "http://", "https://", "?", ":", "/", "\n"]
+    rng = random.Random(11)
+    for _ in range(50_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        assert redact_text(text) == obvious(text), repr(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["eyJ" * 40_000, "http://" * 6_000, "http://" * 6_000 + "?", "x" + "eyJ" * 40_000]
+)
+def test_text_built_to_be_slow_holds_nothing_to_redact(text):
+    """Each of these took the obvious patterns seconds to minutes (quadratic time)."""
+    assert redact_text(text) == text
+
+
+def test_a_long_run_of_tokens_is_redacted_token_by_token():
+    text = "eyJa.b.c." * 20_000
+    assert redact_text(text) == f"{REDACTED}." * 20_000
