@@ -26,6 +26,8 @@ MODELS = PROJECT_ROOT / "models"
 # Rasa's channels take up to a minute to finish the turns in flight when stopped.
 STOP_TIMEOUT = 75
 PR_SET_PDEATHSIG = 1
+# Meta's webhooks are far smaller; so is anything a buyer can type.
+MAX_REQUEST_BYTES = 3 * 1024 * 1024
 
 
 def child_environment() -> dict[str, str]:
@@ -35,6 +37,8 @@ def child_environment() -> dict[str, str]:
     env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{env['ACTIONS_PORT']}/webhook")
     env.setdefault("TRACKER_STORE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'tracker.db'}")
     env.setdefault("SANIC_HOST", "127.0.0.1")
+    # Sanic refuses larger bodies before buffering them (its default is 100 MB).
+    env.setdefault("SANIC_REQUEST_MAX_SIZE", str(MAX_REQUEST_BYTES))
     # Shared by the two servers this launcher starts; the action server refuses calls without it.
     env.setdefault("ACTION_SERVER_TOKEN", secrets.token_urlsafe(32))
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")

@@ -4,12 +4,14 @@ and keeping their tokens alive."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import CliError, command, print_shop, require_shop, subgroup
+from bot.meta import inbox
 from bot.platform import db, secrets
-from bot.platform.models import Channel
+from bot.platform.models import Channel, utcnow
 from bot.shop import orders, shops
 from bot.shop import profile as shop_profile
 
@@ -166,6 +168,9 @@ def cmd_shop_show(args: argparse.Namespace) -> None:
         for order in orders.list_shop_orders(session, shop.id):
             counts[order.status] = counts.get(order.status, 0) + 1
         print("orders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+        failures = inbox.recent_failures(session, shop.id, utcnow() - dt.timedelta(hours=24))
+        described = ", ".join(f"{channel} {n}x ({reason})" for channel, reason, n in failures)
+        print("failed sends, last 24 hours: " + (described or "none"))
 
 
 def _days(typed: str) -> int:

@@ -22,6 +22,8 @@ from bot.meta.webhooks import InboundMessage, StatusUpdate
 from bot.platform.db import session_scope
 from bot.platform.masking import mask_user_id
 from bot.platform.models import InboxMessage, InboxState, OutboundMessage, utcnow
+from bot.shop import audit
+from bot.shop.audit import AuditAction
 from bot.shop.shops import conversation_id, shop_for_account
 
 logger = logging.getLogger(__name__)
@@ -258,3 +260,31 @@ def record_send(
                 error_title=error_title,
             )
         )
+
+
+def record_unsendable(
+    shop_id: str, channel: str, account_id: str, recipient: str, reason: str
+) -> None:
+    """A reply that could not even be tried (the shop has no account or token), as one failed
+    send and one audit row."""
+    record_send(shop_id, channel, account_id, recipient, None, error_title=reason)
+    with session_scope() as session:
+        audit.record(session, shop_id, AuditAction.REPLY_UNSENDABLE, channel=channel, reason=reason)
+
+
+def recent_failures(
+    session: Session, shop_id: str, since: dt.datetime
+) -> list[tuple[str, str, int]]:
+    """(channel, reason, count) of the shop's sends that failed since then, most first."""
+    count = sa.func.count(OutboundMessage.id)
+    rows = session.execute(
+        sa.select(OutboundMessage.channel, OutboundMessage.error_title, count)
+        .where(
+            OutboundMessage.shop_id == shop_id,
+            OutboundMessage.status == "failed",
+            OutboundMessage.created_at > since,
+        )
+        .group_by(OutboundMessage.channel, OutboundMessage.error_title)
+        .order_by(count.desc())
+    ).all()
+    return [(channel, reason or "unknown", n) for channel, reason, n in rows]

@@ -31,6 +31,7 @@ class AuditAction(str, enum.Enum):
     SHOP_CONNECT_REFUSED = "shop.connect_refused"
     SHOP_TOKEN_REFRESHED = "shop.token_refreshed"
     SHOP_TOKEN_REFRESH_FAILED = "shop.token_refresh_failed"
+    REPLY_UNSENDABLE = "reply.unsendable"
 
 
 def record(

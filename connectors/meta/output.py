@@ -17,6 +17,9 @@ from bot.shop.shops import parse_conversation_id
 
 logger = logging.getLogger(__name__)
 
+NO_ACCOUNT = "no account connected"
+NO_TOKEN = "no token to send with"
+
 
 class MetaOutput(OutputChannel, abc.ABC):
     """Sends through the Graph API as the shop the conversation belongs to.
@@ -74,10 +77,15 @@ class MetaOutput(OutputChannel, abc.ABC):
         account_id = await asyncio.to_thread(self._accounts.account_of, shop_id)
         token = await asyncio.to_thread(self._accounts.token_of, shop_id)
         if not account_id or not token:
-            logger.error(
-                "no account or token to reply with",
-                extra={"shop_id": shop_id, "channel": self.name(), "has_account": bool(account_id)},
-            )
+            # Trying again cannot help (and would run the turn's actions again): recorded and
+            # audited once per turn, shown by `shop show`.
+            reason = NO_TOKEN if account_id else NO_ACCOUNT
+            logger.error("reply cannot be sent", extra={"shop_id": shop_id, "reason": reason})
+            if not self.sends_attempted:
+                await asyncio.to_thread(
+                    inbox.record_unsendable, shop_id, self.name(), account_id or "", user_id, reason
+                )
+            self.sends_attempted += 1
             return
         for body in self.bodies(user_id, text, list(buttons or []), image_url):
             self.sends_attempted += 1

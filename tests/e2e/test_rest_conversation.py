@@ -135,6 +135,9 @@ def test_a_rest_caller_cannot_speak_for_a_whatsapp_buyer(
         as_conversation = {"sender": f"{SHOP}:whatsapp:{buyer}", "message": "register"}
         refused = requests.post(webhook, json=as_conversation, timeout=30)
         assert refused.status_code == 400
+        # Every route refuses a body over 3 MB before buffering it (Sanic's default: 100 MB).
+        huge = {"sender": "x", "message": "a" * (4 * 1024 * 1024)}
+        assert requests.post(webhook, json=huge, timeout=30).status_code == 413
     finally:
         assistant.stop()
 

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from bot.cli import main
+from bot.meta import inbox
 from bot.platform import db
 from bot.platform.models import Order
 from bot.platform.patterns import ORDER_ID_PATTERN
@@ -90,7 +91,7 @@ def test_shop_add_list_show(capsys):
     assert "accounts: whatsapp:1098765" in listed[0]
 
     shown = ok(capsys, "shop", "show", "mama-put")
-    assert shown == [line, "tokens: none", "orders: none"]
+    assert shown == [line, "tokens: none", "orders: none", "failed sends, last 24 hours: none"]
 
 
 def test_shop_show_counts_orders_by_status(capsys):
@@ -99,7 +100,22 @@ def test_shop_show_counts_orders_by_status(capsys):
     _, order_id = create_order(capsys, amount="1000")
     ok(capsys, "order", "set-status", order_id, "--shop", "mama-put", "--status", "confirmed")
     shown = ok(capsys, "shop", "show", "mama-put")
-    assert shown[-1] == "orders: confirmed 1, pending 1"
+    assert shown[-2] == "orders: confirmed 1, pending 1"
+
+
+def test_shop_show_tells_of_replies_that_could_not_be_sent(capsys):
+    add_shop(capsys)
+    for _ in range(2):
+        inbox.record_unsendable(
+            "mama-put", "whatsapp", "", "2348012345678", "no token to send with"
+        )
+    inbox.record_send("mama-put", "instagram", "1784", "IGSID-1", None, 190, "token expired")
+    inbox.record_send("mama-put", "instagram", "1784", "IGSID-1", "mid.1")
+    shown = ok(capsys, "shop", "show", "mama-put")
+    assert shown[-1] == (
+        "failed sends, last 24 hours: whatsapp 2x (no token to send with), "
+        "instagram 1x (token expired)"
+    )
 
 
 def test_order_create_prints_the_order_and_then_its_id(capsys):

@@ -8,6 +8,7 @@ channel, so what Rasa would receive and what buyers would get are both visible.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 import uuid
@@ -24,7 +25,7 @@ from bot.meta.signature import signature_header
 from bot.meta.webhooks import InboundMessage
 from bot.platform import db
 from bot.platform import secrets as secret_store
-from bot.platform.models import InboxMessage, OutboundMessage, utcnow
+from bot.platform.models import AuditEvent, InboxMessage, OutboundMessage, utcnow
 from bot.platform.settings import get_settings
 from bot.shop import shops
 from connectors.instagram import InstagramInput
@@ -527,6 +528,37 @@ async def test_a_burst_of_new_buyers_runs_a_bounded_number_of_turns_at_once(
 
 
 # Restart and receipts
+
+
+async def test_a_shop_without_a_token_records_one_failed_send_and_runs_the_turn_once(
+    graph: GraphDoubleThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing can be sent, so nothing is retried (the actions would run again): the failure is
+    recorded once with its reason, audited, and shown by `shop show`."""
+    monkeypatch.delenv("WHATSAPP_ACCESS_TOKEN")
+    rasa = TwoReplies()
+    app = app_for(WhatsAppInput, rasa)
+    await post(app, WA_URL, whatsapp([wa_text("register")]))
+    await until(lambda: [r.state for r in inbox_rows()] == ["done"])
+    assert len(rasa.messages) == 1 and graph.sent() == []
+    (failed,) = outbound_rows()
+    assert (failed.status, failed.error_title) == ("failed", "no token to send with")
+    with db.session_scope() as session:
+        audited = session.execute(sa.select(AuditEvent.action, AuditEvent.detail)).all()
+    assert audited == [
+        ("reply.unsendable", {"channel": "whatsapp", "reason": "no token to send with"})
+    ]
+    with db.session_scope() as session:
+        failures = inbox.recent_failures(session, "mama-put", utcnow() - dt.timedelta(hours=1))
+    assert failures == [("whatsapp", "no token to send with", 1)]
+
+
+class TwoReplies(RasaStandIn):
+    """A turn that answers with two messages, as many of the assistant's do."""
+
+    async def __call__(self, message: UserMessage) -> None:
+        await super().__call__(message)
+        await message.output_channel.send_text_message(message.sender_id, "and another")
 
 
 async def test_a_webhook_the_database_cannot_take_is_not_acknowledged(
