@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from bot.platform.files import keep_new_files_private
+from bot.platform.logs import install_redaction
 from bot.platform.readiness import NotReady, wait_until_ready
 from bot.platform.secrets import check_jwt_key
 from bot.platform.settings import PROJECT_ROOT, ConfigurationError, get_settings, load_dotenv
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     keep_new_files_private()  # the servers started below inherit it
+    install_redaction()
 
     load_dotenv()
     try:

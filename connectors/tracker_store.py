@@ -50,6 +50,8 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
 
     def __init__(self, *args: Any, cache_size: int = DEFAULT_CACHE_SIZE, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # A failed save's error would otherwise print the events it was saving.
+        self.engine.hide_parameters = True
         if self.engine.dialect.name == "sqlite":
             # Rasa leaves SQLite in rollback-journal mode: a journal file written, synced and
             # deleted at every save. In WAL mode (kept in the file) a save is one append.

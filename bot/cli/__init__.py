@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.cli import audit, env, order, responses, shop
 from bot.cli.common import CliError, Parser
 from bot.platform.files import keep_new_files_private
+from bot.platform.logs import install_redaction
 from bot.platform.settings import ConfigurationError, load_dotenv
 
 GROUPS = (env, shop, order, responses, audit)
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     keep_new_files_private()
+    install_redaction()
     load_dotenv()
     args = build_parser().parse_args(argv)
     try:

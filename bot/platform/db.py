@@ -17,17 +17,21 @@ from bot.platform.settings import PROJECT_ROOT, get_settings
 
 @functools.cache
 def engine_for(url: str) -> Engine:
-    """One engine (and pool) per URL and process."""
+    """One engine (and pool) per URL and process. A failed statement's error never shows its
+    parameters: they are buyers' messages, codes' HMACs and tokens."""
     if url.startswith("sqlite"):
         database = sa.engine.make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
-            url, future=True, connect_args={"check_same_thread": False, "timeout": 30}
+            url,
+            future=True,
+            hide_parameters=True,
+            connect_args={"check_same_thread": False, "timeout": 30},
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, future=True, pool_pre_ping=True)
+    return sa.create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -26,6 +26,14 @@ SENSITIVE_KEYS = frozenset(
 _JWT_RUN_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _TOKEN_RE = re.compile(r"\S+")
 _URL_SCHEME_RE = re.compile(r"https?://")
+# A signed upload form or a credential written out as text (a log line of a JSON payload):
+# the value after its key. A form's policy is long base64; shorter "policy" values (the Rasa
+# policy that predicted an action, "return policy: 7 days") are not secrets.
+_KEYED_SECRET_RE = re.compile(
+    r"""(?i)(?<![\w-])((?:x-amz-(?:signature|credential|security-token)|signature|access_token"""
+    r"""|awsaccesskeyid)\\?["']?\s*[:=]\s*\\?["']?)[^"'\\\s,;&}]+"""
+)
+_POLICY_RE = re.compile(r"""(?i)(?<![\w-])(policy\\?["']?\s*[:=]\s*\\?["']?)[A-Za-z0-9+/=]{40,}""")
 # Anchored at the start of a run, so each run is looked at once: linear.
 _OTP_RE = re.compile(OTP_CODE_PATTERN)
 _PHONE_RE = re.compile(r"(?<![\w-])\+?\d[\d ]{6,18}(\d{4})(?!\w)")
@@ -38,9 +46,11 @@ def mask_user_id(user_id: str) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Remove one-time codes, tokens, signed URLs and phone numbers from free text."""
+    """Remove one-time codes, tokens, signed URLs and forms, and phone numbers from free text."""
     text = _JWT_RUN_RE.sub(lambda m: _without_jwts(m.group(0)), text)
     text = _TOKEN_RE.sub(lambda m: _without_signed_query(m.group(0)), text)
+    text = _KEYED_SECRET_RE.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _POLICY_RE.sub(lambda m: m.group(1) + REDACTED, text)
     text = _OTP_RE.sub(REDACTED, text)
     return _PHONE_RE.sub(lambda m: "***" + m.group(1), text)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -49,14 +50,21 @@ def add_shop(
 class Assistant:
     """``python -m bot.launcher``: both servers, as `make run` starts them."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], log: Path | None = None) -> None:
+        """``log``: where both servers' output goes (appended), instead of the test's own."""
         if "GRAPH_API_URL" in env:
             # Instagram sends follow the Graph double too, whatever a developer's .env says.
             env = {**env, "INSTAGRAM_GRAPH_API_URL": env["GRAPH_API_URL"]}
         self.env = env
         self.url = f"http://127.0.0.1:{env['RASA_PORT']}"
+        output = log.open("ab") if log else None  # noqa: SIM115  (closed by stop)
+        self._output = output
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.launcher"], env=env, cwd=PROJECT_ROOT
+            [sys.executable, "-m", "bot.launcher"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=output,
+            stderr=output,
         )
         try:
             wait_until_ready(
@@ -78,4 +86,8 @@ class Assistant:
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=60)
+        try:
+            return self.process.wait(timeout=60)
+        finally:
+            if self._output:
+                self._output.close()

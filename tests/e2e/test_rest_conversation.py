@@ -23,6 +23,10 @@ def texts(replies: list[dict]) -> str:
 
 
 def test_buyer_journey_over_rest(env: dict[str, str], database_url: str, tmp_path: Path) -> None:
+    """At DEBUG, with a buyer portal (so a buyer token is issued): the servers' logs hold no
+    code, token, signed form or full phone number."""
+    env = {**env, "LOG_LEVEL": "DEBUG", "BUYER_PORTAL_URL": "https://portal.example.test"}
+    log = tmp_path / "assistant.log"
     add_shop(env, SHOP, "Kemi's Closet")
     order_id = cli(
         env,
@@ -41,14 +45,16 @@ def test_buyer_journey_over_rest(env: dict[str, str], database_url: str, tmp_pat
     )[-1]
     assert re.fullmatch(r"ORD-[0-9A-HJKMNP-TV-Z]{6}", order_id)
 
-    assistant = Assistant(env)
+    assistant = Assistant(env, log)
     try:
         welcome = texts(assistant.say("kemi", "hi"))
         assert "Kemi's Closet" in welcome
         code = re.search(OTP_CODE_PATTERN, welcome).group(0)
 
         assert "isn't right" in texts(assistant.say("kemi", "verify ZZZZ#222"))
-        assert "verified" in texts(assistant.say("kemi", f"verify {code.lower()}"))
+        verified = texts(assistant.say("kemi", f"verify {code.lower()}"))
+        assert "verified" in verified
+        portal_token = re.search(r"#token=([\w.-]+)", verified).group(1)
 
         confirmed = texts(assistant.say("kemi", "confirm"))
         assert f"{order_id} is confirmed" in confirmed and "₦25,000.00" in confirmed
@@ -66,12 +72,12 @@ def test_buyer_journey_over_rest(env: dict[str, str], database_url: str, tmp_pat
         )
         assert assistant.stop() == 0
         # The conversation survives a restart: the answer still refers to the question.
-        assistant = Assistant(env)
+        assistant = Assistant(env, log)
         assert "is cancelled" in texts(assistant.say("kemi", "yes"))
 
         snooped = texts(assistant.say("snooper", f"order {order_id}"))
         assert "Adire" not in snooped and "register" in snooped
-        nonsense = texts(assistant.say("kemi", "sdfkj qwpoe zzx"))
+        nonsense = texts(assistant.say("kemi", "sdfkj qwpoe zzx, call me on 0803 123 4567"))
         assert "help" in nonsense.lower()
     finally:
         assistant.stop()
@@ -100,6 +106,19 @@ def test_buyer_journey_over_rest(env: dict[str, str], database_url: str, tmp_pat
         history = " ".join(connection.execute(sa.text("SELECT data FROM events")).scalars())
     assert code not in history and code.lower() not in history
     assert "verify [redacted]" in history
+
+    logged = log.read_text()
+    assert "DEBUG" in logged  # it did log at DEBUG
+    fields = form["fields"]["image/jpeg"]
+    signature = fields.get("x-amz-signature") or fields["signature"]  # SigV4 or SigV2
+    secrets = {
+        "the code": code,
+        "the code as typed": code.lower(),
+        "the buyer token": portal_token,
+        "the upload form's signature": signature,
+        "the phone number": "0803 123 4567",
+    }
+    assert [name for name, value in secrets.items() if value in logged] == []
 
 
 def test_a_rest_caller_cannot_speak_for_a_whatsapp_buyer(

@@ -1,11 +1,14 @@
 """Logs are one JSON object per line, with codes and phone numbers masked."""
 
+import io
 import json
 import logging
 
 import pytest
+import sqlalchemy as sa
 
-from bot.platform.logs import configure_logging
+from bot.platform import db
+from bot.platform.logs import configure_logging, install_redaction
 from bot.shop.codes import generate_code
 
 PHONE = "2348012345678"
@@ -80,3 +83,44 @@ def test_configure_logging_replaces_earlier_handlers(capsys, restore_root_logger
     configure_logging("INFO")
     logging.getLogger("bot.test").info("once")
     assert len(lines_of(capsys.readouterr())) == 1
+
+
+def test_every_record_of_the_process_is_redacted_whoever_formats_it():
+    """Rasa's and Sanic's loggers have handlers and formatters of their own: the record itself
+    is redacted when it is made, message, arguments and traceback."""
+    install_redaction()
+    install_redaction()  # once is enough; twice changes nothing
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    other = logging.getLogger("rasa.core.processor.test")
+    other.addHandler(handler)
+    other.setLevel(logging.DEBUG)
+    other.propagate = False
+    code = generate_code()
+    try:
+        other.debug("Received user message '%s' from +%s", f"verify {code}", PHONE)
+        try:
+            raise ValueError(f"could not store {code} for {PHONE}")
+        except ValueError:
+            other.exception("failed")
+    finally:
+        other.removeHandler(handler)
+    written = stream.getvalue()
+    assert code not in written and PHONE not in written
+    assert "***5678" in written and "ValueError: could not store [redacted]" in written
+
+
+def test_a_failed_statement_does_not_show_its_parameters(database_url):
+    code = generate_code()
+    engine = db.engine_for(database_url)
+    with pytest.raises(sa.exc.SQLAlchemyError) as raised, engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO no_such_table VALUES (:code)"), {"code": code})
+    assert code not in str(raised.value)
+
+
+def test_the_tracker_store_does_not_show_its_parameters(tmp_path):
+    from connectors.tracker_store import RedactingSQLTrackerStore
+
+    store = RedactingSQLTrackerStore(dialect="sqlite", db=str(tmp_path / "tracker.db"))
+    assert store.engine.hide_parameters

@@ -1,6 +1,7 @@
 """Masking: codes, tokens, signed URLs and phone numbers never reach logs or audit rows, while
 order ids, amounts and ordinary words stay readable."""
 
+import json
 import random
 import re
 
@@ -182,3 +183,37 @@ def test_text_built_to_be_slow_holds_nothing_to_redact(text):
 def test_a_long_run_of_tokens_is_redacted_token_by_token():
     text = "eyJa.b.c." * 20_000
     assert redact_text(text) == f"{REDACTED}." * 20_000
+
+
+FORM = {
+    "key": "shops/mama-put/orders/ORD-7F3K9Q/receipts/a.jpg",
+    "AWSAccessKeyId": "AKIAEXAMPLEKEY",
+    "policy": "eyJleHBpcmF0aW9uIjogIjIwMjYtMTItMDJUMDU6MDA6MDBaIiwgImNvbmRpdGlvbnMiOiBbXX0=",
+    "signature": "VX7ANcNDirlQQ8k0cWgprhH2xvo=",
+    "x-amz-signature": "0123456789abcdef0123456789abcdef",
+    "x-amz-credential": "AKIAEXAMPLEKEY/20261202/us-east-1/s3/aws4_request",
+}
+
+
+@pytest.mark.parametrize(
+    "written", [str(FORM), json.dumps(FORM), json.dumps(json.dumps({"fields": FORM}))]
+)
+def test_a_signed_form_written_out_as_text_loses_its_secrets(written):
+    """As a debug log line prints a bot message's custom payload."""
+    redacted = redact_text(written)
+    for name in ("AWSAccessKeyId", "policy", "signature", "x-amz-signature", "x-amz-credential"):
+        assert FORM[name] not in redacted, name
+    assert FORM["key"] in redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "our return policy: 7 days",
+        '"policy": "policy_1_RulePolicy"',
+        "the signature on the receipt is blurry",
+        "my token: expired?",
+    ],
+)
+def test_words_that_name_secrets_are_left_alone_in_ordinary_text(text):
+    assert redact_text(text) == text
