@@ -94,7 +94,7 @@ def authorization_url(session: Session, shop_id: str, platform: str) -> str:
     query = {
         "client_id": app_id,
         "redirect_uri": redirect_uri,
-        "state": signing.encode(claims),
+        "state": signing.encode(claims, signing.Purpose.OAUTH_STATE),
         "scope": ",".join(SCOPES[platform]),
         "response_type": "code",
     }
@@ -203,7 +203,10 @@ def _verified_state(state: str) -> tuple[str, str, str]:
     key) and it has not expired."""
     try:
         claims = signing.decode(
-            state, audience=STATE_AUDIENCE, required=["aud", "exp", "shop", "platform", "nonce"]
+            state,
+            purpose=signing.Purpose.OAUTH_STATE,
+            audience=STATE_AUDIENCE,
+            required=["aud", "exp", "shop", "platform", "nonce"],
         )
     except jwt.ExpiredSignatureError:
         # Raised only once the signature is known to be ours.

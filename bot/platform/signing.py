@@ -1,31 +1,63 @@
-"""JWTs signed with the secrets layer's key and accepted under the previous one too, so rotating
-``JWT_SECRET`` neither logs every buyer out nor breaks the connect links in flight."""
+"""JWTs signed with keys derived from the secrets layer's ``JWT_SECRET``, one key and one ``typ``
+per purpose (a buyer token is never accepted as an OAuth state, nor the reverse), and accepted
+under the previous secret too, so rotating it neither logs every buyer out nor breaks the
+connect links in flight."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bot.platform import secrets
 
 ALGORITHM = "HS256"
 
 
-def encode(claims: Mapping[str, Any]) -> str:
-    return jwt.encode(dict(claims), secrets.jwt_key(), ALGORITHM)
+class Purpose(str, enum.Enum):
+    """What a token is for."""
+
+    BUYER = "buyer"
+    OAUTH_STATE = "oauth-state"
+
+    @property
+    def typ(self) -> str:
+        return f"trustguard-{self.value}+jwt"
+
+
+def key_for(purpose: Purpose, secret: str) -> bytes:
+    """HKDF-SHA256 of the secret with the purpose as its info: a key of its own per purpose."""
+    info = f"trustguard/{purpose.value}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret.encode())
+
+
+def encode(claims: Mapping[str, Any], purpose: Purpose) -> str:
+    key = key_for(purpose, secrets.jwt_key())
+    return jwt.encode(dict(claims), key, ALGORITHM, headers={"typ": purpose.typ})
 
 
 def decode(
-    token: str, *, audience: str, required: list[str], issuer: str | None = None
+    token: str,
+    *,
+    purpose: Purpose,
+    audience: str,
+    required: list[str],
+    issuer: str | None = None,
 ) -> dict[str, Any]:
-    """The claims, if we signed the token (current key or previous) and every check holds.
+    """The claims, if we signed the token for this purpose (under the current secret or the
+    previous one) and every check holds.
 
-    Raises ``jwt.InvalidSignatureError`` when no key signed it; any other ``InvalidTokenError``
-    (expired, wrong audience...) is raised only once the signature is known to be ours.
+    Raises ``jwt.InvalidTokenError`` for a token of another ``typ``, ``jwt.InvalidSignatureError``
+    when no key signed it; any other ``InvalidTokenError`` (expired, wrong audience...) only once
+    the signature is known to be ours.
     """
-    *newer, last = secrets.jwt_keys()
+    if jwt.get_unverified_header(token).get("typ") != purpose.typ:
+        raise jwt.InvalidTokenError(f"not a {purpose.value} token")
+    *newer, last = (key_for(purpose, secret) for secret in secrets.jwt_keys())
     for key in newer:
         try:
             return _decode(token, key, audience, required, issuer)
@@ -35,7 +67,7 @@ def decode(
 
 
 def _decode(
-    token: str, key: str, audience: str, required: list[str], issuer: str | None
+    token: str, key: bytes, audience: str, required: list[str], issuer: str | None
 ) -> dict[str, Any]:
     return jwt.decode(
         token,

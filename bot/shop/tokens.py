@@ -28,11 +28,15 @@ def issue_buyer_token(settings: Settings, *, shop_id: str, buyer_id: int) -> dic
         "exp": now + dt.timedelta(seconds=settings.jwt_ttl_seconds),
         "jti": uuid.uuid4().hex,
     }
-    return {"claims": claims, "token": signing.encode(claims)}
+    return {"claims": claims, "token": signing.encode(claims, signing.Purpose.BUYER)}
 
 
 def decode_buyer_token(settings: Settings, token: str) -> dict[str, Any]:
     """Raises ``jwt.InvalidTokenError`` unless signature, issuer, audience and every claim hold."""
     return signing.decode(
-        token, audience=settings.jwt_audience, issuer=settings.jwt_issuer, required=REQUIRED_CLAIMS
+        token,
+        purpose=signing.Purpose.BUYER,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        required=REQUIRED_CLAIMS,
     )

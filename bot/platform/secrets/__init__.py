@@ -85,6 +85,11 @@ class SecretStore:
                 f"{backend.where_jwt_key_belongs()}: a random string of at least 32 characters "
                 "signs buyer tokens and connect links."
             )
+        if previous and (not isinstance(previous, str) or len(previous) < 32):
+            raise ConfigurationError(
+                "JWT_SECRET_PREVIOUS, while a rotation lasts, must be the previous JWT_SECRET: "
+                "at least 32 characters; remove it once the rotation is over."
+            )
         return present([current, previous])
 
     def jwt_key(self) -> str:

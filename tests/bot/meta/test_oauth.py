@@ -34,6 +34,7 @@ from bot.platform import db
 from bot.platform import secrets as secret_store
 from bot.platform.models import AuditEvent, ChannelAccount, OAuthState, utcnow
 from bot.platform.settings import get_settings
+from bot.platform.signing import Purpose, key_for
 from bot.shop import shops
 from connectors.instagram import InstagramInput
 from connectors.oauth import MetaConnectInput
@@ -143,9 +144,11 @@ def test_the_whatsapp_link_asks_meta_for_the_right_things() -> None:
         [row] = session.execute(sa.select(OAuthState)).scalars()
     assert (row.shop_id, row.platform, row.used_at) == ("mama-put", "whatsapp", None)
     assert dt.timedelta(minutes=14) < row.expires_at - utcnow() <= dt.timedelta(minutes=15)
+    state_key = key_for(Purpose.OAUTH_STATE, secret_store.jwt_key())
     claims = jwt.decode(
-        query["state"], secret_store.jwt_key(), algorithms=["HS256"], audience="trustguard-oauth"
+        query["state"], state_key, algorithms=["HS256"], audience="trustguard-oauth"
     )
+    assert jwt.get_unverified_header(query["state"])["typ"] == Purpose.OAUTH_STATE.typ
     assert (claims["shop"], claims["platform"], claims["nonce"]) == (
         "mama-put",
         "whatsapp",

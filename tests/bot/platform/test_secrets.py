@@ -28,6 +28,7 @@ from bot.platform.secrets import SecretStore, SecretsUnavailable
 from bot.platform.secrets.aws import AwsSecretsManager
 from bot.platform.secrets.development import DevelopmentSecrets
 from bot.platform.settings import ConfigurationError, get_settings
+from bot.platform.signing import Purpose, key_for
 from bot.shop import shops
 from bot.shop.tokens import decode_buyer_token, issue_buyer_token
 from connectors.whatsapp import WhatsAppInput
@@ -531,7 +532,12 @@ def test_buyer_tokens_survive_a_jwt_key_rotation_in_development(monkeypatch) -> 
     settings = get_settings()
     assert decode_buyer_token(settings, old_token)["sub"] == "42"
     new_token = issue_buyer_token(settings, shop_id="mama-put", buyer_id=7)["token"]
-    assert jwt.decode(new_token, NEW_JWT, algorithms=["HS256"], audience=settings.jwt_audience)
+    assert jwt.decode(
+        new_token,
+        key_for(Purpose.BUYER, NEW_JWT),
+        algorithms=["HS256"],
+        audience=settings.jwt_audience,
+    )
 
     monkeypatch.delenv("JWT_SECRET_PREVIOUS")
     with pytest.raises(jwt.InvalidSignatureError):
@@ -545,13 +551,23 @@ def test_buyer_tokens_survive_a_jwt_key_rotation_in_secrets_manager(aws) -> None
     secret_store.reset_cache()
     old_token = issue_buyer_token(settings, shop_id="mama-put", buyer_id=42)["token"]
     with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(old_token, JWT_SECRET, algorithms=["HS256"], audience=settings.jwt_audience)
+        jwt.decode(
+            old_token,
+            key_for(Purpose.BUYER, JWT_SECRET),
+            algorithms=["HS256"],
+            audience=settings.jwt_audience,
+        )
 
     put(aws, JWT_SECRET=NEW_JWT, JWT_SECRET_PREVIOUS=OLD_JWT)
     secret_store.reset_cache()
     assert decode_buyer_token(settings, old_token)["sub"] == "42"
     new_token = issue_buyer_token(settings, shop_id="mama-put", buyer_id=7)["token"]
-    assert jwt.decode(new_token, NEW_JWT, algorithms=["HS256"], audience=settings.jwt_audience)
+    assert jwt.decode(
+        new_token,
+        key_for(Purpose.BUYER, NEW_JWT),
+        algorithms=["HS256"],
+        audience=settings.jwt_audience,
+    )
 
     put(aws, JWT_SECRET=NEW_JWT)
     secret_store.reset_cache()
@@ -575,7 +591,9 @@ def test_with_secrets_manager_the_jwt_key_need_not_be_in_the_environment(aws, mo
     settings = get_settings()
 
     token = issue_buyer_token(settings, shop_id="mama-put", buyer_id=42)["token"]
-    claims = jwt.decode(token, NEW_JWT, algorithms=["HS256"], audience=settings.jwt_audience)
+    claims = jwt.decode(
+        token, key_for(Purpose.BUYER, NEW_JWT), algorithms=["HS256"], audience=settings.jwt_audience
+    )
     assert claims["sub"] == "42"
     assert decode_buyer_token(settings, token)["sub"] == "42"
 
@@ -584,7 +602,12 @@ def test_with_secrets_manager_the_environments_jwt_key_is_not_used(aws) -> None:
     settings = get_settings()
     token = issue_buyer_token(settings, shop_id="mama-put", buyer_id=7)["token"]
     with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(token, JWT_SECRET, algorithms=["HS256"], audience=settings.jwt_audience)
+        jwt.decode(
+            token,
+            key_for(Purpose.BUYER, JWT_SECRET),
+            algorithms=["HS256"],
+            audience=settings.jwt_audience,
+        )
 
 
 def test_no_jwt_key_anywhere_stops_the_start_with_what_to_set(monkeypatch) -> None:

@@ -10,9 +10,12 @@ import pytest
 
 from bot.platform import secrets as secret_store
 from bot.platform.settings import get_settings
-from bot.platform.signing import ALGORITHM
+from bot.platform.signing import ALGORITHM, Purpose, key_for
 from bot.shop.tokens import REQUIRED_CLAIMS, decode_buyer_token, issue_buyer_token
 from tests.conftest import JWT_SECRET
+
+BUYER_KEY = key_for(Purpose.BUYER, JWT_SECRET)
+BUYER_TYP = {"typ": Purpose.BUYER.typ}
 
 
 @pytest.fixture
@@ -51,7 +54,7 @@ def test_round_trip_keeps_every_claim(settings):
 def test_tokens_are_signed_with_hs256_and_the_configured_secret(settings):
     token = issue_buyer_token(settings, shop_id="mama-put", buyer_id=7)["token"]
     assert jwt.get_unverified_header(token)["alg"] == ALGORITHM == "HS256"
-    claims = jwt.decode(token, JWT_SECRET, algorithms=["HS256"], audience=settings.jwt_audience)
+    claims = jwt.decode(token, BUYER_KEY, algorithms=["HS256"], audience=settings.jwt_audience)
     assert claims["sub"] == "7"
 
 
@@ -113,7 +116,7 @@ def test_token_for_another_audience_is_refused(settings):
 
 
 def test_token_from_another_issuer_is_refused(settings):
-    token = jwt.encode(own_claims(settings, iss="mallory"), JWT_SECRET, ALGORITHM)
+    token = jwt.encode(own_claims(settings, iss="mallory"), BUYER_KEY, ALGORITHM, headers=BUYER_TYP)
     with pytest.raises(jwt.InvalidIssuerError):
         decode_buyer_token(settings, token)
 
@@ -127,7 +130,7 @@ def test_expired_token_is_refused(settings):
 
 def test_own_claims_are_accepted(settings):
     """The hand-made claims below are valid as a whole, so each refusal is about one claim."""
-    token = jwt.encode(own_claims(settings), JWT_SECRET, ALGORITHM)
+    token = jwt.encode(own_claims(settings), BUYER_KEY, ALGORITHM, headers=BUYER_TYP)
     assert decode_buyer_token(settings, token)["shop"] == "mama-put"
 
 
@@ -135,7 +138,7 @@ def test_own_claims_are_accepted(settings):
 def test_token_missing_a_required_claim_is_refused(settings, missing):
     claims = own_claims(settings)
     del claims[missing]
-    token = jwt.encode(claims, JWT_SECRET, ALGORITHM)
+    token = jwt.encode(claims, BUYER_KEY, ALGORITHM, headers=BUYER_TYP)
     with pytest.raises(jwt.InvalidTokenError):
         decode_buyer_token(settings, token)
 
