@@ -249,15 +249,14 @@ def record_send(
     """Every send is kept, failed ones with their error, so statuses can be joined to it."""
     with session_scope() as session:
         session.add(
-            OutboundMessage(
-                shop_id=shop_id,
-                channel=channel,
-                account_id=account_id,
-                recipient=mask_user_id(recipient),
-                platform_message_id=platform_message_id,
-                status="failed" if platform_message_id is None else "accepted",
-                error_code=error_code,
-                error_title=error_title,
+            _outbound(
+                shop_id,
+                channel,
+                account_id,
+                recipient,
+                platform_message_id,
+                error_code,
+                error_title,
             )
         )
 
@@ -266,10 +265,31 @@ def record_unsendable(
     shop_id: str, channel: str, account_id: str, recipient: str, reason: str
 ) -> None:
     """A reply that could not even be tried (the shop has no account or token), as one failed
-    send and one audit row."""
-    record_send(shop_id, channel, account_id, recipient, None, error_title=reason)
+    send and one audit row, in one transaction."""
     with session_scope() as session:
+        session.add(_outbound(shop_id, channel, account_id, recipient, None, None, reason))
         audit.record(session, shop_id, AuditAction.REPLY_UNSENDABLE, channel=channel, reason=reason)
+
+
+def _outbound(
+    shop_id: str,
+    channel: str,
+    account_id: str,
+    recipient: str,
+    platform_message_id: str | None,
+    error_code: int | None,
+    error_title: str | None,
+) -> OutboundMessage:
+    return OutboundMessage(
+        shop_id=shop_id,
+        channel=channel,
+        account_id=account_id,
+        recipient=mask_user_id(recipient),
+        platform_message_id=platform_message_id,
+        status="failed" if platform_message_id is None else "accepted",
+        error_code=error_code,
+        error_title=error_title,
+    )
 
 
 def recent_failures(
