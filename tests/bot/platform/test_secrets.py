@@ -521,6 +521,14 @@ async def test_the_whatsapp_channel_follows_a_rotation_without_a_restart(monkeyp
 # Rotating the JWT key
 
 
+def signed_with(token: str, secret: str) -> dict:
+    """The token's claims, checked against the buyer-token key derived from ``secret``."""
+    audience = get_settings().jwt_audience
+    return jwt.decode(
+        token, key_for(Purpose.BUYER, secret), algorithms=["HS256"], audience=audience
+    )
+
+
 def test_buyer_tokens_survive_a_jwt_key_rotation_in_development(monkeypatch) -> None:
     monkeypatch.setenv("JWT_SECRET", OLD_JWT)
     get_settings.cache_clear()
@@ -532,12 +540,7 @@ def test_buyer_tokens_survive_a_jwt_key_rotation_in_development(monkeypatch) -> 
     settings = get_settings()
     assert decode_buyer_token(settings, old_token)["sub"] == "42"
     new_token = issue_buyer_token(settings, shop_id="mama-put", buyer_id=7)["token"]
-    assert jwt.decode(
-        new_token,
-        key_for(Purpose.BUYER, NEW_JWT),
-        algorithms=["HS256"],
-        audience=settings.jwt_audience,
-    )
+    assert signed_with(new_token, NEW_JWT)
 
     monkeypatch.delenv("JWT_SECRET_PREVIOUS")
     with pytest.raises(jwt.InvalidSignatureError):
@@ -551,23 +554,13 @@ def test_buyer_tokens_survive_a_jwt_key_rotation_in_secrets_manager(aws) -> None
     secret_store.reset_cache()
     old_token = issue_buyer_token(settings, shop_id="mama-put", buyer_id=42)["token"]
     with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(
-            old_token,
-            key_for(Purpose.BUYER, JWT_SECRET),
-            algorithms=["HS256"],
-            audience=settings.jwt_audience,
-        )
+        signed_with(old_token, JWT_SECRET)
 
     put(aws, JWT_SECRET=NEW_JWT, JWT_SECRET_PREVIOUS=OLD_JWT)
     secret_store.reset_cache()
     assert decode_buyer_token(settings, old_token)["sub"] == "42"
     new_token = issue_buyer_token(settings, shop_id="mama-put", buyer_id=7)["token"]
-    assert jwt.decode(
-        new_token,
-        key_for(Purpose.BUYER, NEW_JWT),
-        algorithms=["HS256"],
-        audience=settings.jwt_audience,
-    )
+    assert signed_with(new_token, NEW_JWT)
 
     put(aws, JWT_SECRET=NEW_JWT)
     secret_store.reset_cache()
@@ -591,10 +584,7 @@ def test_with_secrets_manager_the_jwt_key_need_not_be_in_the_environment(aws, mo
     settings = get_settings()
 
     token = issue_buyer_token(settings, shop_id="mama-put", buyer_id=42)["token"]
-    claims = jwt.decode(
-        token, key_for(Purpose.BUYER, NEW_JWT), algorithms=["HS256"], audience=settings.jwt_audience
-    )
-    assert claims["sub"] == "42"
+    assert signed_with(token, NEW_JWT)["sub"] == "42"
     assert decode_buyer_token(settings, token)["sub"] == "42"
 
 
@@ -602,12 +592,7 @@ def test_with_secrets_manager_the_environments_jwt_key_is_not_used(aws) -> None:
     settings = get_settings()
     token = issue_buyer_token(settings, shop_id="mama-put", buyer_id=7)["token"]
     with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(
-            token,
-            key_for(Purpose.BUYER, JWT_SECRET),
-            algorithms=["HS256"],
-            audience=settings.jwt_audience,
-        )
+        signed_with(token, JWT_SECRET)
 
 
 def test_no_jwt_key_anywhere_stops_the_start_with_what_to_set(monkeypatch) -> None:
