@@ -52,8 +52,14 @@ class IssueRefused(Exception):
         self.hourly_limit = hourly_limit
 
 
-def issue_code(session: Session, buyer: Buyer, *, key: str, ttl_seconds: int) -> str:
-    """Issue a fresh code for the buyer, superseding the previous one. Returns the plain code."""
+def issue_code(
+    session: Session, buyer: Buyer, *, key: str, ttl_seconds: int, phone: str | None = None
+) -> str:
+    """Issue a fresh code for the buyer, superseding the previous one. Returns the plain code.
+
+    With ``phone`` the code is to be sent to that number: typed back, it proves the number is the
+    buyer's. Both kinds share the limits, so sending codes to numbers cannot be abused either.
+    """
     now = utcnow()
     recent = (
         session.execute(
@@ -91,6 +97,7 @@ def issue_code(session: Session, buyer: Buyer, *, key: str, ttl_seconds: int) ->
             code_hmac=code_hmac(key, buyer.id, code),
             created_at=now,
             expires_at=now + dt.timedelta(seconds=ttl_seconds),
+            phone=phone,
         )
     )
     session.flush()
@@ -110,6 +117,8 @@ class Verdict(str, enum.Enum):
 class Verification:
     verdict: Verdict
     attempts_left: int = 0
+    # The number the code was sent to, when it was sent to prove one.
+    phone: str | None = None
 
 
 def verify_code(session: Session, buyer: Buyer, typed: str, *, key: str) -> Verification:
@@ -118,12 +127,7 @@ def verify_code(session: Session, buyer: Buyer, typed: str, *, key: str) -> Veri
     Consuming and counting failures are single conditional UPDATEs, so two submissions that
     race can never both succeed, nor exceed the attempt limit.
     """
-    challenge: OtpChallenge | None = session.execute(
-        sa.select(OtpChallenge)
-        .where(OtpChallenge.shop_id == buyer.shop_id, OtpChallenge.buyer_id == buyer.id)
-        .order_by(OtpChallenge.created_at.desc(), OtpChallenge.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    challenge = _latest_challenge(session, buyer)
     if challenge is None:
         return Verification(Verdict.NO_CODE)
     now = utcnow()
@@ -146,7 +150,9 @@ def verify_code(session: Session, buyer: Buyer, typed: str, *, key: str) -> Veri
             .values(consumed_at=now)
             .execution_options(synchronize_session=False)
         )
-        return Verification(Verdict.VERIFIED if consumed.rowcount == 1 else Verdict.USED)
+        if consumed.rowcount != 1:
+            return Verification(Verdict.USED)
+        return Verification(Verdict.VERIFIED, phone=challenge.phone)
 
     counted = session.execute(
         sa.update(OtpChallenge)
@@ -158,4 +164,24 @@ def verify_code(session: Session, buyer: Buyer, typed: str, *, key: str) -> Veri
         return Verification(Verdict.USED)
     session.refresh(challenge)
     left = MAX_FAILED_ATTEMPTS - challenge.failed_attempts
-    return Verification(Verdict.WRONG if left > 0 else Verdict.LOCKED, attempts_left=left)
+    verdict = Verdict.WRONG if left > 0 else Verdict.LOCKED
+    return Verification(verdict, attempts_left=left, phone=challenge.phone)
+
+
+def open_phone_challenge(session: Session, buyer: Buyer) -> str | None:
+    """The number the buyer's latest code was sent to, while that code can still be used."""
+    latest = _latest_challenge(session, buyer)
+    if latest is None or latest.phone is None:
+        return None
+    if latest.consumed_at or latest.superseded_at or latest.expires_at <= utcnow():
+        return None
+    return latest.phone
+
+
+def _latest_challenge(session: Session, buyer: Buyer) -> OtpChallenge | None:
+    return session.execute(
+        sa.select(OtpChallenge)
+        .where(OtpChallenge.shop_id == buyer.shop_id, OtpChallenge.buyer_id == buyer.id)
+        .order_by(OtpChallenge.created_at.desc(), OtpChallenge.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()

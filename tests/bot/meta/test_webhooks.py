@@ -13,6 +13,7 @@ from bot.meta.webhooks import (
     InboundMessage,
     Media,
     StatusUpdate,
+    WhatsAppUser,
     parse_instagram,
     parse_whatsapp,
 )
@@ -108,6 +109,7 @@ def only_message(parsed: tuple[list[InboundMessage], list[StatusUpdate]]) -> Inb
                 original_type="text",
                 text="hello",
                 sender_name="Ada",
+                whatsapp=WhatsAppUser(wa_id=BUYER, user_id=None),
             ),
         ),
         (
@@ -199,9 +201,7 @@ def test_whatsapp_document_without_caption():
         ("sticker", {"mime_type": "image/webp", "sha256": "c3RpY2tlcg==", "id": "5566"}),
         ("audio", {"mime_type": "audio/ogg; codecs=opus", "sha256": "YXVkaW8=", "id": "7788"}),
         ("video", {"mime_type": "video/mp4", "sha256": "dmlkZW8=", "id": "9900"}),
-        ("contacts", [{"name": {"formatted_name": "Chidi"}, "phones": [{"phone": "+234"}]}]),
         ("unsupported", None),
-        ("system", {"body": "customer changed number", "type": "user_changed_number"}),
         ("interactive", {"type": "nfm_reply", "nfm_reply": {"response_json": "{}"}}),
     ],
 )

@@ -546,7 +546,8 @@ async def test_a_shop_without_a_token_records_one_failed_send_and_runs_the_turn_
     with db.session_scope() as session:
         audited = session.execute(sa.select(AuditEvent.action, AuditEvent.detail)).all()
     assert audited == [
-        ("reply.unsendable", {"channel": "whatsapp", "reason": "no token to send with"})
+        ("buyer.registered", {"channel": "whatsapp"}),
+        ("reply.unsendable", {"channel": "whatsapp", "reason": "no token to send with"}),
     ]
     with db.session_scope() as session:
         failures = inbox.recent_failures(session, "mama-put", utcnow() - dt.timedelta(hours=1))
