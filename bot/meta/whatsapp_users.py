@@ -161,9 +161,19 @@ def _new_identity(
         buyer = Buyer(shop_id=shop_id, display_name=display_name)
         session.add(buyer)
         session.flush()
-    key = user.wa_id or user.user_id
-    if not key:
-        raise ValueError("a whatsapp user needs a number or a user id")
+    # The number names the conversation, unless an account the number has left still holds
+    # that name; then the user id does.
+    key = next(
+        (
+            candidate
+            for candidate in (user.wa_id, user.user_id)
+            if candidate
+            and buyers.find_identity(session, shop_id, Channel.WHATSAPP, candidate) is None
+        ),
+        None,
+    )
+    if key is None:
+        raise ValueError("a whatsapp user needs a number or a user id no other account holds")
     identity = BuyerIdentity(
         shop_id=shop_id,
         buyer_id=buyer.id,
@@ -215,11 +225,14 @@ def _take_over(
     ).scalar_one_or_none()
     if other is None:
         return
-    for attribute in ("wa_id", "bsuid", "parent_bsuid", "username"):
-        if getattr(identity, attribute) is None:
-            setattr(identity, attribute, getattr(other, attribute))
+    # The other account's ids are freed first: they are unique per shop.
+    taken = {name: getattr(other, name) for name in ("wa_id", "bsuid", "parent_bsuid", "username")}
     other_buyer_id = other.buyer_id
     other.wa_id = other.bsuid = None
+    session.flush()
+    for name, known in taken.items():
+        if getattr(identity, name) is None:
+            setattr(identity, name, known)
     session.flush()
     mine, theirs = session.get(Buyer, identity.buyer_id), session.get(Buyer, other_buyer_id)
     if mine is not None and theirs is not None and mine.id != theirs.id:
