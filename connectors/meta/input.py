@@ -270,6 +270,6 @@ class MetaInput(InputChannel, abc.ABC):
             shared = await asyncio.to_thread(_learn_shared_number, claimed, message.contact)
             if shared:
                 # Bound by the channel from WhatsApp's word: the intent carries no number.
-                return "/phone_shared"
+                return "/link_phone"
         # Stickers, voice notes, locations...: the answer says what the assistant understands.
         return "/help"
