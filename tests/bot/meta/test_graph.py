@@ -20,7 +20,7 @@ from aiohttp import web
 from bot.meta.graph import GraphClient, GraphError, error_from
 from devtools.ports import free_port
 
-VERSION = "v21.0"
+VERSION = "v26.0"
 PHONE_NUMBER_ID = "106540352242922"
 IG_ACCOUNT = "17841400000012345"
 TOKEN = "test-graph-token-not-real-0123"

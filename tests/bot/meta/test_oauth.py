@@ -130,7 +130,7 @@ def test_the_whatsapp_link_asks_meta_for_the_right_things() -> None:
 
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == (
-        "https://www.facebook.com/v21.0/dialog/oauth"
+        "https://www.facebook.com/v26.0/dialog/oauth"
     )
     query = query_of(url)
     assert query == {
@@ -314,7 +314,7 @@ async def test_an_instagram_account_is_connected(
     ]
     assert calls[0]["content_type"] == "application/x-www-form-urlencoded"
     assert (calls[0]["client_id"], calls[0]["redirect_uri"]) == (APP_ID, REDIRECT_URI)
-    assert (calls[2]["version"], calls[2]["fields"]) == ("v21.0", "user_id,username")
+    assert (calls[2]["version"], calls[2]["fields"]) == ("v26.0", "user_id,username")
     recorded = json.dumps(calls)
     assert token not in recorded and "ig-code" not in recorded and APP_SECRET not in recorded
 
@@ -429,7 +429,7 @@ async def test_a_connected_instagram_shop_answers_through_instagrams_graph_host(
             await asyncio.sleep(0.02)
         assert facebook.sent() == []
     [send] = graph.sent()
-    assert (send["account_id"], send["version"]) == (IG_USER_ID, "v21.0")
+    assert (send["account_id"], send["version"]) == (IG_USER_ID, "v26.0")
     assert send["token"] == "…" + token[-4:]
     assert send["body"]["message"] == {"text": "welcome"}
 
@@ -489,7 +489,7 @@ async def test_two_callbacks_racing_with_one_state_connect_once(graph: GraphDoub
     for code in ("code-1", "code-2"):
         graph.add_oauth_code(code, waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID)
     state = state_of(connect_link())
-    client = GraphClient(graph.url, "v21.0")
+    client = GraphClient(graph.url, "v26.0")
 
     try:
         outcomes = await asyncio.gather(
