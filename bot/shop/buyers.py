@@ -9,6 +9,7 @@ across shops: one person buying from two shops is two buyers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -54,37 +55,42 @@ def get_or_create_buyer(
 ) -> tuple[Buyer, bool]:
     """The buyer of a conversation, made with its identity when new; safe when two requests
     race. Returns the buyer and whether it was created now."""
-    buyer = find_buyer(session, shop_id, channel, key)
-    if buyer is not None:
-        return buyer, False
-    try:
-        with session.begin_nested():
-            buyer = Buyer(shop_id=shop_id, display_name=display_name)
-            session.add(buyer)
-            session.flush()
-            session.add(BuyerIdentity(shop_id=shop_id, buyer_id=buyer.id, channel=channel, key=key))
-        return buyer, True
-    except IntegrityError:
-        # The other request's rows, committed between our look-up and our insert.
-        winner = find_buyer(session, shop_id, channel, key)
-        if winner is None:
-            raise
-        return winner, False
+
+    def make() -> Buyer:
+        buyer = Buyer(shop_id=shop_id, display_name=display_name)
+        session.add(buyer)
+        session.flush()
+        session.add(BuyerIdentity(shop_id=shop_id, buyer_id=buyer.id, channel=channel, key=key))
+        return buyer
+
+    return _find_or_make(session, lambda: find_buyer(session, shop_id, channel, key), make)
 
 
 def buyer_for_phone(session: Session, shop_id: str, phone: str) -> tuple[Buyer, bool]:
     """The buyer with this number, or a new one whose number nobody has proven yet (an owner
     made an order for it): whoever proves the number later becomes this buyer."""
-    buyer = find_by_phone(session, shop_id, phone)
+
+    def make() -> Buyer:
+        buyer = Buyer(shop_id=shop_id, phone=phone)
+        session.add(buyer)
+        return buyer
+
+    return _find_or_make(session, lambda: find_by_phone(session, shop_id, phone), make)
+
+
+def _find_or_make(
+    session: Session, find: Callable[[], Buyer | None], make: Callable[[], Buyer]
+) -> tuple[Buyer, bool]:
+    """The buyer ``find`` gives, else the one ``make`` adds; when two requests race, the loser
+    takes the winner's (a unique key refuses its insert). Returns whether it was made now."""
+    buyer = find()
     if buyer is not None:
         return buyer, False
     try:
         with session.begin_nested():
-            buyer = Buyer(shop_id=shop_id, phone=phone)
-            session.add(buyer)
-        return buyer, True
+            return make(), True
     except IntegrityError:
-        winner = find_by_phone(session, shop_id, phone)
+        winner = find()
         if winner is None:
             raise
         return winner, False

@@ -13,10 +13,9 @@ import requests
 import sqlalchemy as sa
 
 from devtools.graph_double import GraphDoubleThread
-from tests.e2e.harness import Assistant, add_shop, cli
+from tests.e2e.harness import Assistant, add_kemi_and_tunde, cli
 from tests.e2e.test_meta_conversation import body_text, code_in
 from tests.helpers.meta import (
-    IG_ACCOUNT_ID,
     OTHER_PHONE_NUMBER_ID,
     PHONE_NUMBER_ID,
     ig_event,
@@ -30,16 +29,6 @@ pytestmark = pytest.mark.e2e
 NUMBER = "0803 111 2222"
 WA_ID = "2348031112222"
 BSUID = "NG.5550001112223"
-
-
-@pytest.fixture
-def meta_env(env: dict[str, str], graph: GraphDoubleThread) -> dict[str, str]:
-    return {
-        **env,
-        "GRAPH_API_URL": graph.url,
-        "WHATSAPP_ACCESS_TOKEN": "test-whatsapp-token",
-        "INSTAGRAM_ACCESS_TOKEN": "test-instagram-token",
-    }
 
 
 class Person:
@@ -97,14 +86,7 @@ class Person:
 def test_an_order_for_a_number_reaches_whoever_proves_it_and_nobody_else(
     meta_env: dict[str, str], graph: GraphDoubleThread, database_url: str
 ) -> None:
-    add_shop(
-        meta_env,
-        "kemi",
-        "Kemi's Closet",
-        whatsapp_phone_id=PHONE_NUMBER_ID,
-        instagram_account_id=IG_ACCOUNT_ID,
-    )
-    add_shop(meta_env, "tunde", "Tunde Gadgets", whatsapp_phone_id=OTHER_PHONE_NUMBER_ID)
+    add_kemi_and_tunde(meta_env)
     cli(meta_env, "shop", "settings", "kemi", "--code-template", "kemi_code")
     order = cli(
         meta_env,

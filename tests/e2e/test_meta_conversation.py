@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from bot.platform.patterns import OTP_CODE_PATTERN
 from devtools.graph_double import GraphDoubleThread
-from tests.e2e.harness import Assistant, add_shop, cli
+from tests.e2e.harness import Assistant, add_kemi_and_tunde, add_shop, cli
 from tests.helpers.meta import (
     IG_ACCOUNT_ID,
     OTHER_PHONE_NUMBER_ID,
@@ -30,16 +30,6 @@ from tests.helpers.meta import (
 pytestmark = pytest.mark.e2e
 BUYER = "2348031112222"
 JPEG = b"\xff\xd8\xff\xe0" + b"bank transfer receipt" * 40
-
-
-@pytest.fixture
-def meta_env(env: dict[str, str], graph: GraphDoubleThread) -> dict[str, str]:
-    return {
-        **env,
-        "GRAPH_API_URL": graph.url,
-        "WHATSAPP_ACCESS_TOKEN": "test-whatsapp-token",
-        "INSTAGRAM_ACCESS_TOKEN": "test-instagram-token",
-    }
 
 
 class Chat:
@@ -111,14 +101,7 @@ def code_in(text: str) -> str:
 def test_whatsapp_journey_and_two_shops_sharing_a_buyer(
     meta_env: dict[str, str], graph: GraphDoubleThread, database_url: str
 ) -> None:
-    add_shop(
-        meta_env,
-        "kemi",
-        "Kemi's Closet",
-        whatsapp_phone_id=PHONE_NUMBER_ID,
-        instagram_account_id=IG_ACCOUNT_ID,
-    )
-    add_shop(meta_env, "tunde", "Tunde Gadgets", whatsapp_phone_id=OTHER_PHONE_NUMBER_ID)
+    add_kemi_and_tunde(meta_env)
     kemi_order = new_order(meta_env, "kemi", "whatsapp", BUYER, "18500", "Adire kimono")
     tunde_order = new_order(meta_env, "tunde", "whatsapp", BUYER, "95000", "Used iPhone")
 

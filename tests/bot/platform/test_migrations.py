@@ -17,10 +17,16 @@ def fresh_url(tmp_path):
     return f"sqlite:///{tmp_path / 'fresh.db'}"
 
 
-def head_revision():
+def alembic_config(url: str | None = None) -> Config:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(PROJECT_ROOT / "bot" / "platform" / "migrations"))
-    return ScriptDirectory.from_config(config).get_current_head()
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+def head_revision():
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def test_migrate_creates_every_model_table(fresh_url):
@@ -92,10 +98,7 @@ def test_the_test_database_is_migrated_too(session):
 def migrate_to(url: str, revision: str, downgrade: bool = False) -> None:
     from alembic import command
 
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "bot" / "platform" / "migrations"))
-    config.set_main_option("sqlalchemy.url", url)
-    (command.downgrade if downgrade else command.upgrade)(config, revision)
+    (command.downgrade if downgrade else command.upgrade)(alembic_config(url), revision)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
