@@ -92,7 +92,7 @@ def test_the_test_database_is_migrated_too(session):
     assert set(Base.metadata.tables) <= tables
 
 
-# Buyers carried over to identities (0004), on SQLite and on the machine's PostgreSQL
+# Buyers carried over to identities (0005), on SQLite and on the machine's PostgreSQL
 
 
 def migrate_to(url: str, revision: str, downgrade: bool = False) -> None:
@@ -113,7 +113,7 @@ def any_url(request, tmp_path):
 
 
 def test_buyers_are_carried_over_with_their_conversations_and_orders(any_url):
-    migrate_to(any_url, "0003")
+    migrate_to(any_url, "0004")
     engine = db.engine_for(any_url)
     with engine.begin() as connection:
         connection.execute(
@@ -170,7 +170,7 @@ def test_buyers_are_carried_over_with_their_conversations_and_orders(any_url):
     ]
     assert owner == 1
 
-    migrate_to(any_url, "0003", downgrade=True)
+    migrate_to(any_url, "0004", downgrade=True)
     with engine.connect() as connection:
         restored = connection.execute(
             sa.text("SELECT id, channel, channel_user_id FROM buyers ORDER BY id")

@@ -4,8 +4,8 @@ Every existing buyer keeps its conversation: its (channel, channel user id) beco
 whose key is that id, so Rasa's sender id ``shop:channel:user`` is unchanged. A WhatsApp buyer's
 id is their number, which WhatsApp showed, so it becomes the buyer's proven phone.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-06 11:00:00
 """
 
@@ -13,8 +13,8 @@ import phonenumbers
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
