@@ -65,6 +65,7 @@ class GraphDouble(Messaging, FacebookLogin, InstagramLogin):
                 web.post("/__control/media", self._handle_add_media),
                 web.get("/__media/{media_id}", self._handle_media_bytes),
                 web.get("/__files/{media_id}", self._handle_public_file),
+                web.get("/__redirect", self._handle_redirect),
                 web.post("/__control/app_secret", self._handle_set_app_secret),
                 web.post("/__control/oauth_code", self._handle_add_oauth_code),
                 web.post("/oauth/access_token", self._handle_instagram_code),
@@ -139,6 +140,10 @@ class GraphDoubleThread:
     def sent(self) -> list[Record]:
         """A copy of every recorded send, oldest first."""
         return self._double.sent
+
+    def downloads(self) -> list[Record]:
+        """A copy of every media download asked of the double, oldest first."""
+        return self._double.downloads
 
     def oauth_calls(self) -> list[Record]:
         """A copy of every OAuth call, oldest first, without codes, secrets or tokens."""

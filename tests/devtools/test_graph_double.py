@@ -261,6 +261,42 @@ def test_public_files_need_no_token_and_private_media_is_not_public(
     assert_meta_error(requests.get(f"{graph.url}/__files/{private['id']}", timeout=5), 404, 100)
 
 
+def test_downloads_are_recorded_with_the_token_masked(graph: GraphDoubleThread) -> None:
+    private = register(graph, b"whatsapp media")["id"]
+    public = register(graph, b"ig attachment", public=True)
+
+    requests.get(f"{graph.url}/__media/{private}", headers=AUTH, timeout=5)
+    requests.get(public["url"], timeout=5)
+
+    assert graph.downloads() == [
+        {"media_id": private, "public": False, "token": "…" + TOKEN[-4:]},
+        {"media_id": public["id"], "public": True, "token": None},
+    ]
+    assert TOKEN not in json.dumps(graph.downloads())
+
+
+def test_the_media_lookup_can_name_a_url_elsewhere(graph: GraphDoubleThread) -> None:
+    elsewhere = "https://media.example.test/receipt.jpg?sig=1"
+    from_python = graph.add_media(b"jpeg", "image/jpeg", url=elsewhere)
+    over_http = register(graph, b"jpeg", url=elsewhere)["id"]
+
+    for media_id in (from_python, over_http):
+        info = requests.get(f"{graph.url}/v21.0/{media_id}", headers=AUTH, timeout=5).json()
+        assert info["url"] == elsewhere
+
+
+def test_a_redirect_sends_the_client_where_it_says(graph: GraphDoubleThread) -> None:
+    public = register(graph, b"ig attachment", public=True)
+
+    hop = requests.get(
+        f"{graph.url}/__redirect", params={"to": public["url"]}, allow_redirects=False, timeout=5
+    )
+    assert (hop.status_code, hop.headers["Location"]) == (302, public["url"])
+    followed = requests.get(f"{graph.url}/__redirect", params={"to": public["url"]}, timeout=5)
+    assert followed.content == b"ig attachment"
+    assert_meta_error(requests.get(f"{graph.url}/__redirect", timeout=5), 400, 100)
+
+
 def test_invalid_media_registration_is_refused(graph: GraphDoubleThread) -> None:
     for spec in [{"content_b64": "not base64!", "mime_type": "image/png"}, {"mime_type": "x/y"}]:
         response = requests.post(f"{graph.url}/__control/media", json=spec, timeout=5)
@@ -294,14 +330,15 @@ def test_sent_can_be_filtered_by_recipient_and_read_from_an_index(
     assert_meta_error(invalid, 400, 100)
 
 
-def test_delete_clears_sends_failures_and_media(graph: GraphDoubleThread) -> None:
+def test_delete_clears_sends_failures_media_and_downloads(graph: GraphDoubleThread) -> None:
     send(graph, whatsapp_text())
     graph.fail_next(131056, 400)
     media_id = graph.add_media(b"x", "image/png")
+    requests.get(f"{graph.url}/__media/{media_id}", headers=AUTH, timeout=5)
 
     assert requests.delete(f"{graph.url}/__sent", timeout=5).status_code == 204
 
-    assert listed(graph) == []
+    assert listed(graph) == [] and graph.downloads() == []
     assert send(graph, whatsapp_text()).status_code == 200
     info = requests.get(f"{graph.url}/v21.0/{media_id}", headers=AUTH, timeout=5)
     assert_meta_error(info, 404, 100)
