@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
@@ -678,6 +679,70 @@ def test_oauth_calls_are_recorded_without_codes_secrets_or_tokens(graph: GraphDo
     assert_not_recorded(calls, "code-1", APP_SECRET, short, token)
     graph.clear()
     assert graph.oauth_calls() == [] and code_exchange(graph, "code-1").status_code == 400
+
+
+def visit_dialog(graph: GraphDoubleThread, path: str, **params: str) -> requests.Response:
+    query = {"client_id": "1234", "redirect_uri": "https://shop.example/cb?x=1", **params}
+    return requests.get(f"{graph.url}{path}", params=query, allow_redirects=False, timeout=5)
+
+
+def back_to(response: requests.Response) -> dict[str, str]:
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith("https://shop.example/cb?x=1&")
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def test_the_facebook_dialog_sends_the_owner_back_with_a_code_for_what_they_share(
+    graph: GraphDoubleThread,
+) -> None:
+    graph.authorize_next(waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID)
+
+    back = back_to(
+        visit_dialog(graph, "/v21.0/dialog/oauth", state="s-1", response_type="code", scope="a,b")
+    )
+
+    assert (back["x"], back["state"]) == ("1", "s-1")
+    short = code_exchange(graph, back["code"]).json()["access_token"]
+    assert graph.grant_of(long_lived(graph, short))["phone_number_id"] == PHONE_NUMBER_ID
+    visit = graph.oauth_calls()[0]
+    assert visit == {
+        "endpoint": "dialog/oauth",
+        "client_id": "1234",
+        "redirect_uri": "https://shop.example/cb?x=1",
+        "scope": "a,b",
+        "status": 302,
+    }
+    assert_not_recorded(graph.oauth_calls(), back["code"], "s-1")
+
+
+def test_the_instagram_dialog_gives_an_instagram_login_code(graph: GraphDoubleThread) -> None:
+    graph.authorize_next(ig_user_id="17841400000000009")
+
+    back = back_to(visit_dialog(graph, "/oauth/authorize", state="s-2", response_type="code"))
+
+    assert back["state"] == "s-2"
+    assert code_exchange(graph, back["code"]).status_code == 400  # not Facebook Login's
+    assert instagram_code_exchange(graph, back["code"]).status_code == 200
+    assert graph.oauth_calls()[0]["endpoint"] == "instagram/oauth/authorize"
+
+
+def test_without_a_choice_the_owner_declines_and_bad_visits_are_refused(
+    graph: GraphDoubleThread,
+) -> None:
+    back = back_to(visit_dialog(graph, "/v21.0/dialog/oauth", state="s-3", response_type="code"))
+    assert back == {
+        "x": "1",
+        "state": "s-3",
+        "error": "access_denied",
+        "error_code": "200",
+        "error_description": "Permissions error",
+        "error_reason": "user_denied",
+    }
+    assert_meta_error(visit_dialog(graph, "/v21.0/dialog/oauth", state="s"), 400, 100)
+    graph.authorize_next(waba_id=WABA_ID)
+    graph.clear()
+    assert "error" in back_to(visit_dialog(graph, "/oauth/authorize", response_type="code"))
 
 
 def test_oauth_codes_and_the_app_secret_can_be_set_over_http(graph: GraphDoubleThread) -> None:
