@@ -1,6 +1,6 @@
 """wrong codes counted per buyer, with growing cool-downs
 
-Revision ID: 0004_buyer_code_lockouts
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-01 10:00:00.000000
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-01 10:00:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_buyer_code_lockouts"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
