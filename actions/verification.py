@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -15,7 +16,14 @@ from bot.platform.settings import get_settings
 from bot.shop import audit
 from bot.shop.audit import AuditAction
 from bot.shop.buyers import mark_verified, prove_phone
-from bot.shop.codes import IssueRefused, Verdict, issue_code, open_phone_challenge, verify_code
+from bot.shop.codes import (
+    IssueRefused,
+    Limit,
+    Verdict,
+    issue_code,
+    open_phone_challenge,
+    verify_code,
+)
 from bot.shop.tokens import issue_buyer_token
 
 _VERDICT_REPLIES = {
@@ -43,9 +51,25 @@ def send_new_code(session: Session, buyer: Buyer, response: str) -> Outcome:
 def code_refusal(refused: IssueRefused) -> Reply:
     """What the buyer is told when no new code may be issued yet."""
     wait = refused.retry_after.total_seconds()
-    if refused.hourly_limit:
+    if refused.limit is Limit.COOLING_DOWN:
+        return _cooling_down(refused.retry_after)
+    if refused.limit is Limit.HOURLY:
         return Reply("utter_code_limit_reached", {"minutes": math.ceil(wait / 60)})
     return Reply("utter_code_recently_sent", {"seconds": math.ceil(wait)})
+
+
+def _cooling_down(retry_after: dt.timedelta) -> Reply:
+    """Too many wrong codes: when the buyer may try again, in plain words."""
+    return Reply("utter_code_locked_out", {"wait": wait_in_words(retry_after)})
+
+
+def wait_in_words(wait: dt.timedelta) -> str:
+    """``5 minutes``, ``1 hour``, ``24 hours``: rounded up, so the buyer never comes back early."""
+    minutes = max(1, math.ceil(wait.total_seconds() / 60))
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes > 1 else ''}"
+    hours = math.ceil(minutes / 60)
+    return f"{hours} hour{'s' if hours > 1 else ''}"
 
 
 class ActionVerifyCode(ShopAction):
@@ -73,7 +97,7 @@ class ActionVerifyCode(ShopAction):
             mark_verified(buyer)
             audit.record(session, shop.id, AuditAction.CODE_VERIFIED, buyer)
             return Outcome([self._welcome_verified(session, shop, buyer)])
-        if result.verdict in (Verdict.WRONG, Verdict.LOCKED):
+        if result.verdict in (Verdict.WRONG, Verdict.LOCKED_OUT):
             audit.record(
                 session, shop.id, AuditAction.CODE_FAILED, buyer, attempts_left=result.attempts_left
             )
@@ -81,6 +105,11 @@ class ActionVerifyCode(ShopAction):
             if result.attempts_left == 1:
                 return Outcome([Reply("utter_code_wrong_last")])
             return Outcome([Reply("utter_code_wrong", {"attempts_left": result.attempts_left})])
+        if result.retry_after is not None:
+            if result.verdict is Verdict.LOCKED_OUT:
+                minutes = int(result.retry_after.total_seconds() // 60)
+                audit.record(session, shop.id, AuditAction.CODE_LOCKED_OUT, buyer, minutes=minutes)
+            return Outcome([_cooling_down(result.retry_after)])
         return Outcome([Reply(_VERDICT_REPLIES[result.verdict])])
 
     @staticmethod

@@ -1,8 +1,12 @@
-"""Where Meta sends a shop owner back after the OAuth dialog: ``GET /webhooks/connect/callback``.
+"""Connecting a shop, in the owner's browser: ``GET /webhooks/connect/start?link=...`` (the link the
+connect-url command prints) and ``GET /webhooks/connect/callback``, where Meta sends the owner back.
 
-A Rasa input channel only so that the Rasa server serves the route (listed in credentials.yml);
-it never hands anything to the assistant. The query carries a one-time code and our state, so the
-page is never cached, sends no referrer, and the access log shows the path without the query.
+The start route gives the browser a cookie with a random nonce and redirects it to Meta's dialog
+with a state bound to that nonce; the callback connects only for the browser with the cookie,
+then clears it. A Rasa input channel only so that the Rasa server serves the routes (listed in
+credentials.yml); it never hands anything to the assistant. The queries carry the signed link, a
+one-time code and our state, so no page is cached or sends a referrer, and the access log shows
+the paths without their queries.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from bot.shop.shops import get_shop
 logger = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/callback"
+START_PATH = f"/{oauth.START_ROUTE}"
+# The browser's nonce, between the start route and the callback (bot.meta.oauth.open_link).
+COOKIE = "trustguard_connect"
 _HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -35,17 +42,19 @@ _HEADERS = {
 }
 
 
-class HideCallbackQuery(logging.Filter):
-    """Drops the query (code and state) from Sanic's access-log lines for the callback."""
+class HideConnectQuery(logging.Filter):
+    """Drops the query (the signed link; code and state) from Sanic's access-log lines for the
+    start route and the callback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         request = getattr(record, "request", None)
-        if isinstance(request, str) and f"{MetaConnectInput.name()}{CALLBACK_PATH}?" in request:
+        routes = (f"{MetaConnectInput.name()}{path}?" for path in (START_PATH, CALLBACK_PATH))
+        if isinstance(request, str) and any(route in request for route in routes):
             record.request = request.split("?", 1)[0] + "?[redacted]"
         return True
 
 
-_ACCESS_LOG_FILTER = HideCallbackQuery()
+_ACCESS_LOG_FILTER = HideConnectQuery()
 
 
 class MetaConnectInput(InputChannel):
@@ -70,6 +79,10 @@ class MetaConnectInput(InputChannel):
             access_log.addFilter(_ACCESS_LOG_FILTER)
         connect = Blueprint("meta_connect", __name__)
 
+        @connect.route(START_PATH, methods=["GET"])
+        async def start(request: Request) -> HTTPResponse:
+            return await _start(request)
+
         @connect.route(CALLBACK_PATH, methods=["GET"])
         async def callback(request: Request) -> HTTPResponse:
             return await self._callback(request)
@@ -81,6 +94,12 @@ class MetaConnectInput(InputChannel):
         return connect
 
     async def _callback(self, request: Request) -> HTTPResponse:
+        """The page for the owner, which also clears the browser's nonce: it is good once."""
+        page = await self._connect(request)
+        _set_cookie(page, _cookie_path(request), "", max_age=0)
+        return page
+
+    async def _connect(self, request: Request) -> HTTPResponse:
         declined = request.args.get("error")
         code = request.args.get("code")
         state = request.args.get("state")
@@ -104,7 +123,7 @@ class MetaConnectInput(InputChannel):
                 "command again) and open it.",
             )
         try:
-            connected = await oauth.complete(state, code, self._graph)
+            connected = await oauth.complete(state, code, self._graph, request.cookies.get(COOKIE))
         except oauth.OAuthError as error:
             return _page(400, "Not connected", str(error))
         except Exception as error:
@@ -120,6 +139,42 @@ class MetaConnectInput(InputChannel):
         what = oauth.PLATFORM_NAMES[connected.platform]
         message = f"Your {what} is connected to {shop_name}. You can close this page."
         return _page(200, "Connected", message)
+
+
+async def _start(request: Request) -> HTTPResponse:
+    """Binds the connection to this browser with a cookie, then on to Meta's dialog."""
+    link = request.args.get("link")
+    if not link:
+        return _page(
+            400,
+            "Not connected",
+            "This link is incomplete. Ask for a new connect link (run the connect-url command "
+            "again) and open it.",
+        )
+    try:
+        dialog = await asyncio.to_thread(oauth.open_link, link)
+    except oauth.OAuthError as error:
+        return _page(400, "Not connected", str(error))
+    redirect = response.redirect(dialog.url, headers=_HEADERS)
+    _set_cookie(redirect, _cookie_path(request), dialog.browser_nonce, max_age=dialog.expires_in)
+    return redirect
+
+
+def _cookie_path(request: Request) -> str:
+    """The connect routes' own prefix (``/webhooks/connect``): the cookie goes nowhere else."""
+    return request.path.rsplit("/", 1)[0]
+
+
+def _set_cookie(page: HTTPResponse, path: str, value: str, *, max_age: int) -> None:
+    """HttpOnly and SameSite=Lax: scripts never read it, and other sites' requests do not carry
+    it, but Meta's redirect back (a top-level GET) does. Secure, unless plain-http development."""
+    page.cookies[COOKIE] = value
+    cookie = page.cookies[COOKIE]
+    cookie["path"] = path
+    cookie["max-age"] = max_age
+    cookie["httponly"] = True
+    cookie["samesite"] = "Lax"
+    cookie["secure"] = oauth.https_only()
 
 
 def _shop_name(shop_id: str) -> str:

@@ -1,16 +1,19 @@
-"""Shared fixtures: a real, migrated SQLite file per test, settings from a clean environment,
-moto for S3, the Graph API double, and builders for rasa_sdk trackers."""
+"""Shared fixtures: a real, migrated SQLite file per test (or a throwaway PostgreSQL database),
+settings from a clean environment, moto for S3, the Graph API double, and builders for rasa_sdk
+trackers."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import sqlalchemy as sa
 from moto import mock_aws
 from rasa_sdk import Tracker
 from sqlalchemy.orm import Session
@@ -25,6 +28,8 @@ from devtools.graph_double import GraphDoubleThread
 JWT_SECRET = "test-jwt-secret-0123456789abcdefghijklmnop"
 OTP_SECRET = "test-otp-secret-0123456789abcdefghijklmnop"
 BUCKET = "test-receipts"
+# The machine's PostgreSQL server (trust authentication), for the tests that need a real one.
+POSTGRES_SERVER_URL = "postgresql://postgres@127.0.0.1:5432"
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +45,29 @@ def database_url(tmp_path: Path, migrated_template: Path) -> str:
     path = tmp_path / "app.db"
     shutil.copy(migrated_template, path)
     return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def postgres_database_url() -> Iterator[str]:
+    """A migrated PostgreSQL database of the test's own, dropped afterwards; the test is skipped
+    when no PostgreSQL server answers on 127.0.0.1:5432."""
+    server = sa.create_engine(f"{POSTGRES_SERVER_URL}/postgres", isolation_level="AUTOCOMMIT")
+    name = f"trustguard_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with server.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as error:
+        server.dispose()
+        pytest.skip(f"PostgreSQL is unreachable at 127.0.0.1:5432 ({type(error).__name__})")
+    url = f"{POSTGRES_SERVER_URL}/{name}"
+    try:
+        db.migrate(url)
+        yield url
+    finally:
+        db.engine_for(url).dispose()
+        with server.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
-"""The production configuration publishes the Meta webhooks and the connect callback, and
-nothing a client could use to speak for a buyer: no REST channel and no HTTP API."""
+"""The production configuration publishes the Meta webhooks and the connect routes (start and
+callback), and nothing a client could use to speak for a buyer: no REST channel and no HTTP
+API."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ async def test_there_is_no_http_api(production_app) -> None:
         assert response.status == 404, path
 
 
-async def test_the_meta_webhooks_and_the_connect_callback_are_served(production_app) -> None:
+async def test_the_meta_webhooks_and_the_connect_routes_are_served(production_app) -> None:
     _, handshake = await production_app.asgi_client.get(
         "/webhooks/whatsapp/webhook",
         params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "7"},
@@ -44,6 +45,8 @@ async def test_the_meta_webhooks_and_the_connect_callback_are_served(production_
     assert unsigned.status == 403
     _, callback = await production_app.asgi_client.get("/webhooks/connect/callback")
     assert callback.status == 400
+    _, start = await production_app.asgi_client.get("/webhooks/connect/start")
+    assert start.status == 400 and "incomplete" in start.text
 
 
 async def test_the_development_configuration_does_have_the_rest_channel(monkeypatch) -> None:

@@ -59,7 +59,7 @@ def cmd_shop_connect_url(args: argparse.Namespace) -> None:
     with db.session_scope() as session:
         require_shop(session, args.id)
         try:
-            print(oauth.authorization_url(session, args.id, args.platform))
+            print(oauth.connect_link(session, args.id, args.platform))
         except oauth.OAuthError as error:
             raise CliError(str(error)) from error
 

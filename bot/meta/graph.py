@@ -3,6 +3,8 @@ connecting a shop (OAuth).
 
 Calls are retried, with capped exponential backoff and full jitter, only when Meta's answer says
 a later attempt can succeed (rate limits, 5xx, no answer at all); anything else fails at once.
+API calls never follow a redirect; a download follows at most a few, each to an allowed media
+host (``MediaHosts``), and its token goes to the first URL's origin only.
 Logs carry the operation, error code and attempt, never a token, a body, a url or a query.
 """
 
@@ -20,6 +22,8 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
+from bot.meta.media_hosts import MediaHosts
+
 logger = logging.getLogger(__name__)
 
 RETRYABLE_CODES = frozenset({130429, 131056, 80007, 4})
@@ -27,6 +31,8 @@ PERMANENT_CODES = frozenset({131047, 131026, 131049, 131051, 190, 368})
 
 _JSON_ANSWER_LIMIT = 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
+_MAX_REDIRECTS = 3
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # No answer arrived, or it broke off: the next attempt may well succeed.
 _TRANSIENT_ERRORS = (
     aiohttp.ClientConnectionError,
@@ -49,6 +55,15 @@ class GraphError(Exception):
         self.code = code
         self.title = title
         self.retryable = retryable
+
+
+class MediaUrlRefused(GraphError):
+    """A media URL, or a redirect of its download, is not on an allowed media host: nothing was
+    requested from it. ``host`` names it (None when the URL has none), never the whole URL."""
+
+    def __init__(self, host: str | None) -> None:
+        super().__init__(0, None, "media url not allowed", retryable=False)
+        self.host = host
 
 
 class GraphClient:
@@ -96,15 +111,20 @@ class GraphClient:
         url = URL(f"{self._root}/{quote(media_id, safe='')}")
         return await self._call("media_info", "GET", url, token, _read_json)
 
-    async def download(self, url: str, token: str, max_bytes: int) -> bytes:
+    async def download(self, url: str, token: str, max_bytes: int, hosts: MediaHosts) -> bytes:
         """The bytes at ``url``, refused (``title="too large"``) past ``max_bytes`` unread.
 
-        The token goes to ``url``, so pass only urls from ``media_info``; an empty token sends
-        no Authorization header, for public CDN urls such as Instagram attachments.
+        ``url`` and every redirect (at most 3) must be on ``hosts``, or ``MediaUrlRefused`` is
+        raised before anything is asked of that host. The token goes only to ``url``'s origin; an
+        empty token sends no Authorization header, for public CDN urls such as Instagram's.
         """
-        # The url is signed: sent exactly as Meta wrote it, never re-quoted.
+        try:
+            # The url is signed: sent exactly as Meta wrote it, never re-quoted.
+            media_url = URL(url, encoded=True)
+        except ValueError:
+            raise MediaUrlRefused(None) from None
         reader = partial(_read_bytes, max_bytes=max_bytes)
-        return await self._call("download", "GET", URL(url, encoded=True), token, reader)
+        return await self._call("download", "GET", media_url, token, reader, hosts=hosts)
 
     async def get(self, path: str, token: str | None, params: Mapping[str, str]) -> dict[str, Any]:
         """``GET /{version}/{path}?{params}`` as a JSON object, with the token (if any) as a
@@ -127,11 +147,12 @@ class GraphClient:
         token: str,
         read: Callable[[aiohttp.ClientResponse], Awaitable[T]],
         body: dict[str, Any] | None = None,
+        hosts: MediaHosts | None = None,
     ) -> T:
         attempt = 1
         while True:
             try:
-                return await self._attempt(method, url, token, read, body)
+                return await self._attempt(method, url, token, read, body, hosts)
             except GraphError as error:
                 if not error.retryable or attempt >= self._max_attempts:
                     raise
@@ -158,13 +179,27 @@ class GraphClient:
         token: str,
         read: Callable[[aiohttp.ClientResponse], Awaitable[T]],
         body: dict[str, Any] | None,
+        hosts: MediaHosts | None,
     ) -> T:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        """One attempt; redirects are followed only with ``hosts``, each hop checked first."""
+        first = url
         try:
-            async with self._http().request(method, url, headers=headers, json=body) as response:
-                return await read(response)
+            for _ in range(_MAX_REDIRECTS + 1):
+                if hosts is not None and not hosts.allows(url):
+                    raise MediaUrlRefused(url.host)
+                to_first_origin = url.origin() == first.origin()
+                headers = {"Authorization": f"Bearer {token}"} if token and to_first_origin else {}
+                request = self._http().request(
+                    method, url, headers=headers, json=body, allow_redirects=False
+                )
+                async with request as response:
+                    target = _redirect_target(response) if hosts is not None else None
+                    if target is None:
+                        return await read(response)
+                url = url.join(target)
         except _TRANSIENT_ERRORS as error:
             raise GraphError(0, None, type(error).__name__, retryable=True) from error
+        raise GraphError(0, None, "too many redirects", retryable=False)
 
     def _http(self) -> aiohttp.ClientSession:
         """The session for the running loop: an aiohttp session is bound to its loop."""
@@ -173,6 +208,17 @@ class GraphClient:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
             self._session_loop = loop
         return self._session
+
+
+def _redirect_target(response: aiohttp.ClientResponse) -> URL | None:
+    """Where a redirect points (absolute or relative to the request), or None if it is none."""
+    location = response.headers.get("Location")
+    if response.status not in _REDIRECTS or not location:
+        return None
+    try:
+        return URL(location, encoded=True)
+    except ValueError:
+        raise MediaUrlRefused(None) from None
 
 
 async def _read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:

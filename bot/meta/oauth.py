@@ -1,9 +1,13 @@
 """Connecting a shop's WhatsApp number or Instagram account with Meta's OAuth dialog.
 
-An operator runs ``python -m bot shop connect-url`` and gives the link to the shop owner; Meta
-sends the owner back to the callback with a ``code`` and our ``state``. The state is signed (so it
-cannot be made up or moved to another shop), expires after 15 minutes, and its nonce is spent the
-first time it is used, so a leaked or replayed callback URL connects nothing.
+An operator runs ``python -m bot shop connect-url`` and gives the link to the shop owner. The link
+opens our ``/webhooks/connect/start`` (``open_link``), which gives the owner's browser a cookie
+holding a random nonce and sends it on to Meta's dialog with a ``state`` that carries the nonce's
+hash; Meta sends the owner back to the callback with a ``code`` and that state (``complete``).
+Link and state are signed (so they cannot be made up or moved to another shop) and expire after
+15 minutes; the state is accepted only from the browser holding the cookie, and its single-use
+nonce is spent the first time it is, so a leaked, replayed or planted callback URL connects
+nothing.
 
 WhatsApp uses Facebook Login on graph.facebook.com (code → token → long-lived token →
 ``debug_token`` → business account → phone number). Instagram uses Instagram API with Instagram
@@ -15,13 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import os
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urljoin
 
 import jwt
 import sqlalchemy as sa
@@ -42,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 STATE_TTL = dt.timedelta(minutes=15)
 STATE_AUDIENCE = "trustguard-oauth"
+LINK_AUDIENCE = "trustguard-connect-link"
+# The connect channel's route that a printed link opens, beside the callback.
+START_ROUTE = "start"
 SCOPES: dict[str, tuple[str, ...]] = {
     Channel.WHATSAPP: ("whatsapp_business_management", "whatsapp_business_messaging"),
     Channel.INSTAGRAM: ("instagram_business_basic", "instagram_business_manage_messages"),
@@ -52,6 +61,12 @@ PLATFORM_NAMES: dict[str, str] = {
     Channel.INSTAGRAM: "Instagram account",
 }
 _AGAIN = "Please ask for a new connect link (run the connect-url command again) and try once more."
+_USED = f"This connect link has already been used or has expired. {_AGAIN}"
+_OTHER_BROWSER = (
+    "This page was opened in another browser than the connect link, or the browser did not keep "
+    "our cookie. Please open the connect link again, in the browser you use to allow access, "
+    "and finish there."
+)
 
 
 class OAuthError(ValueError):
@@ -65,51 +80,98 @@ class ConnectedAccount:
     account_id: str
 
 
-def authorization_url(session: Session, shop_id: str, platform: str) -> str:
-    """The Meta dialog link for the shop owner; records a single-use nonce for its state."""
+@dataclass(frozen=True)
+class Dialog:
+    """Where the owner's browser goes from a connect link, and the nonce it must keep meanwhile
+    (in a cookie that lasts ``expires_in`` seconds)."""
+
+    url: str
+    browser_nonce: str
+    expires_in: int
+
+
+def connect_link(session: Session, shop_id: str, platform: str) -> str:
+    """The link for the shop owner, to our start route; records a single-use nonce for it."""
     if platform not in SCOPES:
         raise OAuthError(f"platform must be one of {', '.join(SCOPES)}, not {platform!r}.")
-    app_id = _app_id(platform)
-    redirect_uri = os.environ.get("META_OAUTH_REDIRECT_URI")
-    if not app_id or not redirect_uri:
-        raise OAuthError(
-            "Connecting to Meta is not set up: set META_APP_ID (for Instagram, or "
-            "INSTAGRAM_APP_ID) and META_OAUTH_REDIRECT_URI "
-            "(https://<your host>/webhooks/connect/callback)."
-        )
+    _, redirect_uri = _dialog_settings(platform)
     if get_shop(session, shop_id) is None:
         raise OAuthError(f"There is no shop {shop_id!r}.")
-    issued = utcnow()
     nonce = secrets.token_urlsafe(24)
-    expires_at = issued + STATE_TTL
+    expires_at = utcnow() + STATE_TTL
     session.add(OAuthState(nonce=nonce, shop_id=shop_id, platform=platform, expires_at=expires_at))
     session.flush()
     claims = {
-        "aud": STATE_AUDIENCE,
+        "aud": LINK_AUDIENCE,
         "shop": shop_id,
         "platform": platform,
         "nonce": nonce,
         "exp": expires_at.replace(tzinfo=dt.timezone.utc),
     }
+    link = signing.encode(claims, signing.Purpose.CONNECT_LINK)
+    return f"{urljoin(redirect_uri, START_ROUTE)}?{urlencode({'link': link})}"
+
+
+def open_link(link: str) -> Dialog:
+    """Meta's dialog for a connect link that is ours, unused and unexpired, with a state bound to
+    a fresh browser nonce: the state carries only the nonce's hash, so only the browser given
+    the nonce can complete the connection."""
+    claims = _verified(link, signing.Purpose.CONNECT_LINK, LINK_AUDIENCE)
+    shop_id, platform, nonce = str(claims["shop"]), claims["platform"], str(claims["nonce"])
+    app_id, redirect_uri = _dialog_settings(platform)
+    if not _unspent(shop_id, platform, nonce):
+        logger.warning("connect link used or unknown", extra={"shop_id": shop_id})
+        raise OAuthError(_USED)
+    browser_nonce = secrets.token_urlsafe(32)
+    state = {
+        "aud": STATE_AUDIENCE,
+        "shop": shop_id,
+        "platform": platform,
+        "nonce": nonce,
+        "browser": _digest(browser_nonce),
+        "exp": claims["exp"],
+    }
     query = {
         "client_id": app_id,
         "redirect_uri": redirect_uri,
-        "state": signing.encode(claims, signing.Purpose.OAUTH_STATE),
+        "state": signing.encode(state, signing.Purpose.OAUTH_STATE),
         "scope": ",".join(SCOPES[platform]),
         "response_type": "code",
     }
-    return f"{_dialog_url(platform)}?{urlencode(query)}"
+    return Dialog(
+        url=f"{_dialog_url(platform)}?{urlencode(query)}",
+        browser_nonce=browser_nonce,
+        expires_in=max(1, int(claims["exp"] - time.time())),
+    )
 
 
-async def complete(state: str, code: str, graph: GraphClient) -> ConnectedAccount:
+def https_only() -> bool:
+    """Whether the callback is https (production): then the browser's nonce travels only over
+    https. Development's plain-http callback could not send it back otherwise."""
+    return (os.environ.get("META_OAUTH_REDIRECT_URI") or "").startswith("https://")
+
+
+async def complete(
+    state: str, code: str, graph: GraphClient, browser_nonce: str | None
+) -> ConnectedAccount:
     """Spend the state's nonce, exchange the code for a long-lived token, find the account,
     store the token and link the account to the shop.
 
-    ``graph`` serves WhatsApp (graph.facebook.com); Instagram's hosts come from the settings. A
-    forged, expired or replayed state, a refused code, or an account that belongs to another
-    shop raises OAuthError; then no token is stored and no account linked.
+    ``browser_nonce`` is the cookie of the browser that came back: it must be the one the state
+    was bound to. ``graph`` serves WhatsApp (graph.facebook.com); Instagram's hosts come from
+    the settings. A forged, expired or replayed state, another browser, a refused code, or an
+    account that belongs to another shop raises OAuthError; then no token is stored and no
+    account linked. Another browser leaves the nonce unspent, for the owner's own browser.
     """
-    shop_id, platform, nonce = await asyncio.to_thread(_verified_state, state)
+    claims = await asyncio.to_thread(
+        _verified, state, signing.Purpose.OAUTH_STATE, STATE_AUDIENCE, "browser"
+    )
+    shop_id, platform, nonce = str(claims["shop"]), claims["platform"], str(claims["nonce"])
+    if not browser_nonce or not hmac.compare_digest(str(claims["browser"]), _digest(browser_nonce)):
+        # A spent link says so: the owner who reloads the page after connecting has no cookie.
+        unspent = await asyncio.to_thread(_unspent, shop_id, platform, nonce)
+        logger.warning("oauth callback from another browser", extra={"shop_id": shop_id})
+        raise OAuthError(_OTHER_BROWSER if unspent else _USED)
     app_id, app_secret, redirect_uri = await asyncio.to_thread(_app_credentials, platform)
     await asyncio.to_thread(_spend_nonce, shop_id, platform, nonce)
     try:
@@ -198,25 +260,37 @@ def _dialog_url(platform: str) -> str:
     return os.environ.get("META_OAUTH_DIALOG_URL") or default
 
 
-def _verified_state(state: str) -> tuple[str, str, str]:
-    """The state's shop, platform and nonce, if we signed it (with the current or the previous
-    key) and it has not expired."""
+def _verified(token: str, purpose: signing.Purpose, audience: str, *extra: str) -> dict[str, Any]:
+    """A link's or a state's claims, if we signed it for ``purpose`` (with the current or the
+    previous key), it has not expired and it names a platform we connect."""
+    required = ["aud", "exp", "shop", "platform", "nonce", *extra]
     try:
-        claims = signing.decode(
-            state,
-            purpose=signing.Purpose.OAUTH_STATE,
-            audience=STATE_AUDIENCE,
-            required=["aud", "exp", "shop", "platform", "nonce"],
-        )
+        claims = signing.decode(token, purpose=purpose, audience=audience, required=required)
     except jwt.ExpiredSignatureError:
         # Raised only once the signature is known to be ours.
         raise OAuthError(f"This connect link has expired. {_AGAIN}") from None
     except jwt.InvalidTokenError:
         claims = None
     if claims is None or claims["platform"] not in SCOPES:
-        logger.warning("oauth callback with an invalid state")
+        logger.warning("oauth link or state invalid", extra={"purpose": purpose.value})
         raise OAuthError(f"This connect link is not valid. {_AGAIN}")
-    return str(claims["shop"]), claims["platform"], str(claims["nonce"])
+    return claims
+
+
+def _digest(browser_nonce: str) -> str:
+    return hashlib.sha256(browser_nonce.encode()).hexdigest()
+
+
+def _unspent(shop_id: str, platform: str, nonce: str) -> bool:
+    """Whether the nonce was issued for this shop and platform, and is unused and unexpired."""
+    with session_scope() as session:
+        row = session.get(OAuthState, nonce)
+        return (
+            row is not None
+            and (row.shop_id, row.platform) == (shop_id, platform)
+            and row.used_at is None
+            and row.expires_at > utcnow()
+        )
 
 
 def _spend_nonce(shop_id: str, platform: str, nonce: str) -> None:
@@ -236,7 +310,7 @@ def _spend_nonce(shop_id: str, platform: str, nonce: str) -> None:
         ).rowcount
     if spent != 1:
         logger.warning("oauth state replayed or unknown", extra={"shop_id": shop_id})
-        raise OAuthError(f"This connect link has already been used or has expired. {_AGAIN}")
+        raise OAuthError(_USED)
 
 
 def _app_id(platform: str) -> str | None:
@@ -244,6 +318,19 @@ def _app_id(platform: str) -> str | None:
     return (
         secret_store.instagram_app_id() if platform == Channel.INSTAGRAM else secret_store.app_id()
     )
+
+
+def _dialog_settings(platform: str) -> tuple[str, str]:
+    """The app id the dialog takes and the redirect URI it sends the owner back to."""
+    app_id = _app_id(platform)
+    redirect_uri = os.environ.get("META_OAUTH_REDIRECT_URI")
+    if not app_id or not redirect_uri:
+        raise OAuthError(
+            "Connecting to Meta is not set up: set META_APP_ID (for Instagram, or "
+            "INSTAGRAM_APP_ID) and META_OAUTH_REDIRECT_URI "
+            "(https://<your host>/webhooks/connect/callback)."
+        )
+    return app_id, redirect_uri
 
 
 def _app_credentials(platform: str) -> tuple[str, str, str]:

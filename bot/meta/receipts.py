@@ -13,7 +13,8 @@ import json
 import logging
 from typing import Protocol
 
-from bot.meta.graph import GraphClient, GraphError
+from bot.meta.graph import GraphClient, GraphError, MediaUrlRefused
+from bot.meta.media_hosts import MediaHosts
 from bot.meta.webhooks import Media
 from bot.shop.receipts import (
     CHAT_RECEIPT_TYPES,
@@ -46,12 +47,16 @@ def _checksum_matches(content: bytes, declared: str | None) -> bool:
 
 
 class ReceiptIntake:
-    """WhatsApp: media id → URL → bytes with the shop's token; Instagram: the attachment URL."""
+    """WhatsApp: media id → URL → bytes with the shop's token; Instagram: the attachment URL.
+    Either URL is fetched only from ``hosts``."""
 
-    def __init__(self, graph: GraphClient, accounts: TokenSource, bucket: str) -> None:
+    def __init__(
+        self, graph: GraphClient, accounts: TokenSource, bucket: str, hosts: MediaHosts
+    ) -> None:
         self._graph = graph
         self._accounts = accounts
         self._bucket = bucket
+        self._hosts = hosts
 
     async def take(self, shop_id: str, inbox_id: int, media: Media) -> str:
         # Instagram's attachment URL is a public CDN link: the shop's token is not sent there.
@@ -68,7 +73,13 @@ class ReceiptIntake:
                 declared.append(info.get("sha256"))
             if not url:
                 return receipt_message(receipt_problem="unreadable")
-            content = await self._graph.download(url, token, MAX_BYTES)
+            content = await self._graph.download(url, token, MAX_BYTES, self._hosts)
+        except MediaUrlRefused as refused:
+            logger.warning(
+                "receipt url refused: not a media host (META_MEDIA_HOSTS)",
+                extra={"shop_id": shop_id, "host": refused.host},
+            )
+            return receipt_message(receipt_problem="unreadable")
         except GraphError as error:
             too_large = "too large" in error.title.lower()
             logger.warning(

@@ -97,6 +97,12 @@ class Buyer(Base):
     display_name = sa.Column(sa.String(200))
     verified_at = sa.Column(sa.DateTime)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    # Wrong codes across all of the buyer's codes (bot.shop.codes): those since the last
+    # cool-down, the cool-downs so far, when the current one ends, and the latest wrong code.
+    code_failures = sa.Column(sa.Integer, nullable=False, default=0, server_default="0")
+    code_lockouts = sa.Column(sa.Integer, nullable=False, default=0, server_default="0")
+    code_locked_until = sa.Column(sa.DateTime)
+    code_failed_at = sa.Column(sa.DateTime)
 
 
 class BuyerIdentity(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,15 @@ INSTAGRAM_GRAPH_API_URL = "https://graph.instagram.com"
 DEFAULT_GRAPH_API_VERSION = "v26.0"
 # A one-time code lives at most 10 minutes (OWASP ASVS 6.5.5: out-of-band codes).
 MAX_OTP_TTL_SECONDS = 600
+# Where Meta serves the media buyers send: WhatsApp's media URLs and Instagram's attachment URLs
+# (lookaside.fbsbx.com), and the CDNs behind them. A host, or "*." and a domain for its subdomains.
+META_MEDIA_HOSTS = (
+    "lookaside.fbsbx.com",
+    "lookaside.instagram.com",
+    "*.fbcdn.net",
+    "*.cdninstagram.com",
+)
+_MEDIA_HOST = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+")
 
 
 class ConfigurationError(RuntimeError):
@@ -41,6 +51,7 @@ class Settings:
     whatsapp_access_token: str | None = None
     instagram_access_token: str | None = None
     inbox_stale_after_seconds: int = 3600
+    meta_media_hosts: tuple[str, ...] = META_MEDIA_HOSTS
     jwt_issuer: str = "trustguard"
     jwt_audience: str = "trustguard-buyer-portal"
 
@@ -70,7 +81,16 @@ class Settings:
             whatsapp_access_token=env.get("WHATSAPP_ACCESS_TOKEN") or None,
             instagram_access_token=env.get("INSTAGRAM_ACCESS_TOKEN") or None,
             inbox_stale_after_seconds=_positive_int(env, "INBOX_STALE_AFTER_SECONDS", 3600),
+            meta_media_hosts=_media_hosts(env),
         )
+
+    @property
+    def media_origins(self) -> tuple[str, ...]:
+        """Where media may come from besides Meta's media hosts: the Graph API hosts that are not
+        Meta's own (the local double, a proxy), which then play Meta's media hosts too."""
+        metas = (META_GRAPH_API_URL, INSTAGRAM_GRAPH_API_URL)
+        urls = dict.fromkeys((self.graph_api_url, self.instagram_graph_api_url))
+        return tuple(url for url in urls if url not in metas)
 
 
 def _instagram_url(env: Mapping[str, str], name: str, default: str, graph_api_url: str) -> str:
@@ -79,6 +99,20 @@ def _instagram_url(env: Mapping[str, str], name: str, default: str, graph_api_ur
     development or test setup never reaches Instagram by default."""
     fallback = default if graph_api_url == META_GRAPH_API_URL else graph_api_url
     return (env.get(name) or fallback).rstrip("/")
+
+
+def _media_hosts(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("META_MEDIA_HOSTS")
+    if raw in (None, ""):
+        return META_MEDIA_HOSTS
+    hosts = tuple(host.strip().lower() for host in raw.split(","))
+    malformed = [host for host in hosts if not _MEDIA_HOST.fullmatch(host)]
+    if malformed:
+        raise ConfigurationError(
+            "META_MEDIA_HOSTS must be host names separated by commas, each exact "
+            f"(lookaside.fbsbx.com) or a domain's subdomains (*.fbcdn.net), not {malformed[0]!r}."
+        )
+    return hosts
 
 
 def _required_secret(env: Mapping[str, str], name: str) -> str:

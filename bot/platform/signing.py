@@ -22,6 +22,7 @@ class Purpose(str, enum.Enum):
     """What a token is for."""
 
     BUYER = "buyer"
+    CONNECT_LINK = "connect-link"
     OAUTH_STATE = "oauth-state"
 
     @property

@@ -24,6 +24,7 @@ class AuditAction(str, enum.Enum):
     CODE_ISSUED = "code.issued"
     CODE_VERIFIED = "code.verified"
     CODE_FAILED = "code.failed"
+    CODE_LOCKED_OUT = "code.locked_out"
     TOKEN_ISSUED = "token.issued"
     ORDER_CREATED = "order.created"
     ORDER_CONFIRMED = "order.confirmed"

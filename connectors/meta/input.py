@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.meta import inbox, whatsapp_users
 from bot.meta.accounts import AccountDirectory
 from bot.meta.graph import GraphClient
+from bot.meta.media_hosts import MediaHosts
 from bot.meta.receipts import ReceiptIntake
 from bot.meta.signature import signature_is_valid
 from bot.meta.typed import as_typed
@@ -104,7 +105,9 @@ class MetaInput(InputChannel, abc.ABC):
             verify_token=settings.meta_verify_token,
             graph=graph,
             output=cls.output_class()(graph, accounts),
-            receipts=ReceiptIntake(graph, accounts, settings.receipts_bucket),
+            receipts=ReceiptIntake(
+                graph, accounts, settings.receipts_bucket, MediaHosts.from_settings(settings)
+            ),
             stale_after=dt.timedelta(seconds=settings.inbox_stale_after_seconds),
         )
 

@@ -3,12 +3,14 @@
 Tests and developers point the WhatsApp and Instagram channels at it instead of
 graph.facebook.com: sends are answered the way Meta answers them, failures can be queued on
 demand, media can be registered for download, and ``GET /__sent`` shows what the assistant said
-(``messaging``). It also plays the OAuth side of connecting a shop: codes registered with
-``add_oauth_code`` are exchanged for tokens that ``debug_token``, ``/{waba}/phone_numbers`` and
-``/me`` then describe, each call recorded in ``oauth_calls`` without codes or tokens (``oauth``),
-through Facebook Login (``facebook_login``) or, for an Instagram account alone, Instagram Login
-(``instagram_login``). ``server`` joins the parts into ``GraphDouble`` and runs it in a thread
-as ``GraphDoubleThread``; ``cli`` is ``python -m devtools.graph_double [--host H] [--port N]``.
+(``messaging``). It also plays the OAuth side of connecting a shop: the login dialogs send the
+owner back with a code for what ``authorize_next`` says they share (or their refusal), and codes
+(those, or any registered with ``add_oauth_code``) are exchanged for tokens that
+``debug_token``, ``/{waba}/phone_numbers`` and ``/me`` then describe, each call recorded in
+``oauth_calls`` without codes or tokens (``oauth``), through Facebook Login
+(``facebook_login``) or, for an Instagram account alone, Instagram Login (``instagram_login``).
+``server`` joins the parts into ``GraphDouble`` and runs it in a thread as ``GraphDoubleThread``;
+``cli`` is ``python -m devtools.graph_double [--host H] [--port N]``.
 
 Everything other code uses is importable from here.
 """

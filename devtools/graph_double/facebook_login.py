@@ -1,6 +1,7 @@
-"""Facebook Login at graph.facebook.com, as connecting a WhatsApp shop uses it: the code and
-long-lived exchanges at ``/{version}/oauth/access_token``, ``debug_token`` describing what a
-token grants, and ``/{waba_id}/phone_numbers`` listing the shared number."""
+"""Facebook Login, as connecting a WhatsApp shop uses it: the dialog (www.facebook.com's
+``/{version}/dialog/oauth``), then at graph.facebook.com the code and long-lived exchanges at
+``/{version}/oauth/access_token``, ``debug_token`` describing what a token grants, and
+``/{waba_id}/phone_numbers`` listing the shared number."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ from devtools.graph_double.oauth import (
 
 
 class FacebookLogin(OAuth):
-    """The graph.facebook.com endpoints of connecting a shop."""
+    """The dialog and the graph.facebook.com endpoints of connecting a shop."""
+
+    async def _handle_facebook_dialog(self, request: web.Request) -> web.Response:
+        return self._dialog(request, "dialog/oauth")
 
     async def _handle_access_token(self, request: web.Request) -> web.Response:
         query = request.query

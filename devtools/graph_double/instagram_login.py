@@ -1,4 +1,5 @@
-"""Instagram Login, as connecting an Instagram shop uses it: api.instagram.com's code exchange
+"""Instagram Login, as connecting an Instagram shop uses it: www.instagram.com's dialog
+(``/oauth/authorize``), api.instagram.com's code exchange
 (``POST /oauth/access_token``, form-encoded), graph.instagram.com's long-lived exchange
 (``GET /access_token``) and refresh (``GET /refresh_access_token``), and ``/{version}/me``,
 which tells any token's user (a Facebook Login one too). One double plays graph.facebook.com and
@@ -40,7 +41,11 @@ def _instagram_api_error(message: str) -> web.Response:
 
 
 class InstagramLogin(OAuth):
-    """The api.instagram.com and graph.instagram.com endpoints, and ``/me`` for both logins."""
+    """The dialog, the api.instagram.com and graph.instagram.com endpoints, and ``/me`` for both
+    logins."""
+
+    async def _handle_instagram_dialog(self, request: web.Request) -> web.Response:
+        return self._dialog(request, "instagram/oauth/authorize")
 
     async def _handle_instagram_code(self, request: web.Request) -> web.Response:
         """api.instagram.com's ``POST /oauth/access_token``: a form, not a query."""

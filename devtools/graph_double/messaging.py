@@ -1,6 +1,8 @@
 """The messaging side of the double: ``POST /{version}/{account_id}/messages`` answered the way
 Meta answers WhatsApp and Instagram sends (or failed on demand), every send recorded and shown
-at ``GET /__sent``, and media registered for the channels to look up and download."""
+at ``GET /__sent``, and media registered for the channels to look up and download (each download
+recorded), at the double's own URLs or at any URL a test names, and ``GET /__redirect?to=<url>``
+to send a download elsewhere."""
 
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ class _Media:
     content: bytes
     mime_type: str
     public: bool
+    # What the media lookup answers as its url, when not the double's own /__media/{id}.
+    url: str | None = None
 
 
 def recipient_of(body: dict[str, Any]) -> str | None:
@@ -107,6 +111,7 @@ class Messaging(DoubleState):
         self._on_send: Callable[[Record], None] | None = None
         self._sent: list[Record] = []
         self._media: dict[str, _Media] = {}
+        self._downloads: list[Record] = []
 
     @property
     def sent(self) -> list[Record]:
@@ -114,17 +119,26 @@ class Messaging(DoubleState):
         with self._changed:
             return copy.deepcopy(self._sent)
 
+    @property
+    def downloads(self) -> list[Record]:
+        """A copy of every media download asked of the double, oldest first: the media id,
+        whether it was the public file, and the last 4 characters of the token (or None)."""
+        with self._changed:
+            return copy.deepcopy(self._downloads)
+
     def add_media(
         self,
         content: bytes,
         mime_type: str,
         media_id: str | None = None,
         public: bool = False,
+        url: str | None = None,
     ) -> str:
-        """Register media for download; public media is also served token-free from /__files."""
+        """Register media for download; public media is also served token-free from /__files.
+        With ``url``, the media lookup answers with it instead of the double's own URL."""
         media_id = media_id or str(10**15 + secrets.randbelow(9 * 10**15))
         with self._changed:
-            self._media[media_id] = _Media(content, mime_type, public)
+            self._media[media_id] = _Media(content, mime_type, public, url)
         return media_id
 
     def wait_for_sends(self, count: int, timeout: float) -> list[Record]:
@@ -141,6 +155,7 @@ class Messaging(DoubleState):
         with self._changed:
             self._sent.clear()
             self._media.clear()
+            self._downloads.clear()
 
     def _record(self, record: Record) -> None:
         with self._changed:
@@ -231,7 +246,7 @@ class Messaging(DoubleState):
         except (ValueError, KeyError, TypeError) as error:
             return invalid(f"Invalid media: {error}")
         public = bool(spec.get("public", False))
-        media_id = self.add_media(content, mime_type, spec.get("id"), public)
+        media_id = self.add_media(content, mime_type, spec.get("id"), public, spec.get("url"))
         answer = {"id": media_id}
         if public:
             answer["url"] = f"{_base_url(request)}/__files/{media_id}"
@@ -245,7 +260,7 @@ class Messaging(DoubleState):
         return web.json_response(
             {
                 "messaging_product": "whatsapp",
-                "url": f"{_base_url(request)}/__media/{media_id}",
+                "url": media.url or f"{_base_url(request)}/__media/{media_id}",
                 "mime_type": media.mime_type,
                 "sha256": hashlib.sha256(media.content).hexdigest(),
                 "file_size": len(media.content),
@@ -259,7 +274,23 @@ class Messaging(DoubleState):
     async def _handle_public_file(self, request: web.Request) -> web.Response:
         return self._download(request, public=True)
 
+    async def _handle_redirect(self, request: web.Request) -> web.Response:
+        """A 302 to the ``to`` query parameter, as a CDN may answer a media URL."""
+        target = request.query.get("to")
+        if not target:
+            return invalid("to is required")
+        raise web.HTTPFound(location=target)
+
     def _download(self, request: web.Request, public: bool) -> web.Response:
+        token = bearer_token(request)
+        with self._changed:
+            self._downloads.append(
+                {
+                    "media_id": request.match_info["media_id"],
+                    "public": public,
+                    "token": "…" + token[-4:] if token else None,
+                }
+            )
         media = self._media_of(request, public)
         if isinstance(media, web.Response):
             return media

@@ -1,15 +1,18 @@
-"""What both logins of connecting a shop share: authorization codes registered with
+"""What both logins of connecting a shop share: the owner's visit to the dialog (``authorize_next``
+says what they will share; without it they decline), authorization codes registered with
 ``add_oauth_code`` (each usable once), the tokens issued for them and what each grants, the app
-secrets the exchanges must present, and the record of OAuth calls (without codes, secrets or
-tokens). Facebook Login and Instagram Login build their endpoints on it."""
+secrets the exchanges must present, and the record of OAuth calls (without codes, states, secrets
+or tokens). Facebook Login and Instagram Login build their endpoints on it."""
 
 from __future__ import annotations
 
 import copy
 import hmac
 import secrets
+from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -68,6 +71,7 @@ class OAuth(DoubleState):
         self._used_codes: set[str] = set()
         self._grants: dict[str, Grant] = {}
         self._oauth_calls: list[Record] = []
+        self._owner_choices: deque[tuple[Grant, str]] = deque()
 
     def set_app_secret(self, app_secret: str | None) -> None:
         """The secret the OAuth exchanges must present; None accepts any non-empty one."""
@@ -100,6 +104,20 @@ class OAuth(DoubleState):
             self._codes[code] = Grant(waba_id, phone_number_id, ig_user_id)
             self._permissions[code] = ig_permissions
 
+    def authorize_next(
+        self,
+        waba_id: str | None = None,
+        phone_number_id: str | None = None,
+        ig_user_id: str | None = None,
+        ig_permissions: str = INSTAGRAM_PERMISSIONS,
+    ) -> None:
+        """What the owner shares at their next visit to a dialog (as ``add_oauth_code`` takes it):
+        the dialog then sends them back to the redirect URI with a fresh code for it. A visit
+        with nothing queued is declined, as Meta reports a refusal."""
+        with self._changed:
+            grant = Grant(waba_id, phone_number_id, ig_user_id)
+            self._owner_choices.append((grant, ig_permissions))
+
     @property
     def oauth_calls(self) -> list[Record]:
         """A copy of every OAuth call, oldest first, without codes, secrets or tokens."""
@@ -121,12 +139,47 @@ class OAuth(DoubleState):
             self._used_codes.clear()
             self._grants.clear()
             self._oauth_calls.clear()
+            self._owner_choices.clear()
 
     def _record_oauth(self, record: Record, response: web.Response) -> web.Response:
         """Log the call with the status it is answered with, and answer it."""
         with self._changed:
             self._oauth_calls.append({**record, "status": response.status})
         return response
+
+    def _dialog(self, request: web.Request, endpoint: str) -> web.Response:
+        """The owner's visit to a login dialog: back to ``redirect_uri`` with our ``state`` and a
+        fresh code for what they share (``authorize_next``), or with Meta's refusal."""
+        query = request.query
+        record: Record = {
+            "endpoint": endpoint,
+            "client_id": query.get("client_id"),
+            "redirect_uri": query.get("redirect_uri"),
+            "scope": query.get("scope"),
+        }
+        redirect_uri = query.get("redirect_uri")
+        if not query.get("client_id") or not redirect_uri or query.get("response_type") != "code":
+            return self._record_oauth(record, invalid("client_id, redirect_uri and code needed"))
+        with self._changed:
+            choice = self._owner_choices.popleft() if self._owner_choices else None
+        back = {"state": query["state"]} if "state" in query else {}
+        if choice is None:
+            back.update(
+                error="access_denied",
+                error_code="200",
+                error_description="Permissions error",
+                error_reason="user_denied",
+            )
+        else:
+            grant, permissions = choice
+            code = secrets.token_urlsafe(24)
+            self.add_oauth_code(
+                code, grant.waba_id, grant.phone_number_id, grant.ig_user_id, permissions
+            )
+            back["code"] = code
+        joiner = "&" if "?" in redirect_uri else "?"
+        location = f"{redirect_uri}{joiner}{urlencode(back)}"
+        return self._record_oauth(record, web.Response(status=302, headers={"Location": location}))
 
     def _issue(self, grant: Grant) -> str:
         prefix = INSTAGRAM_TOKEN_PREFIX if grant.instagram_login else "EAAG"

@@ -65,12 +65,15 @@ class GraphDouble(Messaging, FacebookLogin, InstagramLogin):
                 web.post("/__control/media", self._handle_add_media),
                 web.get("/__media/{media_id}", self._handle_media_bytes),
                 web.get("/__files/{media_id}", self._handle_public_file),
+                web.get("/__redirect", self._handle_redirect),
                 web.post("/__control/app_secret", self._handle_set_app_secret),
                 web.post("/__control/oauth_code", self._handle_add_oauth_code),
+                web.get("/oauth/authorize", self._handle_instagram_dialog),
                 web.post("/oauth/access_token", self._handle_instagram_code),
                 web.get("/access_token", self._handle_instagram_long_lived),
                 web.get("/refresh_access_token", self._handle_instagram_refresh),
                 web.post("/{version}/{account_id}/messages", self._handle_send),
+                web.get("/{version}/dialog/oauth", self._handle_facebook_dialog),
                 web.get("/{version}/oauth/access_token", self._handle_access_token),
                 web.get("/{version}/debug_token", self._handle_debug_token),
                 web.get("/{version}/me", self._handle_me),
@@ -140,6 +143,10 @@ class GraphDoubleThread:
         """A copy of every recorded send, oldest first."""
         return self._double.sent
 
+    def downloads(self) -> list[Record]:
+        """A copy of every media download asked of the double, oldest first."""
+        return self._double.downloads
+
     def oauth_calls(self) -> list[Record]:
         """A copy of every OAuth call, oldest first, without codes, secrets or tokens."""
         return self._double.oauth_calls
@@ -151,6 +158,7 @@ class GraphDoubleThread:
     fail_next = _on_the_double(GraphDouble.fail_next)
     add_media = _on_the_double(GraphDouble.add_media)
     add_oauth_code = _on_the_double(GraphDouble.add_oauth_code)
+    authorize_next = _on_the_double(GraphDouble.authorize_next)
     set_app_secret = _on_the_double(GraphDouble.set_app_secret)
     set_instagram_app_secret = _on_the_double(GraphDouble.set_instagram_app_secret)
     wrap_instagram_answers = _on_the_double(GraphDouble.wrap_instagram_answers)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 
 from actions.registration import ActionRegisterBuyer
-from actions.verification import ActionResendCode, ActionVerifyCode
+from actions.verification import ActionResendCode, ActionVerifyCode, wait_in_words
 from bot.platform import db
 from bot.platform.models import AuditEvent, Buyer, BuyerIdentity, OtpChallenge
 from tests.actions.helpers import responses, run_action
@@ -104,16 +105,57 @@ async def test_right_code_verifies_and_wrong_code_counts_down() -> None:
     assert responses(messages) == ["utter_already_verified"]
 
 
-async def test_five_wrong_codes_lock_the_code() -> None:
+async def test_five_wrong_codes_pause_codes_and_say_for_how_long() -> None:
     make_shop()
     code = await _register("u-1")
     said = []
     for _ in range(5):
         messages = await _verify("ZZZZ#222", text="x")
         said += responses(messages)
-    assert said == ["utter_code_wrong"] * 3 + ["utter_code_wrong_last", "utter_code_locked"]
+    assert said == ["utter_code_wrong"] * 3 + ["utter_code_wrong_last", "utter_code_locked_out"]
+    assert messages[0]["wait"] == "5 minutes"
+
     messages = await _verify(code)
-    assert responses(messages) == ["utter_code_locked"]
+    assert responses(messages) == ["utter_code_locked_out"]
+    assert messages[0]["wait"] in ("4 minutes", "5 minutes")
+    _age_codes(61)
+    messages, _ = await run_action(ActionResendCode(), tracker_for("u-1", "resend code"))
+    assert responses(messages) == ["utter_code_locked_out"]
+    with db.session_scope() as session:
+        audit = session.execute(sa.select(AuditEvent).order_by(AuditEvent.id)).scalars().all()
+    assert [(e.action, e.detail) for e in audit][-2:] == [
+        ("code.failed", {"attempts_left": 0}),
+        ("code.locked_out", {"minutes": 5}),
+    ]
+
+
+async def test_a_resend_does_not_give_five_new_tries() -> None:
+    make_shop()
+    await _register("u-1")
+    for _ in range(3):
+        await _verify("ZZZZ#222", text="x")
+    _age_codes(61)
+    messages, _ = await run_action(ActionResendCode(), tracker_for("u-1", "resend code"))
+    assert responses(messages) == ["utter_code_sent"]
+    messages = await _verify("ZZZZ#222", text="x")
+    assert responses(messages) == ["utter_code_wrong_last"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (1, "1 minute"),
+        (60, "1 minute"),
+        (61, "2 minutes"),
+        (300, "5 minutes"),
+        (3540, "59 minutes"),
+        (3541, "1 hour"),
+        (3601, "2 hours"),
+        (86400, "24 hours"),
+    ],
+)
+def test_the_wait_is_said_in_plain_words_rounded_up(seconds: int, words: str) -> None:
+    assert wait_in_words(dt.timedelta(seconds=seconds)) == words
 
 
 async def test_expired_code_is_refused_and_a_new_one_can_be_sent() -> None:

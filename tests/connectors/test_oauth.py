@@ -1,18 +1,29 @@
-"""The connect channel's access log: the callback's query, which carries Meta's code and the
-signed state, is never shown. The connection itself is tested in tests/bot/meta/test_oauth.py."""
+"""The connect channel's access log: the queries of the start route (the signed connect link)
+and of the callback (Meta's code and the signed state) are never shown. The connection itself is
+tested in tests/bot/meta/test_oauth.py."""
 
 from __future__ import annotations
 
 import logging
 
-from connectors.oauth import HideCallbackQuery
+import pytest
+
+from connectors.oauth import HideConnectQuery
 
 
-def test_the_access_log_shows_the_callback_without_its_query() -> None:
+@pytest.mark.parametrize(
+    "route", ["callback?code=abc&state=eyJx", "start?link=eyJhbGciOiJIUzI1NiJ9.eyJ4Ijox.c2ln"]
+)
+def test_the_access_log_shows_the_connect_routes_without_their_query(route: str) -> None:
     record = logging.makeLogRecord(
-        {"request": "GET http://127.0.0.1:5005/webhooks/connect/callback?code=abc&state=eyJx"}
+        {"request": f"GET http://127.0.0.1:5005/webhooks/connect/{route}"}
     )
+    assert HideConnectQuery().filter(record)
+    path = route.split("?")[0]
+    assert record.request == f"GET http://127.0.0.1:5005/webhooks/connect/{path}?[redacted]"
+
+
+def test_other_routes_keep_their_query() -> None:
     other = logging.makeLogRecord({"request": "GET http://127.0.0.1:5005/webhooks/rest/?x=1"})
-    assert HideCallbackQuery().filter(record) and HideCallbackQuery().filter(other)
-    assert record.request == "GET http://127.0.0.1:5005/webhooks/connect/callback?[redacted]"
+    assert HideConnectQuery().filter(other)
     assert other.request == "GET http://127.0.0.1:5005/webhooks/rest/?x=1"

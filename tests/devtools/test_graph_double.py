@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
@@ -261,6 +262,42 @@ def test_public_files_need_no_token_and_private_media_is_not_public(
     assert_meta_error(requests.get(f"{graph.url}/__files/{private['id']}", timeout=5), 404, 100)
 
 
+def test_downloads_are_recorded_with_the_token_masked(graph: GraphDoubleThread) -> None:
+    private = register(graph, b"whatsapp media")["id"]
+    public = register(graph, b"ig attachment", public=True)
+
+    requests.get(f"{graph.url}/__media/{private}", headers=AUTH, timeout=5)
+    requests.get(public["url"], timeout=5)
+
+    assert graph.downloads() == [
+        {"media_id": private, "public": False, "token": "…" + TOKEN[-4:]},
+        {"media_id": public["id"], "public": True, "token": None},
+    ]
+    assert TOKEN not in json.dumps(graph.downloads())
+
+
+def test_the_media_lookup_can_name_a_url_elsewhere(graph: GraphDoubleThread) -> None:
+    elsewhere = "https://media.example.test/receipt.jpg?sig=1"
+    from_python = graph.add_media(b"jpeg", "image/jpeg", url=elsewhere)
+    over_http = register(graph, b"jpeg", url=elsewhere)["id"]
+
+    for media_id in (from_python, over_http):
+        info = requests.get(f"{graph.url}/v21.0/{media_id}", headers=AUTH, timeout=5).json()
+        assert info["url"] == elsewhere
+
+
+def test_a_redirect_sends_the_client_where_it_says(graph: GraphDoubleThread) -> None:
+    public = register(graph, b"ig attachment", public=True)
+
+    hop = requests.get(
+        f"{graph.url}/__redirect", params={"to": public["url"]}, allow_redirects=False, timeout=5
+    )
+    assert (hop.status_code, hop.headers["Location"]) == (302, public["url"])
+    followed = requests.get(f"{graph.url}/__redirect", params={"to": public["url"]}, timeout=5)
+    assert followed.content == b"ig attachment"
+    assert_meta_error(requests.get(f"{graph.url}/__redirect", timeout=5), 400, 100)
+
+
 def test_invalid_media_registration_is_refused(graph: GraphDoubleThread) -> None:
     for spec in [{"content_b64": "not base64!", "mime_type": "image/png"}, {"mime_type": "x/y"}]:
         response = requests.post(f"{graph.url}/__control/media", json=spec, timeout=5)
@@ -294,14 +331,15 @@ def test_sent_can_be_filtered_by_recipient_and_read_from_an_index(
     assert_meta_error(invalid, 400, 100)
 
 
-def test_delete_clears_sends_failures_and_media(graph: GraphDoubleThread) -> None:
+def test_delete_clears_sends_failures_media_and_downloads(graph: GraphDoubleThread) -> None:
     send(graph, whatsapp_text())
     graph.fail_next(131056, 400)
     media_id = graph.add_media(b"x", "image/png")
+    requests.get(f"{graph.url}/__media/{media_id}", headers=AUTH, timeout=5)
 
     assert requests.delete(f"{graph.url}/__sent", timeout=5).status_code == 204
 
-    assert listed(graph) == []
+    assert listed(graph) == [] and graph.downloads() == []
     assert send(graph, whatsapp_text()).status_code == 200
     info = requests.get(f"{graph.url}/v21.0/{media_id}", headers=AUTH, timeout=5)
     assert_meta_error(info, 404, 100)
@@ -641,6 +679,70 @@ def test_oauth_calls_are_recorded_without_codes_secrets_or_tokens(graph: GraphDo
     assert_not_recorded(calls, "code-1", APP_SECRET, short, token)
     graph.clear()
     assert graph.oauth_calls() == [] and code_exchange(graph, "code-1").status_code == 400
+
+
+def visit_dialog(graph: GraphDoubleThread, path: str, **params: str) -> requests.Response:
+    query = {"client_id": "1234", "redirect_uri": "https://shop.example/cb?x=1", **params}
+    return requests.get(f"{graph.url}{path}", params=query, allow_redirects=False, timeout=5)
+
+
+def back_to(response: requests.Response) -> dict[str, str]:
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith("https://shop.example/cb?x=1&")
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def test_the_facebook_dialog_sends_the_owner_back_with_a_code_for_what_they_share(
+    graph: GraphDoubleThread,
+) -> None:
+    graph.authorize_next(waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID)
+
+    back = back_to(
+        visit_dialog(graph, "/v21.0/dialog/oauth", state="s-1", response_type="code", scope="a,b")
+    )
+
+    assert (back["x"], back["state"]) == ("1", "s-1")
+    short = code_exchange(graph, back["code"]).json()["access_token"]
+    assert graph.grant_of(long_lived(graph, short))["phone_number_id"] == PHONE_NUMBER_ID
+    visit = graph.oauth_calls()[0]
+    assert visit == {
+        "endpoint": "dialog/oauth",
+        "client_id": "1234",
+        "redirect_uri": "https://shop.example/cb?x=1",
+        "scope": "a,b",
+        "status": 302,
+    }
+    assert_not_recorded(graph.oauth_calls(), back["code"], "s-1")
+
+
+def test_the_instagram_dialog_gives_an_instagram_login_code(graph: GraphDoubleThread) -> None:
+    graph.authorize_next(ig_user_id="17841400000000009")
+
+    back = back_to(visit_dialog(graph, "/oauth/authorize", state="s-2", response_type="code"))
+
+    assert back["state"] == "s-2"
+    assert code_exchange(graph, back["code"]).status_code == 400  # not Facebook Login's
+    assert instagram_code_exchange(graph, back["code"]).status_code == 200
+    assert graph.oauth_calls()[0]["endpoint"] == "instagram/oauth/authorize"
+
+
+def test_without_a_choice_the_owner_declines_and_bad_visits_are_refused(
+    graph: GraphDoubleThread,
+) -> None:
+    back = back_to(visit_dialog(graph, "/v21.0/dialog/oauth", state="s-3", response_type="code"))
+    assert back == {
+        "x": "1",
+        "state": "s-3",
+        "error": "access_denied",
+        "error_code": "200",
+        "error_description": "Permissions error",
+        "error_reason": "user_denied",
+    }
+    assert_meta_error(visit_dialog(graph, "/v21.0/dialog/oauth", state="s"), 400, 100)
+    graph.authorize_next(waba_id=WABA_ID)
+    graph.clear()
+    assert "error" in back_to(visit_dialog(graph, "/oauth/authorize", response_type="code"))
 
 
 def test_oauth_codes_and_the_app_secret_can_be_set_over_http(graph: GraphDoubleThread) -> None:

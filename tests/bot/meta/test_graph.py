@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.meta.graph import GraphClient, GraphError, error_from
+from bot.meta.graph import GraphClient, GraphError, MediaUrlRefused, error_from
+from bot.meta.media_hosts import MediaHosts
 from devtools.ports import free_port
 
 VERSION = "v26.0"
@@ -113,6 +114,13 @@ def meta_error(status: int, code: int | None, message: str = "An error") -> Answ
     if code is not None:
         error.update(code=code, error_subcode=2494010)
     return answer(status, {"error": error})
+
+
+def redirect(location: str, status: int = 302) -> Answer:
+    async def respond(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, headers={"Location": location})
+
+    return respond
 
 
 def raw(status: int, body: bytes, content_type: str = "text/html") -> Answer:
@@ -315,6 +323,12 @@ async def test_a_success_that_is_not_json_is_not_retried(graph, client, sleeps):
 
 # Media
 
+
+def only(*fakes: FakeGraph) -> MediaHosts:
+    """Media hosts that allow exactly these servers' origins."""
+    return MediaHosts.of((), [fake.url for fake in fakes])
+
+
 RECEIPT = b"%PDF-1.4 transfer receipt " + bytes(range(256)) * 40
 
 
@@ -334,7 +348,7 @@ async def test_media_info_then_download_round_trip(graph, client):
     graph.program(answer(200, info), raw(200, RECEIPT, "application/pdf"))
 
     assert await client.media_info("1479537139650973", TOKEN) == info
-    data = await client.download(info["url"], TOKEN, max_bytes=len(RECEIPT))
+    data = await client.download(info["url"], TOKEN, max_bytes=len(RECEIPT), hosts=only(graph))
 
     assert data == RECEIPT
     assert hashlib.sha256(data).hexdigest() == info["sha256"]
@@ -353,7 +367,8 @@ async def test_a_media_id_stays_one_path_segment(graph, client):
 
 async def test_download_with_an_empty_token_sends_no_authorization(graph, client):
     graph.program(raw(200, b"jpeg bytes", "image/jpeg"))
-    assert await client.download(f"{graph.url}/cdn/photo.jpg", "", max_bytes=100) == b"jpeg bytes"
+    photo = f"{graph.url}/cdn/photo.jpg"
+    assert await client.download(photo, "", max_bytes=100, hosts=only(graph)) == b"jpeg bytes"
     assert "Authorization" not in graph.received[0].headers
 
 
@@ -368,7 +383,9 @@ async def test_download_beyond_max_bytes_is_refused_from_the_content_length(grap
 
     graph.program(announce_ten_megabytes_then_stall)
     with pytest.raises(GraphError) as raised:
-        await client.download(f"{graph.url}/media/big", TOKEN, max_bytes=1024 * 1024)
+        await client.download(
+            f"{graph.url}/media/big", TOKEN, max_bytes=1024 * 1024, hosts=only(graph)
+        )
     assert (raised.value.title, raised.value.retryable) == ("too large", False)
     assert len(graph.received) == 1
     assert sleeps.delays == []
@@ -388,23 +405,105 @@ async def test_download_beyond_max_bytes_is_refused_while_streaming(graph, clien
 
     graph.program(stream_past_the_limit_then_stall)
     with pytest.raises(GraphError) as raised:
-        await client.download(f"{graph.url}/media/endless", TOKEN, max_bytes=max_bytes)
+        await client.download(
+            f"{graph.url}/media/endless", TOKEN, max_bytes=max_bytes, hosts=only(graph)
+        )
     assert (raised.value.title, raised.value.retryable) == ("too large", False)
     assert sleeps.delays == []
 
 
 async def test_download_of_exactly_max_bytes_succeeds(graph, client):
     graph.program(raw(200, RECEIPT, "application/pdf"))
-    data = await client.download(f"{graph.url}/media/r", TOKEN, max_bytes=len(RECEIPT))
+    data = await client.download(
+        f"{graph.url}/media/r", TOKEN, max_bytes=len(RECEIPT), hosts=only(graph)
+    )
     assert data == RECEIPT
 
 
 async def test_an_expired_media_url_is_a_permanent_error(graph, client, sleeps):
     graph.program(meta_error(404, None, "URL expired"))
     with pytest.raises(GraphError) as raised:
-        await client.download(f"{graph.url}/media/old", TOKEN, max_bytes=1000)
+        await client.download(f"{graph.url}/media/old", TOKEN, max_bytes=1000, hosts=only(graph))
     assert (raised.value.http_status, raised.value.retryable) == (404, False)
     assert sleeps.delays == []
+
+
+@pytest.fixture
+async def elsewhere() -> AsyncIterator[FakeGraph]:
+    """Another server on loopback: another origin, allowed or not as the test says."""
+    async with running_fake_graph() as fake:
+        yield fake
+
+
+async def test_a_media_url_off_the_allowed_hosts_is_never_asked(graph, elsewhere, client, sleeps):
+    with pytest.raises(MediaUrlRefused) as raised:
+        await client.download(f"{elsewhere.url}/x.jpg", TOKEN, max_bytes=100, hosts=only(graph))
+    assert (raised.value.host, raised.value.retryable) == ("127.0.0.1", False)
+    assert elsewhere.received == [] and sleeps.delays == []
+
+
+@pytest.mark.parametrize("url", ["not a url", "/relative/x.jpg", "http://[::1/x"])
+async def test_a_media_url_that_is_no_url_is_refused(graph, client, url: str):
+    with pytest.raises(MediaUrlRefused):
+        await client.download(url, TOKEN, max_bytes=100, hosts=only(graph))
+    assert graph.received == []
+
+
+async def test_a_redirect_on_the_same_origin_is_followed_with_the_token(graph, client):
+    graph.program(redirect("/media/final?sig=1"), raw(200, RECEIPT, "application/pdf"))
+
+    data = await client.download(
+        f"{graph.url}/media/r", TOKEN, max_bytes=len(RECEIPT), hosts=only(graph)
+    )
+
+    assert data == RECEIPT
+    first, second = graph.received
+    assert second.raw_path == "/media/final?sig=1"
+    assert first.headers["Authorization"] == second.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_a_redirect_to_another_allowed_origin_gets_no_token(graph, elsewhere, client):
+    graph.program(redirect(f"{elsewhere.url}/cdn/r.pdf", status=307))
+    elsewhere.program(raw(200, RECEIPT, "application/pdf"))
+
+    data = await client.download(
+        f"{graph.url}/media/r", TOKEN, max_bytes=len(RECEIPT), hosts=only(graph, elsewhere)
+    )
+
+    assert data == RECEIPT
+    assert graph.received[0].headers["Authorization"] == f"Bearer {TOKEN}"
+    assert "Authorization" not in elsewhere.received[0].headers
+
+
+async def test_a_redirect_off_the_allowed_hosts_is_never_followed(graph, elsewhere, client, sleeps):
+    graph.program(redirect(f"{elsewhere.url}/internal/secrets"))
+
+    with pytest.raises(MediaUrlRefused):
+        await client.download(f"{graph.url}/media/r", TOKEN, max_bytes=100, hosts=only(graph))
+
+    assert len(graph.received) == 1
+    assert elsewhere.received == [] and sleeps.delays == []
+
+
+async def test_a_redirect_to_another_scheme_is_refused(graph, client):
+    graph.program(redirect("file:///etc/passwd"))
+    with pytest.raises(MediaUrlRefused):
+        await client.download(f"{graph.url}/media/r", TOKEN, max_bytes=100, hosts=only(graph))
+
+
+async def test_more_than_three_redirects_are_refused(graph, client, sleeps):
+    graph.program(*(redirect(f"/media/hop{n}") for n in range(4)))
+    with pytest.raises(GraphError) as raised:
+        await client.download(f"{graph.url}/media/r", TOKEN, max_bytes=100, hosts=only(graph))
+    assert (raised.value.title, raised.value.retryable) == ("too many redirects", False)
+    assert len(graph.received) == 4 and sleeps.delays == []
+
+
+async def test_api_calls_never_follow_a_redirect(graph, elsewhere, client):
+    graph.program(redirect(f"{elsewhere.url}/{VERSION}/1479537139650973"))
+    with pytest.raises(GraphError):
+        await client.media_info("1479537139650973", TOKEN)
+    assert elsewhere.received == []
 
 
 # Event loops

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.platform.settings import ConfigurationError, Settings
+from bot.platform.settings import META_MEDIA_HOSTS, ConfigurationError, Settings
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,61 @@ def test_the_graph_api_version_is_one_meta_still_serves_and_can_be_set():
     default = Settings.from_env(SECRETS).graph_api_version
     assert int(default.removeprefix("v").split(".")[0]) >= 25
     assert Settings.from_env({**SECRETS, "GRAPH_API_VERSION": "v25.0"}).graph_api_version == "v25.0"
+
+
+def test_metas_media_hosts_are_the_default() -> None:
+    assert (
+        Settings.from_env(SECRETS).meta_media_hosts
+        == META_MEDIA_HOSTS
+        == (
+            "lookaside.fbsbx.com",
+            "lookaside.instagram.com",
+            "*.fbcdn.net",
+            "*.cdninstagram.com",
+        )
+    )
+
+
+def test_media_hosts_can_be_set() -> None:
+    env = {**SECRETS, "META_MEDIA_HOSTS": " Lookaside.fbsbx.com, *.fbcdn.net ,media.example.com"}
+    assert Settings.from_env(env).meta_media_hosts == (
+        "lookaside.fbsbx.com",
+        "*.fbcdn.net",
+        "media.example.com",
+    )
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        "*",
+        "*.com",
+        "https://lookaside.fbsbx.com",
+        "lookaside.fbsbx.com:443",
+        "a.b/c",
+        "x,,y",
+        "*x.y",
+    ],
+)
+def test_a_malformed_media_host_is_refused(hosts: str) -> None:
+    with pytest.raises(ConfigurationError, match="META_MEDIA_HOSTS"):
+        Settings.from_env({**SECRETS, "META_MEDIA_HOSTS": hosts})
+
+
+@pytest.mark.parametrize(
+    "env, origins",
+    [
+        ({}, ()),
+        ({"GRAPH_API_URL": "http://127.0.0.1:8900/"}, ("http://127.0.0.1:8900",)),
+        (
+            {"GRAPH_API_URL": "http://127.0.0.1:8900", "INSTAGRAM_GRAPH_API_URL": "http://[::1]:2"},
+            ("http://127.0.0.1:8900", "http://[::1]:2"),
+        ),
+        ({"INSTAGRAM_GRAPH_API_URL": "https://ig-proxy.example"}, ("https://ig-proxy.example",)),
+    ],
+    ids=["meta", "double", "both", "instagram-proxy"],
+)
+def test_graph_api_hosts_that_are_not_metas_are_media_origins(
+    env: dict[str, str], origins: tuple[str, ...]
+) -> None:
+    assert Settings.from_env({**SECRETS, **env}).media_origins == origins

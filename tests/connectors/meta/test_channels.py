@@ -12,8 +12,9 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -781,6 +782,77 @@ async def test_a_receipt_whose_media_is_gone_is_reported(graph: GraphDoubleThrea
     await post(app, WA_URL, whatsapp([gone]))
     await until(lambda: len(rasa.messages) == 1)
     assert json.loads(rasa.texts[0][len("/upload_receipt") :]) == {"receipt_problem": "unreadable"}
+
+
+def receipt_problem_of(rasa: RasaStandIn) -> str:
+    return json.loads(rasa.texts[0][len("/upload_receipt") :])["receipt_problem"]
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[GraphDoubleThread]:
+    """A second double on another port: another origin, which no media may come from."""
+    with GraphDoubleThread() as double:
+        yield double
+
+
+async def test_a_whatsapp_media_url_off_metas_hosts_is_refused_and_gets_no_token(
+    graph: GraphDoubleThread, elsewhere: GraphDoubleThread, s3, caplog
+) -> None:
+    elsewhere.add_media(JPEG, "image/jpeg", media_id="stolen")
+    url = f"{elsewhere.url}/__media/stolen?sig=secret-query"
+    media_id = graph.add_media(JPEG, "image/jpeg", url=url)
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+
+    await post(app, WA_URL, whatsapp([wa_photo(media_id, JPEG)]))
+    await until(lambda: len(rasa.messages) == 1)
+
+    assert receipt_problem_of(rasa) == "unreadable"
+    assert elsewhere.downloads() == []
+    assert s3.list_objects_v2(Bucket="test-receipts").get("KeyCount") == 0
+    [refused] = [r for r in caplog.records if r.getMessage().startswith("receipt url refused")]
+    assert refused.host == "127.0.0.1"
+    logged = "\n".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
+    assert "secret-query" not in logged and "/__media/stolen" not in logged
+
+
+async def test_an_instagram_attachment_off_metas_hosts_is_refused(
+    elsewhere: GraphDoubleThread, s3
+) -> None:
+    elsewhere.add_media(JPEG, "image/jpeg", media_id="cdn-1", public=True)
+    rasa = RasaStandIn()
+    app = app_for(InstagramInput, rasa)
+
+    for url in (f"{elsewhere.url}/__files/cdn-1", "file:///etc/passwd", "not a url"):
+        attachment = ig_event({"attachments": [{"type": "image", "payload": {"url": url}}]})
+        await post(app, IG_URL, instagram([attachment]))
+    await until(lambda: len(rasa.messages) == 3)
+
+    assert [json.loads(t[len("/upload_receipt") :]) for t in rasa.texts] == [
+        {"receipt_problem": "unreadable"}
+    ] * 3
+    assert elsewhere.downloads() == []
+    assert s3.list_objects_v2(Bucket="test-receipts").get("KeyCount") == 0
+
+
+async def test_a_redirect_is_followed_on_metas_hosts_only(
+    graph: GraphDoubleThread, elsewhere: GraphDoubleThread, s3
+) -> None:
+    graph.add_media(JPEG, "image/jpeg", media_id="cdn-1", public=True)
+    elsewhere.add_media(JPEG, "image/jpeg", media_id="cdn-2", public=True)
+    rasa = RasaStandIn()
+    app = app_for(InstagramInput, rasa)
+
+    for target in (f"{graph.url}/__files/cdn-1", f"{elsewhere.url}/__files/cdn-2"):
+        url = f"{graph.url}/__redirect?to={quote(target, safe='')}"
+        attachment = ig_event({"attachments": [{"type": "image", "payload": {"url": url}}]})
+        await post(app, IG_URL, instagram([attachment]))
+    await until(lambda: len(rasa.messages) == 2)
+
+    outcomes = [json.loads(t[len("/upload_receipt") :]) for t in rasa.texts]
+    assert "receipt_file" in outcomes[0] and outcomes[1] == {"receipt_problem": "unreadable"}
+    assert [d["media_id"] for d in graph.downloads()] == ["cdn-1"]
+    assert elsewhere.downloads() == []
 
 
 # Instagram
