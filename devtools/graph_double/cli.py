@@ -18,7 +18,10 @@ def send_line(record: Record) -> str:
     """How the CLI shows one send: time, account, masked recipient, outcome, text or type."""
     body = record["body"]
     recipient = recipient_of(body)
-    outcome = "" if record["error"] is None else f" FAILED {record['error']['code']}"
+    if record["error"] is not None:
+        outcome = f" FAILED {record['error']['code']}"
+    else:
+        outcome = "" if record["delivered"] else " NOT DELIVERED (a user id in to)"
     text = " ".join(describe(body).split())
     text = text if len(text) <= 100 else text[:99] + "…"
     clock = dt.datetime.fromisoformat(record["received_at"]).astimezone().strftime("%H:%M:%S")

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from bot.meta.signature import signature_header
-from devtools.graph_double import GraphDouble, GraphDoubleThread, send_line
+from devtools.graph_double import GraphDouble, GraphDoubleThread, describe, send_line
 from devtools.whatsapp_chat import (
     ChatConfig,
     Choice,
@@ -32,6 +32,7 @@ from devtools.whatsapp_chat import (
 
 PHONE_NUMBER_ID = "100000001"
 WA_ID = "2348012345678"
+BSUID = "NG.8462019375510"
 IG_ACCOUNT = "17841400000000001"
 IGSID = "6543210987654321"
 TOKEN = "EAAGshoptoken1234abcd"
@@ -48,6 +49,36 @@ def graph() -> Iterator[GraphDoubleThread]:
 
 def whatsapp_text(to: str = WA_ID, text: str = "Your code is ready") -> dict[str, Any]:
     return {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": text}}
+
+
+def whatsapp_text_to_user(user_id: str = BSUID, text: str = "Hello") -> dict[str, Any]:
+    """A text sent by business-scoped user id, as to a buyer who shows no number."""
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "recipient": user_id,
+        "type": "text",
+        "text": {"body": text},
+    }
+
+
+def authentication_template(button: str = "url", **address: str) -> dict[str, Any]:
+    """A one-time code template, the code in its body and in a URL or copy-code button."""
+    code = [{"type": "text", "text": "K7#M@P2Q"}]
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        **address,
+        "type": "template",
+        "template": {
+            "name": "trustguard_code",
+            "language": {"code": "en"},
+            "components": [
+                {"type": "body", "parameters": code},
+                {"type": "button", "sub_type": button, "index": "0", "parameters": code},
+            ],
+        },
+    }
 
 
 def instagram_text(recipient: str = IGSID, text: str = "hi") -> dict[str, Any]:
@@ -94,7 +125,76 @@ def test_whatsapp_send_is_answered_like_meta_and_recorded(graph: GraphDoubleThre
     assert record["body"] == whatsapp_text()
     assert record["id"] == message["id"]
     assert record["error"] is None
+    assert record["delivered"] is True
     assert dt.datetime.fromisoformat(record["received_at"]).tzinfo is not None
+
+
+def test_a_send_by_user_id_is_answered_like_meta_and_listed_under_it(
+    graph: GraphDoubleThread,
+) -> None:
+    response = send(graph, whatsapp_text_to_user())
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["contacts"] == [{"input": BSUID, "user_id": BSUID}]
+    [message] = answer["messages"]
+    assert message["id"].startswith("wamid.")
+    [record] = graph.sent()
+    assert (record["id"], record["error"], record["delivered"]) == (message["id"], None, True)
+    assert [r["id"] for r in listed(graph, to=BSUID)] == [message["id"]]
+    assert listed(graph, to=WA_ID) == []
+
+
+def test_a_user_id_in_to_is_accepted_like_meta_and_delivered_to_no_one(
+    graph: GraphDoubleThread,
+) -> None:
+    misaddressed = whatsapp_text(to=BSUID)
+    both = {**whatsapp_text_to_user(), "to": BSUID}  # to wins over recipient, as at Meta
+
+    responses = [send(graph, misaddressed), send(graph, both)]
+
+    assert [response.status_code for response in responses] == [200, 200]
+    assert all(r.json()["messages"][0]["id"].startswith("wamid.") for r in responses)
+    records = graph.sent()
+    assert [(r["status"], r["delivered"]) for r in records] == [(200, False), (200, False)]
+    assert listed(graph, to=BSUID) == []
+    assert "NOT DELIVERED" in send_line(records[0])
+
+
+def test_to_wins_over_recipient(graph: GraphDoubleThread) -> None:
+    answer = send(graph, {**whatsapp_text_to_user(), "to": WA_ID}).json()
+
+    assert answer["contacts"] == [{"input": WA_ID, "wa_id": WA_ID}]
+    assert len(listed(graph, to=WA_ID)) == 1
+    assert listed(graph, to=BSUID) == []
+
+
+@pytest.mark.parametrize("button", ["url", "copy_code"])
+def test_an_authentication_template_to_a_user_id_is_refused_like_meta(
+    graph: GraphDoubleThread, button: str
+) -> None:
+    graph.fail_next(130429, 429)
+
+    refused = send(graph, authentication_template(button, recipient=BSUID))
+    to_the_number = send(graph, authentication_template(button, to=WA_ID))
+
+    error = assert_meta_error(refused, 400, 131062)
+    assert "Business-scoped user ID (BSUID) recipients are not supported" in error["message"]
+    failed, _ = graph.sent()
+    assert (failed["id"], failed["status"], failed["delivered"]) == (None, 400, False)
+    assert failed["error"]["code"] == 131062
+    assert [r["status"] for r in listed(graph, to=BSUID)] == [400]  # the chat shows why
+    # The refusal left the queued failure for the next send, which was to the number.
+    assert_meta_error(to_the_number, 429, 130429)
+    assert send(graph, authentication_template(button, to=WA_ID)).status_code == 200
+
+
+def test_other_templates_go_to_a_user_id(graph: GraphDoubleThread) -> None:
+    body = authentication_template(recipient=BSUID)
+    body["template"]["components"][1] = {"type": "button", "sub_type": "quick_reply"}
+
+    assert send(graph, body).status_code == 200
+    assert graph.sent()[0]["delivered"] is True
 
 
 def test_every_send_gets_its_own_id(graph: GraphDoubleThread) -> None:
@@ -144,9 +244,13 @@ def test_a_body_for_neither_platform_is_refused(graph: GraphDoubleThread) -> Non
     url = f"{graph.url}/v21.0/{PHONE_NUMBER_ID}/messages"
     not_json = requests.post(url, data=b"{", headers=AUTH, timeout=5)
     no_recipient = send(graph, {"messaging_product": "whatsapp", "type": "text"})
+    number_as_recipient = send(graph, whatsapp_text_to_user(user_id=WA_ID))
+    instagram_shape = send(graph, {**whatsapp_text_to_user(), "recipient": {"id": BSUID}})
 
     assert_meta_error(not_json, 400, 100)
     assert_meta_error(no_recipient, 400, 100)
+    assert_meta_error(number_as_recipient, 400, 100)
+    assert_meta_error(instagram_shape, 400, 100)
     assert graph.sent() == []
 
 
@@ -166,6 +270,7 @@ def test_fail_next_fails_exactly_that_many_sends_then_succeeds(graph: GraphDoubl
     records = graph.sent()
     assert [record["status"] for record in records] == [429, 429, 200]
     assert [record["id"] is None for record in records] == [True, True, False]
+    assert [record["delivered"] for record in records] == [False, False, True]
     assert records[0]["error"]["code"] == 130429
 
 
@@ -289,7 +394,10 @@ def test_sent_can_be_filtered_by_recipient_and_read_from_an_index(
     assert [r["body"]["message"]["text"] for r in listed(graph, to=IGSID)] == ["on instagram"]
     assert [r["index"] for r in listed(graph, since=2)] == [2, 3]
     assert [r["index"] for r in listed(graph, to=WA_ID, since=1)] == [3]
-    assert listed(graph, since=4) == []
+    send(graph, whatsapp_text_to_user(text="three"))
+    reached = listed(graph, to=[WA_ID, BSUID])  # one buyer's number and user id
+    assert [r["index"] for r in reached] == [0, 3, 4]
+    assert listed(graph, since=5) == []
     invalid = requests.get(f"{graph.url}/__sent", params={"since": "-1"}, timeout=5)
     assert_meta_error(invalid, 400, 100)
 
@@ -340,6 +448,21 @@ def test_the_cli_line_masks_the_recipient(graph: GraphDoubleThread) -> None:
     assert WA_ID not in ok and "***5678" in ok
     assert ok.endswith("Welcome to Demo Shop")
     assert "FAILED 130429" in failed and failed.endswith("[image]")
+
+
+def test_templates_and_contact_requests_are_described_by_name_and_text() -> None:
+    contact_request = {
+        "type": "interactive",
+        "interactive": {
+            "type": "request_contact_info",
+            "body": {"text": "Share your number to get your code"},
+            "action": {"name": "request_contact_info"},
+        },
+    }
+
+    assert describe(authentication_template(to=WA_ID)) == "[template trustguard_code]"
+    assert describe({"type": "template", "template": {}}) == "[template]"
+    assert describe(contact_request) == "Share your number to get your code"
 
 
 async def test_the_async_double_serves_and_records() -> None:
