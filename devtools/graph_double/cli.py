@@ -17,7 +17,8 @@ from devtools.graph_double.server import GraphDouble
 def send_line(record: Record) -> str:
     """How the CLI shows one send: time, account, masked recipient, outcome, text or type."""
     body = record["body"]
-    recipient = recipient_of(body)
+    # A send that reaches no one still shows where it was addressed.
+    recipient = recipient_of(body) or body.get("to")
     if record["error"] is not None:
         outcome = f" FAILED {record['error']['code']}"
     else:

@@ -17,16 +17,21 @@ import pytest
 import requests
 
 from bot.meta.signature import signature_header
-from devtools.graph_double import GraphDouble, GraphDoubleThread, describe, send_line
+from bot.meta.webhooks import parse_whatsapp
+from devtools.graph_double import GraphDouble, GraphDoubleThread, describe, is_bsuid, send_line
 from devtools.whatsapp_chat import (
+    CONTACT_REQUEST,
+    Buyer,
     ChatConfig,
     Choice,
     chat,
+    default_user_id,
     main,
     pick,
     render_reply,
     sign,
     whatsapp_button_webhook,
+    whatsapp_shared_number_webhook,
     whatsapp_text_webhook,
 )
 
@@ -38,7 +43,9 @@ IGSID = "6543210987654321"
 TOKEN = "EAAGshoptoken1234abcd"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SECRET = "test-app-secret-0123456789"
-WHO = {"phone_number_id": PHONE_NUMBER_ID, "wa_id": WA_ID, "name": "Ada"}
+ADA = Buyer(name="Ada", user_id=BSUID, wa_id=WA_ID)
+ADA_BUYS = Buyer(name="Ada", user_id=BSUID, wa_id=None, username="ada_buys")  # no number shown
+WHO = {"phone_number_id": PHONE_NUMBER_ID, "buyer": ADA}
 
 
 @pytest.fixture
@@ -158,7 +165,8 @@ def test_a_user_id_in_to_is_accepted_like_meta_and_delivered_to_no_one(
     records = graph.sent()
     assert [(r["status"], r["delivered"]) for r in records] == [(200, False), (200, False)]
     assert listed(graph, to=BSUID) == []
-    assert "NOT DELIVERED" in send_line(records[0])
+    line = send_line(records[0])
+    assert "-> ***5510 NOT DELIVERED" in line and BSUID not in line
 
 
 def test_to_wins_over_recipient(graph: GraphDoubleThread) -> None:
@@ -796,14 +804,61 @@ def test_text_webhook_has_the_cloud_api_shape() -> None:
     value = change["value"]
     assert value["messaging_product"] == "whatsapp"
     assert value["metadata"]["phone_number_id"] == PHONE_NUMBER_ID
-    assert value["contacts"] == [{"profile": {"name": "Ada"}, "wa_id": WA_ID}]
+    assert value["contacts"] == [{"profile": {"name": "Ada"}, "wa_id": WA_ID, "user_id": BSUID}]
     [message] = value["messages"]
     assert message["from"] == WA_ID
+    assert message["from_user_id"] == BSUID
     assert message["id"].startswith("wamid.")
     assert message["timestamp"].isdigit()
     assert abs(int(message["timestamp"]) - dt.datetime.now().timestamp()) < 3600
     assert message["type"] == "text"
     assert message["text"] == {"body": "hello"}
+
+
+def test_a_buyer_with_a_username_shows_no_number_at_all() -> None:
+    who = {"phone_number_id": PHONE_NUMBER_ID, "buyer": ADA_BUYS}
+    button = Choice("button_reply", "confirm:ORD-7F3K9Q", "Confirm", message_id="wamid.OFFER")
+
+    for payload in (whatsapp_text_webhook("hi", **who), whatsapp_button_webhook(button, **who)):
+        value = payload["entry"][0]["changes"][0]["value"]
+        # Absent, not empty, as Meta sends them.
+        assert value["contacts"] == [
+            {"profile": {"name": "Ada", "username": "ada_buys"}, "user_id": BSUID}
+        ]
+        [message] = value["messages"]
+        assert "from" not in message
+        assert message["from_user_id"] == BSUID
+        [parsed], _ = parse_whatsapp(payload)  # and the assistant reads them so
+        assert (parsed.sender, parsed.whatsapp.wa_id) == (BSUID, None)
+        assert parsed.whatsapp.username == "ada_buys"
+
+
+def test_the_shared_number_answers_the_request_for_it_in_metas_shape() -> None:
+    payload = whatsapp_shared_number_webhook(
+        "2348099990000", phone_number_id=PHONE_NUMBER_ID, buyer=ADA_BUYS
+    )
+
+    message = message_of(payload)
+    assert "from" not in message
+    assert (message["type"], message["from_user_id"]) == ("contacts", BSUID)
+    assert message["contacts"] == [
+        {
+            "name": {"formatted_name": "Ada"},
+            "phones": [{"phone": "+234 809 999 0000", "wa_id": "2348099990000", "type": "CELL"}],
+            "origin": "contact_request",
+        }
+    ]
+    [parsed], _ = parse_whatsapp(payload)
+    assert parsed.contact is not None and parsed.contact.is_senders_own
+    assert parsed.contact.wa_id == "2348099990000"
+
+
+def test_a_default_user_id_is_a_bsuid_that_stays_with_the_number() -> None:
+    user_id = default_user_id(WA_ID)
+
+    assert is_bsuid(user_id) and user_id.startswith("NG.")
+    assert default_user_id(WA_ID) == user_id
+    assert default_user_id("2348099990000") != user_id
 
 
 def test_each_webhook_message_has_a_fresh_id() -> None:
@@ -878,6 +933,27 @@ def test_only_an_offered_number_picks_a_choice() -> None:
     assert pick("3", choices) is None
     assert pick("0", choices) is None
     assert pick("2 bags", choices) is None
+    assert pick("share", choices) is None
+
+
+def contact_request(text: str) -> dict[str, Any]:
+    """A WhatsApp send body asking for the buyer's number, as the assistant sends it."""
+    interactive = {
+        "type": "request_contact_info",
+        "body": {"text": text},
+        "action": {"name": "request_contact_info"},
+    }
+    return {"type": "interactive", "interactive": interactive}
+
+
+def test_a_request_for_the_number_is_shown_and_answered_with_share() -> None:
+    record = {"id": "wamid.R", "error": None, "body": contact_request("Share your number")}
+
+    lines, choices = render_reply(record)
+
+    assert lines == ["Share your number", '  [Share phone number] type "share" to send your number']
+    assert choices == [Choice(CONTACT_REQUEST, "share", "Share phone number", None, "wamid.R")]
+    assert pick("share", choices) == pick("Share", choices) == choices[0]
 
 
 class StubAssistant(ThreadingHTTPServer):
@@ -892,10 +968,10 @@ class StubAssistant(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/webhooks/whatsapp/webhook"
 
-    def reply(self, wa_id: str, body: dict[str, Any]) -> None:
+    def reply(self, address: dict[str, str], body: dict[str, Any]) -> None:
         url = f"{self.graph_url}/v21.0/{PHONE_NUMBER_ID}/messages"
-        message = {"messaging_product": "whatsapp", "to": wa_id, **body}
-        requests.post(url, json=message, headers=AUTH, timeout=5).raise_for_status()
+        message = {"messaging_product": "whatsapp", "recipient_type": "individual", **address}
+        requests.post(url, json={**message, **body}, headers=AUTH, timeout=5).raise_for_status()
 
 
 class _StubHandler(BaseHTTPRequestHandler):
@@ -909,11 +985,18 @@ class _StubHandler(BaseHTTPRequestHandler):
             return
         message = message_of(json.loads(raw))
         self.server.received.append(message)
-        if message["type"] == "text":
-            self.server.reply(message["from"], BUTTONS)
+        user_id = message["from_user_id"]
+        sender = {"to": message["from"]} if "from" in message else {"recipient": user_id}
+        if message["type"] == "contacts":
+            # A user id in `to` is accepted and lost; the chat must not show it.
+            self.server.reply({"to": user_id}, text("Lost"))
+            shared = message["contacts"][0]["phones"][0]["wa_id"]
+            self.server.reply({"to": shared}, text("Thanks, got your number"))
+        elif message["type"] == "text":
+            self.server.reply(sender, BUTTONS if "from" in message else ASK_FOR_NUMBER)
         else:
             picked = message["interactive"]["button_reply"]["id"]
-            self.server.reply(message["from"], {"type": "text", "text": {"body": f"Got {picked}"}})
+            self.server.reply(sender, text(f"Got {picked}"))
         self.send_response(200)
         self.end_headers()
 
@@ -921,7 +1004,12 @@ class _StubHandler(BaseHTTPRequestHandler):
         """Keep the test output clean."""
 
 
+def text(body: str) -> dict[str, Any]:
+    return {"type": "text", "text": {"body": body}}
+
+
 BUTTONS = reply_buttons("Confirm ORD-1?", ("yes", "Yes"), ("no", "No"))
+ASK_FOR_NUMBER = contact_request("Share your number to continue")
 
 
 @pytest.fixture
@@ -947,13 +1035,19 @@ def lines_then_eof(*lines: str) -> Callable[[], str]:
     return read_line
 
 
-def config(graph: GraphDoubleThread, assistant: StubAssistant, secret: str) -> ChatConfig:
+def config(
+    graph: GraphDoubleThread,
+    assistant: StubAssistant,
+    secret: str,
+    buyer: Buyer = ADA,
+    share_wa_id: str = WA_ID,
+) -> ChatConfig:
     return ChatConfig(
         webhook=assistant.url,
         graph=graph.url,
         phone_number_id=PHONE_NUMBER_ID,
-        wa_id=WA_ID,
-        name="Ada",
+        buyer=buyer,
+        share_wa_id=share_wa_id,
         app_secret=secret,
         reply_timeout=10,
         quiet_period=0.2,
@@ -977,6 +1071,28 @@ def test_chat_sends_signed_webhooks_and_buttons_work_by_number(
     assert tapped["context"]["id"] == offer["id"]
 
 
+def test_chat_as_a_username_reads_replies_by_user_id_and_shares_the_number(
+    graph: GraphDoubleThread, assistant: StubAssistant
+) -> None:
+    out: list[str] = []
+    settings = config(graph, assistant, SECRET, buyer=ADA_BUYS, share_wa_id="2348099990000")
+
+    chat(settings, lines_then_eof("hi", "share"), out.append)
+
+    assert out == [
+        "bot> Share your number to continue",
+        '       [Share phone number] type "share" to send your number',
+        "bot> Thanks, got your number",
+    ]
+    said, shared = assistant.received
+    assert "from" not in said and said["from_user_id"] == BSUID
+    assert shared["type"] == "contacts" and "from" not in shared
+    assert shared["contacts"][0]["origin"] == "contact_request"
+    assert shared["contacts"][0]["phones"][0]["wa_id"] == "2348099990000"
+    lost = [r for r in graph.sent() if not r["delivered"]]
+    assert [r["body"]["text"]["body"] for r in lost] == ["Lost"]
+
+
 def test_chat_reports_a_refused_webhook(graph: GraphDoubleThread, assistant: StubAssistant) -> None:
     out: list[str] = []
 
@@ -993,3 +1109,40 @@ def test_chat_refuses_to_start_without_the_app_secret(
 
     assert main(["--graph", "http://127.0.0.1:9"]) == 2
     assert "META_APP_SECRET" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "option",
+    [["--bsuid", "8462019375510"], ["--share-phone", "12"], ["--wa-id", "not a number"]],
+)
+def test_chat_refuses_ids_that_cannot_be_whatsapp_ones(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], option: list[str]
+) -> None:
+    monkeypatch.setenv("META_APP_SECRET", SECRET)
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--graph", "http://127.0.0.1:9", *option])
+
+    assert exited.value.code == 2
+    assert f"argument {option[0]}: " in capsys.readouterr().err
+
+
+def test_the_username_option_chats_with_no_number_shown(
+    graph: GraphDoubleThread,
+    assistant: StubAssistant,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("META_APP_SECRET", SECRET)
+    typed = lines_then_eof("hi", "share")
+    monkeypatch.setattr("builtins.input", lambda prompt: typed())
+    argv = ["--graph", graph.url, "--webhook", assistant.url, "--username", "ada_buys"]
+
+    assert main(argv) == 0
+
+    said, shared = assistant.received
+    assert "from" not in said and said["from_user_id"] == default_user_id(WA_ID)
+    assert shared["contacts"][0]["phones"][0]["wa_id"] == WA_ID  # --share-phone defaults so
+    out = capsys.readouterr().out
+    assert "Ada (@ada_buys, no number shown, user id ***" in out and WA_ID not in out
+    assert "bot> Thanks, got your number" in out
