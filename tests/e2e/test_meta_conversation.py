@@ -12,7 +12,7 @@ import requests
 import sqlalchemy as sa
 
 from bot.platform.patterns import OTP_CODE_PATTERN
-from devtools.graph_double import GraphDoubleThread
+from devtools.graph_double import GraphDoubleThread, recipient_of
 from tests.e2e.harness import Assistant, add_kemi_and_tunde, add_shop, cli
 from tests.helpers.meta import (
     IG_ACCOUNT_ID,
@@ -41,8 +41,7 @@ class Chat:
 
     def replies(self) -> list[dict[str, Any]]:
         def to_me(send: dict[str, Any]) -> bool:
-            body = send["body"]
-            recipient = body.get("to") or body.get("recipient", {}).get("id")
+            recipient = recipient_of(send["body"])
             account = self.who.get("phone_number_id") or self.who.get("account_id")
             return recipient == self.user and send["account_id"] == account
 
