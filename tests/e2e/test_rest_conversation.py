@@ -163,13 +163,16 @@ def test_a_rest_caller_cannot_speak_for_a_whatsapp_buyer(
     engine = sa.create_engine(database_url)
     with engine.connect() as connection:
         buyers = connection.execute(
-            sa.text("SELECT channel, channel_user_id, verified_at IS NOT NULL FROM buyers")
+            sa.text(
+                "SELECT i.channel, i.key, b.verified_at IS NOT NULL FROM buyers b "
+                "JOIN buyer_identities i ON i.buyer_id = b.id"
+            )
         ).all()
         assert sorted(buyers) == [("rest", "x", 1), ("whatsapp", buyer, 0)]
         whatsapp_codes = connection.execute(
             sa.text(
-                "SELECT count(*) FROM otp_challenges JOIN buyers ON buyers.id = buyer_id "
-                "WHERE buyers.channel = 'whatsapp'"
+                "SELECT count(*) FROM otp_challenges JOIN buyer_identities i "
+                "ON i.buyer_id = otp_challenges.buyer_id WHERE i.channel = 'whatsapp'"
             )
         ).scalar()
         assert whatsapp_codes == 0
