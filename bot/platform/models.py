@@ -217,7 +217,7 @@ class InboxMessage(Base):
     channel = sa.Column(sa.String(16), nullable=False)
     account_id = sa.Column(sa.String(64), nullable=False)
     platform_message_id = sa.Column(sa.String(255), nullable=False)
-    sender = sa.Column(sa.String(128), nullable=False)
+    sender = sa.Column(sa.String(160), nullable=False)
     message = sa.Column(sa.JSON, nullable=False)
     sent_at = sa.Column(sa.DateTime, nullable=False)
     received_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)

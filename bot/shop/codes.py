@@ -72,7 +72,9 @@ def issue_code(
     """Issue a fresh code for the buyer, superseding the previous one. Returns the plain code.
 
     With ``phone`` the code is to be sent to that number: typed back, it proves the number is the
-    buyer's. Both kinds share the limits, so sending codes to numbers cannot be abused either.
+    buyer's. A code of each kind may follow one of the other at once (a buyer just verified in
+    the chat may link their number), but not one of its own kind within a minute, and both kinds
+    count towards the hourly limit, so sending codes to numbers cannot be abused either.
     Runs under the buyer's lock (``_locked``), so two resends that race are checked one after
     the other against the limits: never both issued.
     """
@@ -80,23 +82,20 @@ def issue_code(
     now = utcnow()
     if buyer.code_locked_until is not None and buyer.code_locked_until > now:
         raise IssueRefused(buyer.code_locked_until - now, Limit.COOLING_DOWN)
-    recent = (
-        session.execute(
-            sa.select(OtpChallenge.created_at)
-            .where(
-                OtpChallenge.shop_id == buyer.shop_id,
-                OtpChallenge.buyer_id == buyer.id,
-                OtpChallenge.created_at > now - dt.timedelta(hours=1),
-            )
-            .order_by(OtpChallenge.created_at.desc())
+    recent = session.execute(
+        sa.select(OtpChallenge.created_at, OtpChallenge.phone.is_not(None))
+        .where(
+            OtpChallenge.shop_id == buyer.shop_id,
+            OtpChallenge.buyer_id == buyer.id,
+            OtpChallenge.created_at > now - dt.timedelta(hours=1),
         )
-        .scalars()
-        .all()
-    )
-    if recent and now - recent[0] < RESEND_INTERVAL:
-        raise IssueRefused(RESEND_INTERVAL - (now - recent[0]), Limit.RESEND_INTERVAL)
+        .order_by(OtpChallenge.created_at.desc())
+    ).all()
+    same_kind = [created for created, to_phone in recent if to_phone == (phone is not None)]
+    if same_kind and now - same_kind[0] < RESEND_INTERVAL:
+        raise IssueRefused(RESEND_INTERVAL - (now - same_kind[0]), Limit.RESEND_INTERVAL)
     if len(recent) >= MAX_CODES_PER_HOUR:
-        raise IssueRefused(recent[-1] + dt.timedelta(hours=1) - now, Limit.HOURLY)
+        raise IssueRefused(recent[-1].created_at + dt.timedelta(hours=1) - now, Limit.HOURLY)
 
     session.execute(
         sa.update(OtpChallenge)

@@ -3,8 +3,11 @@ authentication template, sent to the Graph API double), typed back where it was 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
+import time_machine
 
 from actions.phone import ActionLinkPhone
 from actions.status import ActionOrderStatus
@@ -16,9 +19,11 @@ from bot.platform import db
 from bot.platform.models import AuditEvent, Buyer, OutboundMessage
 from bot.platform.settings import get_settings
 from bot.shop import buyers, orders, shops
+from bot.shop.codes import issue_code
 from bot.shop.profile import CodeTemplate, update_settings
 from devtools.graph_double import GraphDoubleThread
 from tests.actions.helpers import responses, run_action
+from tests.conftest import OTP_SECRET as OTP
 from tests.conftest import make_buyer, tracker_for
 
 PHONE_NUMBER_ID = "106540352242922"
@@ -131,12 +136,22 @@ async def test_a_code_meta_refuses_is_reported_and_recorded(graph):
     assert (failed.status, failed.error_code, failed.recipient) == ("failed", 131026, "***4567")
 
 
-async def test_codes_to_numbers_share_the_resend_limit(graph):
+async def test_codes_to_numbers_have_their_own_resend_interval_and_share_the_hourly_limit(graph):
+    """Just verified in the chat, a buyer may link a number at once; a second number within the
+    minute waits, and chat codes and number codes together stop at five an hour."""
     make_buyer("mama-put", "ada")
-    await link("ada")
+    with db.session_scope() as session:
+        issue_code(
+            session, buyers.find_buyer(session, "mama-put", "rest", "ada"), key=OTP, ttl_seconds=300
+        )
+    first, _ = await link("ada")
+    assert responses(first) == ["utter_phone_code_sent"]
     messages, _ = await link("ada", "0802 555 0199")
     assert responses(messages) == ["utter_code_recently_sent"]
     assert len(graph.sent()) == 1
+    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)):
+        second, _ = await link("ada", "0802 555 0199")
+    assert responses(second) == ["utter_phone_code_sent"]
 
 
 async def test_a_linked_number_is_said_to_be_linked(graph):

@@ -45,6 +45,11 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("otp_challenges", schema=None) as batch_op:
         batch_op.add_column(sa.Column("phone", sa.String(length=20), nullable=True))
+    # A conversation's key may be a business-scoped user id: up to 131 characters.
+    with op.batch_alter_table("inbox_messages", schema=None) as batch_op:
+        batch_op.alter_column(
+            "sender", existing_type=sa.String(length=128), type_=sa.String(length=160)
+        )
     with op.batch_alter_table("buyers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("phone", sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column("phone_verified_at", sa.DateTime(), nullable=True))
@@ -144,6 +149,10 @@ def downgrade() -> None:
         batch_op.drop_column("phone")
     with op.batch_alter_table("otp_challenges", schema=None) as batch_op:
         batch_op.drop_column("phone")
+    with op.batch_alter_table("inbox_messages", schema=None) as batch_op:
+        batch_op.alter_column(
+            "sender", existing_type=sa.String(length=160), type_=sa.String(length=128)
+        )
     with op.batch_alter_table("buyer_identities", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_buyer_identities_buyer_id"))
     op.drop_table("buyer_identities")
