@@ -103,8 +103,14 @@ class GraphClient:
         no Authorization header, for public CDN urls such as Instagram attachments.
         """
         # The url is signed: sent exactly as Meta wrote it, never re-quoted.
+        try:
+            target = URL(url, encoded=True)
+        except ValueError:  # yarl's answer to an unreadable host ("http://[::1")
+            target = URL()
+        if target.scheme not in ("http", "https") or not target.host:
+            raise GraphError(0, None, "not an http(s) url", retryable=False)
         reader = partial(_read_bytes, max_bytes=max_bytes)
-        return await self._call("download", "GET", URL(url, encoded=True), token, reader)
+        return await self._call("download", "GET", target, token, reader)
 
     async def get(self, path: str, token: str | None, params: Mapping[str, str]) -> dict[str, Any]:
         """``GET /{version}/{path}?{params}`` as a JSON object, with the token (if any) as a

@@ -407,6 +407,18 @@ async def test_an_expired_media_url_is_a_permanent_error(graph, client, sleeps):
     assert sleeps.delays == []
 
 
+@pytest.mark.parametrize(
+    "url", ["", "receipt.jpg", "/media/r", "http:media", "http://[::1", "\ufffd"]
+)
+async def test_a_download_url_that_is_not_http_is_a_permanent_error(client, sleeps, url):
+    """An Instagram attachment's url comes from the webhook: whatever it holds, the receipt is
+    unreadable, never an exception the channel does not expect."""
+    with pytest.raises(GraphError) as raised:
+        await client.download(url, "", max_bytes=1000)
+    assert (raised.value.http_status, raised.value.retryable) == (0, False)
+    assert sleeps.delays == []
+
+
 # Event loops
 
 
