@@ -178,7 +178,7 @@ class MetaInput(InputChannel, abc.ABC):
             return response.text("forbidden", status=403)
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
             logger.warning(
                 "signed webhook that is not JSON acknowledged", extra={"channel": self.name()}
             )

@@ -7,6 +7,8 @@ from functools import partial
 from typing import Any
 
 from bot.meta.webhooks.reading import (
+    ACCOUNT_ID,
+    SENDER_ID,
     Content,
     Malformed,
     dict_,
@@ -17,6 +19,7 @@ from bot.meta.webhooks.reading import (
     objects,
     parse_each,
     required,
+    required_id,
     str_,
     warn,
 )
@@ -30,6 +33,10 @@ from bot.meta.webhooks.types import (
     StatusUpdate,
 )
 from bot.platform.models import Channel
+
+# WhatsApp's notices about the buyer (a changed number) and the deletion of a message: neither is
+# something the buyer said, so neither is answered.
+_NOTICES = frozenset({"system", "revoke"})
 
 
 def parse_whatsapp(
@@ -46,8 +53,12 @@ def parse_whatsapp(
                 continue
             value = dict_(change.get("value"))
             account_id = dict_(value.get("metadata")).get("phone_number_id")
-            if not is_id(account_id):
-                warn(Channel.WHATSAPP, "changes", "value.metadata.phone_number_id is missing")
+            if not is_id(account_id, ACCOUNT_ID):
+                warn(
+                    Channel.WHATSAPP,
+                    "changes",
+                    "value.metadata.phone_number_id is missing or not an id",
+                )
                 continue
             messages += parse_each(
                 objects(value, "messages", Channel.WHATSAPP),
@@ -66,14 +77,17 @@ def parse_whatsapp(
 
 def _whatsapp_message(
     item: dict[str, Any], account_id: str, names: Mapping[str, str]
-) -> InboundMessage:
-    sender = required(item, "from")
-    content = _whatsapp_content(item, required(item, "type"))
+) -> InboundMessage | None:
+    message_type = required(item, "type")
+    if message_type in _NOTICES:
+        return None
+    sender = required_id(item, "from", max_length=SENDER_ID)
+    content = _whatsapp_content(item, message_type)
     return InboundMessage(
         channel=Channel.WHATSAPP,
         account_id=account_id,
         sender=sender,
-        message_id=required(item, "id"),
+        message_id=required_id(item, "id"),
         timestamp=epoch_seconds(item.get("timestamp"), per_second=1),
         kind=content.kind,
         original_type=content.original_type,
@@ -113,7 +127,7 @@ def _whatsapp_content(item: dict[str, Any], message_type: str) -> Content:
         attachment = dict_(item.get(message_type))
         caption = str_(attachment.get("caption"))
         media = Media(
-            id=required(attachment, "id", f"{message_type}.id"),
+            id=required_id(attachment, "id", f"{message_type}.id"),
             url=None,
             mime_type=str_(attachment.get("mime_type")),
             sha256=str_(attachment.get("sha256")),
@@ -131,7 +145,7 @@ def _whatsapp_status(item: dict[str, Any], account_id: str) -> StatusUpdate:
     return StatusUpdate(
         channel=Channel.WHATSAPP,
         account_id=account_id,
-        message_id=required(item, "id"),
+        message_id=required_id(item, "id"),
         status=required(item, "status"),
         timestamp=epoch_seconds(item.get("timestamp"), per_second=1),
         errors=errors,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -28,12 +28,12 @@ from bot.platform import db
 from bot.platform import secrets as secret_store
 from bot.platform.models import AuditEvent, InboxMessage, OutboundMessage, utcnow
 from bot.platform.settings import get_settings
-from bot.shop import shops
 from connectors.instagram import InstagramInput
 from connectors.meta import turns
 from connectors.meta.input import ChannelConfigurationError
 from connectors.whatsapp import WhatsAppInput
 from devtools.graph_double import GraphDoubleThread
+from tests.helpers.channels import RasaStandIn, app_for
 from tests.helpers.meta import (
     APP_SECRET,
     BUYER,
@@ -41,6 +41,7 @@ from tests.helpers.meta import (
     OTHER_PHONE_NUMBER_ID,
     PHONE_NUMBER_ID,
     VERIFY_TOKEN,
+    ig_attachment,
     ig_event,
     instagram,
     signed,
@@ -54,40 +55,6 @@ from tests.helpers.meta import (
 WA_URL = "/webhooks/whatsapp/webhook"
 IG_URL = "/webhooks/instagram/webhook"
 JPEG = b"\xff\xd8\xff\xe0" + b"receipt-bytes" * 50
-
-
-@pytest.fixture(autouse=True)
-def meta_env(monkeypatch: pytest.MonkeyPatch, graph: GraphDoubleThread) -> None:
-    monkeypatch.setenv("META_APP_SECRET", APP_SECRET)
-    monkeypatch.setenv("META_VERIFY_TOKEN", VERIFY_TOKEN)
-    monkeypatch.setenv("GRAPH_API_URL", graph.url)
-    monkeypatch.setenv("WHATSAPP_ACCESS_TOKEN", "test-whatsapp-token")
-    monkeypatch.setenv("INSTAGRAM_ACCESS_TOKEN", "test-instagram-token")
-    get_settings.cache_clear()
-    with db.session_scope() as session:
-        shops.add_shop(
-            session,
-            "mama-put",
-            "Mama Put Fabrics",
-            whatsapp_phone_id=PHONE_NUMBER_ID,
-            instagram_account_id=IG_ACCOUNT_ID,
-        )
-        shops.add_shop(session, "iya-basket", "Iya Basket", whatsapp_phone_id=OTHER_PHONE_NUMBER_ID)
-
-
-class RasaStandIn:
-    """Records each message and answers it through the channel's output channel, as Rasa does."""
-
-    def __init__(self) -> None:
-        self.messages: list[UserMessage] = []
-
-    async def __call__(self, message: UserMessage) -> None:
-        self.messages.append(message)
-        await message.output_channel.send_text_message(message.sender_id, f"got: {message.text}")
-
-    @property
-    def texts(self) -> list[str]:
-        return [m.text for m in self.messages]
 
 
 class SilentRasa(RasaStandIn):
@@ -120,13 +87,6 @@ class SlowRasa(RasaStandIn):
         await asyncio.sleep(0.05)
         await super().__call__(message)
         self.in_flight -= 1
-
-
-def app_for(channel_class: type, rasa: RasaStandIn) -> Sanic:
-    channel = channel_class.from_credentials(None)
-    app = Sanic(f"test-{uuid.uuid4().hex[:8]}")
-    app.blueprint(channel.blueprint(rasa), url_prefix=f"/webhooks/{channel.url_prefix()}")
-    return app
 
 
 async def until(condition: Callable[[], Any], timeout: float = 15.0) -> None:
@@ -422,6 +382,35 @@ async def test_malformed_payloads_are_acknowledged_without_crashing() -> None:
     assert rasa.messages == [] and inbox_rows() == []
 
 
+async def test_a_body_nested_deeper_than_python_reads_is_acknowledged() -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    body = b"[" * 100_000 + b"]" * 100_000
+    headers = {"X-Hub-Signature-256": signature_header(APP_SECRET, body)}
+    _, response = await app.asgi_client.post(WA_URL, content=body, headers=headers)
+    assert response.status == 200
+    assert inbox_rows() == []
+
+
+@pytest.mark.parametrize(
+    "unstorable",
+    [
+        wa_text("my sender cannot be written to a database", sender="\ud800"),
+        {**wa_text("sent in the year 3170843"), "timestamp": "99999999999999"},
+    ],
+    ids=["unpaired-surrogate-sender", "timestamp-past-9999"],
+)
+async def test_a_message_the_inbox_cannot_hold_is_skipped_and_the_batch_goes_through(
+    unstorable: dict[str, Any],
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    response = await post(app, WA_URL, whatsapp([unstorable, wa_text("and mine?")]))
+    assert response.status == 200
+    await until(lambda: [r.state for r in inbox_rows()] == ["done"])
+    assert rasa.texts == ["and mine?"]
+
+
 # Statuses and sending
 
 
@@ -440,6 +429,23 @@ async def test_statuses_are_joined_to_our_messages_and_never_reach_rasa(
     [row] = outbound_rows()
     assert (row.status, row.error_code) == ("failed", 131047)
     assert rasa.texts == ["hi"]
+
+
+async def test_an_error_code_no_integer_column_holds_is_recorded_without_it(
+    graph: GraphDoubleThread,
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    await post(app, WA_URL, whatsapp([wa_text("hi")]))
+    await until(lambda: len(outbound_rows()) == 1)
+    failed = wa_status(graph.sent()[0]["id"], "failed", error_code=2**64)
+    assert (await post(app, WA_URL, whatsapp(statuses=[failed]))).status == 200
+    [row] = outbound_rows()
+    assert (row.status, row.error_code, row.error_title) == (
+        "failed",
+        None,
+        "Re-engagement message",
+    )
 
 
 async def test_throttling_is_retried_and_the_reply_sent_once(graph: GraphDoubleThread) -> None:
@@ -783,6 +789,18 @@ async def test_instagram_attachment_receipt_is_fetched_without_the_shop_token(
     await until(lambda: len(rasa.messages) == 1)
     key = json.loads(rasa.texts[0][len("/upload_receipt") :])["receipt_file"]
     assert s3.get_object(Bucket="test-receipts", Key=key)["Body"].read() == JPEG
+
+
+async def test_an_instagram_attachment_whose_url_is_not_a_url_is_an_unreadable_receipt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(InstagramInput, rasa)
+    attachment = ig_attachment("image", "receipt.jpg")
+    assert (await post(app, IG_URL, instagram([attachment]))).status == 200
+    await until(lambda: [r.state for r in inbox_rows()] == ["done"])
+    assert json.loads(rasa.texts[0][len("/upload_receipt") :]) == {"receipt_problem": "unreadable"}
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 async def test_both_channels_share_one_bound_on_turns_in_flight(graph: GraphDoubleThread) -> None:
