@@ -84,24 +84,30 @@ def start(stack: contextlib.ExitStack, keep: bool) -> Stack:
     )
 
 
-def inbox_states(database: Path, sender_prefix: str) -> dict[str, int]:
+def last_inbox_id(database: Path) -> int:
+    """Where a phase's rows start: processed rows no longer show their sender."""
+    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
+        return connection.execute("SELECT COALESCE(MAX(id), 0) FROM inbox_messages").fetchone()[0]
+
+
+def inbox_states(database: Path, after_id: int) -> dict[str, int]:
     with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
         rows = connection.execute(
-            "SELECT state, COUNT(*) FROM inbox_messages WHERE sender LIKE ? GROUP BY state",
-            (sender_prefix + "%",),
+            "SELECT state, COUNT(*) FROM inbox_messages WHERE id > ? GROUP BY state", (after_id,)
         )
         return dict(rows.fetchall())
 
 
-def unfinished(database: Path, sender_prefix: str) -> int:
-    states = inbox_states(database, sender_prefix)
+def unfinished(database: Path, after_id: int) -> int:
+    states = inbox_states(database, after_id)
     return states.get("received", 0) + states.get("processing", 0)
 
 
-def wait_for_inbox(database: Path, sender_prefix: str, timeout: float) -> bool:
-    """True once every message of these senders has been processed (or timed out: False)."""
+def wait_for_inbox(database: Path, after_id: int, timeout: float) -> bool:
+    """True once every message stored after ``after_id`` has been processed (or timed out:
+    False)."""
     deadline = time.monotonic() + timeout
-    while unfinished(database, sender_prefix):
+    while unfinished(database, after_id):
         if time.monotonic() >= deadline:
             return False
         time.sleep(POLL_INTERVAL)

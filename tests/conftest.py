@@ -1,18 +1,22 @@
-"""Shared fixtures: a real, migrated SQLite file per test, settings from a clean environment,
-moto for S3, the Graph API double, and builders for rasa_sdk trackers."""
+"""Shared fixtures: a real, migrated SQLite file per test (or a throwaway PostgreSQL database),
+settings from a clean environment, moto for S3, the Graph API double, and builders for rasa_sdk
+trackers."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import sqlalchemy as sa
 from moto import mock_aws
 from rasa_sdk import Tracker
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bot.platform import db
@@ -25,6 +29,8 @@ from devtools.graph_double import GraphDoubleThread
 JWT_SECRET = "test-jwt-secret-0123456789abcdefghijklmnop"
 OTP_SECRET = "test-otp-secret-0123456789abcdefghijklmnop"
 BUCKET = "test-receipts"
+# The machine's PostgreSQL, where tests create (and drop) databases of their own.
+POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +46,47 @@ def database_url(tmp_path: Path, migrated_template: Path) -> str:
     path = tmp_path / "app.db"
     shutil.copy(migrated_template, path)
     return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated PostgreSQL database that each test's own is copied from, dropped at the end;
+    tests that need it are skipped, saying why, when no PostgreSQL answers at
+    ``TEST_POSTGRES_URL``."""
+    name = f"trustguard_template_{uuid.uuid4().hex[:12]}"
+    try:
+        _postgres_admin(f'CREATE DATABASE "{name}"')
+    except OperationalError as error:
+        pytest.skip(f"no PostgreSQL at {POSTGRES_SERVER} (TEST_POSTGRES_URL): {error.orig}")
+    url = f"{POSTGRES_SERVER}/{name}"
+    try:
+        db.migrate(url)
+        db.engine_for(url).dispose()
+        yield name
+    finally:
+        _postgres_admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    """A migrated PostgreSQL database of the test's own, dropped afterwards."""
+    name = f"trustguard_test_{uuid.uuid4().hex[:12]}"
+    _postgres_admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    url = f"{POSTGRES_SERVER}/{name}"
+    try:
+        yield url
+    finally:
+        db.engine_for(url).dispose()
+        _postgres_admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _postgres_admin(statement: str) -> None:
+    server = sa.create_engine(f"{POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as connection:
+            connection.exec_driver_sql(statement)
+    finally:
+        server.dispose()
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from typing import Any
 
@@ -43,6 +45,13 @@ def mask_user_id(user_id: str) -> str:
     """Only the last 4 characters of a phone number or platform user id are ever shown."""
     user_id = str(user_id or "")
     return "***" + user_id[-4:] if len(user_id) > 4 else "***"
+
+
+def pseudonym(user_id: str, key: bytes) -> str:
+    """A user id where it is kept after its use: masked, and with a keyed digest, so that one
+    person's rows can still be matched with each other but the id cannot be read back."""
+    digest = hmac.new(key, str(user_id or "").encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{mask_user_id(user_id)}:{digest}"
 
 
 def redact_text(text: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.platform.settings import ConfigurationError, Settings
@@ -52,3 +54,23 @@ def test_a_code_lifetime_outside_ten_minutes_is_refused(ttl: str) -> None:
 @pytest.mark.parametrize("ttl, seconds", [("", 300), ("60", 60), ("600", 600)])
 def test_a_code_lifetime_within_ten_minutes_is_kept(ttl: str, seconds: int) -> None:
     assert Settings.from_env({**SECRETS, "OTP_TTL_SECONDS": ttl}).otp_ttl_seconds == seconds
+
+
+@pytest.mark.parametrize(
+    "days, problem",
+    [
+        ("7", "at least 8 (Meta redelivers webhooks for 7 days), not 7"),
+        ("0", "positive, not 0"),
+        ("thirty", "a whole number of days, not 'thirty'"),
+    ],
+)
+def test_an_inbox_retention_within_metas_redeliveries_is_refused(days: str, problem: str) -> None:
+    with pytest.raises(
+        ConfigurationError, match=re.escape(f"INBOX_RETENTION_DAYS must be {problem}")
+    ):
+        Settings.from_env({**SECRETS, "INBOX_RETENTION_DAYS": days})
+
+
+@pytest.mark.parametrize("days, kept", [("", 30), ("8", 8), ("365", 365)])
+def test_an_inbox_retention_of_eight_days_or_more_is_kept(days: str, kept: int) -> None:
+    assert Settings.from_env({**SECRETS, "INBOX_RETENTION_DAYS": days}).inbox_retention_days == kept
