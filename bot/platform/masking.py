@@ -56,8 +56,12 @@ def pseudonym(user_id: str, key: bytes) -> str:
 
 def redact_text(text: str) -> str:
     """Remove one-time codes, tokens, signed URLs and forms, and phone numbers from free text."""
-    text = _JWT_RUN_RE.sub(lambda m: _without_jwts(m.group(0)), text)
-    text = _TOKEN_RE.sub(lambda m: _without_signed_query(m.group(0)), text)
+    # The two searches that call back into Python for each run or word go only over text that
+    # can hold what they look for: in ordinary text they were two thirds of the cost.
+    if "eyJ" in text:
+        text = _JWT_RUN_RE.sub(lambda m: _without_jwts(m.group(0)), text)
+    if "://" in text and "?" in text:
+        text = _TOKEN_RE.sub(lambda m: _without_signed_query(m.group(0)), text)
     text = _KEYED_SECRET_RE.sub(lambda m: m.group(1) + REDACTED, text)
     text = _POLICY_RE.sub(lambda m: m.group(1) + REDACTED, text)
     text = _OTP_RE.sub(REDACTED, text)
