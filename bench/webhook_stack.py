@@ -14,22 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.assistant import (
-    CHANNEL_HEALTH_PATH,
-    PHONE_NUMBER_ID,
-    WEBHOOK_PATH,
-    assistant_env,
-    prepare_database,
-)
+from bench.assistant import CHANNEL_HEALTH_PATH, PHONE_NUMBER_ID, WEBHOOK_PATH, start_assistant
 from bench.processes import START_TIMEOUT, running
 from bench.runs import temporary_workdir
-from bench.webhook_report import print_log_summary
 from bot.platform.readiness import wait_until_ready
 from bot.platform.settings import PROJECT_ROOT
 from devtools.graph_double import GraphDoubleThread, Record, recipient_of
 from devtools.ports import free_port
 
-MODEL = PROJECT_ROOT / "models" / "trustguard.tar.gz"
 POLL_INTERVAL = 0.5
 
 
@@ -47,40 +39,28 @@ class Stack:
 
 def start(stack: contextlib.ExitStack, keep: bool) -> Stack:
     """Everything the run needs, each piece registered on ``stack`` to be stopped or removed."""
-    if not MODEL.exists():
-        raise RuntimeError(f"{MODEL} is missing: run `make train` first")
     workdir = stack.enter_context(
         temporary_workdir("trustguard-bench-", keep, "the run's databases and logs")
     )
     graph = stack.enter_context(GraphDoubleThread())
     app_secret = secrets.token_hex(16)
-    env = assistant_env(workdir, graph.url, app_secret)
-    prepare_database(env)
 
     baseline_port = free_port()
     baseline_url = f"http://127.0.0.1:{baseline_port}"
     baseline_env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     baseline_args = [sys.executable, "-m", "bench.bare_sanic", "--port", str(baseline_port)]
     baseline = stack.enter_context(running(baseline_args, baseline_env, workdir / "baseline.log"))
-    stack.callback(print_log_summary, workdir / "assistant.log")
-    assistant_args = [sys.executable, "-m", "bot.launcher"]
-    assistant = stack.enter_context(running(assistant_args, env, workdir / "assistant.log"))
-
-    url = f"http://127.0.0.1:{env['RASA_PORT']}"
+    assistant = start_assistant(stack, workdir, graph.url, app_secret)
     wait_until_ready(
         baseline_url + CHANNEL_HEALTH_PATH, baseline, START_TIMEOUT, what="the baseline"
     )
-    wait_until_ready(
-        f"{url}/status?token={env['RASA_API_TOKEN']}", assistant, START_TIMEOUT,
-        what="the assistant",
-    )  # fmt: skip
     return Stack(
-        assistant=url + WEBHOOK_PATH,
-        probe=url + CHANNEL_HEALTH_PATH,
+        assistant=assistant.url + WEBHOOK_PATH,
+        probe=assistant.url + CHANNEL_HEALTH_PATH,
         baseline=baseline_url + WEBHOOK_PATH,
         graph=graph,
         app_secret=app_secret,
-        database=workdir / "app.db",
+        database=assistant.database,
     )
 
 
