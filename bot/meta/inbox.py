@@ -15,6 +15,7 @@ import datetime as dt
 import enum
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -377,25 +378,35 @@ def recent_failures(
     return [(channel, reason or "unknown", n) for channel, reason, n in rows]
 
 
-def prune(retention: dt.timedelta, batch: int = PRUNE_BATCH) -> tuple[int, int]:
+def prune(
+    retention: dt.timedelta,
+    batch: int = PRUNE_BATCH,
+    stopping: Callable[[], bool] = lambda: False,
+) -> tuple[int, int]:
     """Delete the finished messages and the delivery records older than ``retention``, ``batch``
-    rows per transaction; (messages, delivery records) deleted. Unfinished messages are kept
-    whatever their age. Safe to run in several processes at once: a row is deleted once."""
+    rows per transaction, until done or ``stopping()`` after a batch; (messages, delivery records)
+    deleted. Unfinished messages are kept whatever their age. Safe to run in several processes at
+    once: a row is deleted once."""
     cutoff = utcnow() - retention
     messages = _delete_in_batches(
         InboxMessage,
         InboxMessage.id,
         sa.and_(InboxMessage.state.in_(FINISHED), InboxMessage.received_at < cutoff),
         batch,
+        stopping,
     )
     sends = _delete_in_batches(
-        OutboundMessage, OutboundMessage.id, OutboundMessage.created_at < cutoff, batch
+        OutboundMessage, OutboundMessage.id, OutboundMessage.created_at < cutoff, batch, stopping
     )
     return messages, sends
 
 
 def _delete_in_batches(
-    table: type[Base], key: sa.Column, condition: sa.sql.ColumnElement, batch: int
+    table: type[Base],
+    key: sa.Column,
+    condition: sa.sql.ColumnElement,
+    batch: int,
+    stopping: Callable[[], bool],
 ) -> int:
     """Walks the primary key upwards, each batch from where the last one ended, so a batch never
     reads again what an earlier one passed; a short batch means nothing is left."""
@@ -415,6 +426,6 @@ def _delete_in_batches(
                     .where(key.in_(ids), condition)
                     .execution_options(synchronize_session=False)
                 ).rowcount
-        if len(ids) < batch:
+        if len(ids) < batch or stopping():
             return deleted
         after = ids[-1]

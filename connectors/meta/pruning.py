@@ -31,14 +31,16 @@ class InboxPruning:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        """Ends the waiting; a pruning in progress finishes first."""
+        """Ends the waiting; a pruning in progress stops after its current batch."""
         self._stopped.set()
         await self._task
 
     async def _run(self) -> None:
         while not self._stopped.is_set():
             try:
-                messages, sends = await asyncio.to_thread(inbox.prune, self._retention)
+                messages, sends = await asyncio.to_thread(
+                    inbox.prune, self._retention, stopping=self._stopped.is_set
+                )
             except Exception:
                 logger.exception("inbox pruning failed; it runs again later")
             else:

@@ -253,3 +253,9 @@ def test_a_redelivery_within_the_retention_is_still_dropped_after_pruning() -> N
     backdate(InboxMessage, inbox_id, received_at=dt.timedelta(days=7, hours=23))
     assert inbox.prune(dt.timedelta(days=MIN_INBOX_RETENTION_DAYS)) == (0, 0)
     assert inbox.store_webhook("whatsapp", *parse_whatsapp(payload)) == []
+
+
+def test_pruning_asked_to_stop_ends_after_the_batch_in_progress() -> None:
+    made = [message_aged(InboxState.DONE, RETENTION + HOUR) for _ in range(5)]
+    assert inbox.prune(RETENTION, batch=2, stopping=lambda: True) == (2, 0)
+    assert ids(InboxMessage) == set(made[2:])
