@@ -8,10 +8,17 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
+from rasa.core.agent import Agent
 from rasa.core.channels.channel import UserMessage
+from rasa.core.lock_store import InMemoryLockStore
+from rasa.shared.core.domain import Domain
 from sanic import Sanic
 
+from bot.platform.settings import PROJECT_ROOT
+from connectors.nlg import ShopProfiles, ShopResponseGenerator
 from devtools.ports import free_port
+
+DOMAIN = Domain.load(str(PROJECT_ROOT / "domain.yml"))
 
 
 class RasaStandIn:
@@ -29,10 +36,20 @@ class RasaStandIn:
         return [m.text for m in self.messages]
 
 
+def agent() -> Agent:
+    """The Rasa server's agent, as far as a channel uses it: the domain, the shops' response
+    generator (reading each shop afresh) and a lock store."""
+    generator = ShopResponseGenerator(domain=DOMAIN)
+    generator.profiles = ShopProfiles(ttl=0)
+    return Agent(domain=DOMAIN, generator=generator, lock_store=InMemoryLockStore())
+
+
 def app_for(channel_class: type, rasa: RasaStandIn) -> Sanic:
-    """A Sanic app serving the channel's blueprint where Rasa mounts it."""
+    """A Sanic app serving the channel's blueprint where Rasa mounts it, with the agent a Rasa
+    server gives its channels."""
     channel = channel_class.from_credentials(None)
     app = Sanic(f"test-{uuid.uuid4().hex[:8]}")
+    app.ctx.agent = agent()
     app.blueprint(channel.blueprint(rasa), url_prefix=f"/webhooks/{channel.url_prefix()}")
     return app
 

@@ -8,7 +8,10 @@ import json
 import time
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from bot.meta.signature import signature_header
+from bot.shop import shops
 
 APP_SECRET = "test-app-secret-5f1c2a"
 VERIFY_TOKEN = "test-verify-token"
@@ -17,6 +20,18 @@ OTHER_PHONE_NUMBER_ID = "106540352242999"
 IG_ACCOUNT_ID = "17841400000000001"
 BUYER = "2348012345678"
 _ids = itertools.count(1)
+
+
+def add_meta_shop(session: Session) -> None:
+    """Mama Put Fabrics, the shop of the WhatsApp number and the Instagram account these
+    payloads are addressed to."""
+    shops.add_shop(
+        session,
+        "mama-put",
+        "Mama Put Fabrics",
+        whatsapp_phone_id=PHONE_NUMBER_ID,
+        instagram_account_id=IG_ACCOUNT_ID,
+    )
 
 
 def signed(payload: Any, secret: str = APP_SECRET) -> tuple[bytes, dict[str, str]]:

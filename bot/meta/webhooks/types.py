@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+
+from bot.platform.masking import mask_user_id, redact_text
 
 # What a buyer's message is, to the assistant.
 TEXT = "text"
@@ -43,6 +45,19 @@ class InboundMessage:
         """As the inbox stores it."""
         return asdict(self)
 
+    def redacted(self) -> InboundMessage:
+        """What is kept once the message was processed: what it was, with its text redacted as
+        the conversation history is (codes, tokens, signed URLs, phone numbers), the sender
+        masked and no name."""
+        return replace(
+            self,
+            sender=mask_user_id(self.sender),
+            sender_name=None,
+            text=_redacted(self.text),
+            title=_redacted(self.title),
+            media=replace(self.media, url=_redacted(self.media.url)) if self.media else None,
+        )
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> InboundMessage:
         """Also a row stored by an older release (fields since dropped are ignored), so what was
@@ -63,6 +78,10 @@ class StatusUpdate:
     status: str
     timestamp: float
     errors: tuple[tuple[int | None, str], ...]
+
+
+def _redacted(text: str | None) -> str | None:
+    return None if text is None else redact_text(text)
 
 
 def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:

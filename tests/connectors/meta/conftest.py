@@ -14,6 +14,7 @@ from tests.helpers.meta import (
     OTHER_PHONE_NUMBER_ID,
     PHONE_NUMBER_ID,
     VERIFY_TOKEN,
+    add_meta_shop,
 )
 
 # The shop each account belongs to, as meta_env creates them.
@@ -33,11 +34,5 @@ def meta_env(monkeypatch: pytest.MonkeyPatch, graph: GraphDoubleThread) -> None:
     monkeypatch.setenv("INSTAGRAM_ACCESS_TOKEN", "test-instagram-token")
     get_settings.cache_clear()
     with db.session_scope() as session:
-        shops.add_shop(
-            session,
-            "mama-put",
-            "Mama Put Fabrics",
-            whatsapp_phone_id=PHONE_NUMBER_ID,
-            instagram_account_id=IG_ACCOUNT_ID,
-        )
+        add_meta_shop(session)
         shops.add_shop(session, "iya-basket", "Iya Basket", whatsapp_phone_id=OTHER_PHONE_NUMBER_ID)

@@ -2,7 +2,9 @@
 observed at the Graph API double (a real HTTP server on loopback).
 
 Rasa's message handler is played by a recorder that answers through the channel's own output
-channel, so what Rasa would receive and what buyers would get are both visible.
+channel, so what Rasa would receive and what buyers would get are both visible. The server's
+agent is a real Rasa agent on the real domain, with the shops' response generator, for what the
+channel says outside a turn.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from bot.platform import db
 from bot.platform import secrets as secret_store
 from bot.platform.models import AuditEvent, InboxMessage, OutboundMessage, utcnow
 from bot.platform.settings import get_settings
+from bot.shop.profile import default_variants
 from connectors.instagram import InstagramInput
 from connectors.meta import turns
-from connectors.meta.input import ChannelConfigurationError
+from connectors.meta.input import MISSED_MESSAGES, ChannelConfigurationError
 from connectors.whatsapp import WhatsAppInput
 from devtools.graph_double import GraphDoubleThread
 from tests.helpers.channels import RasaStandIn, app_for
@@ -51,10 +54,12 @@ from tests.helpers.meta import (
     wa_text,
     whatsapp,
 )
+from tests.helpers.profiles import configure, import_responses
 
 WA_URL = "/webhooks/whatsapp/webhook"
 IG_URL = "/webhooks/instagram/webhook"
 JPEG = b"\xff\xd8\xff\xe0" + b"receipt-bytes" * 50
+HOUR = 3600
 
 
 class SilentRasa(RasaStandIn):
@@ -87,6 +92,10 @@ class SlowRasa(RasaStandIn):
         await asyncio.sleep(0.05)
         await super().__call__(message)
         self.in_flight -= 1
+
+
+def worded(response: str, tone: str = "friendly") -> str:
+    return default_variants(response, tone)[0]["text"]
 
 
 async def until(condition: Callable[[], Any], timeout: float = 15.0) -> None:
@@ -295,14 +304,6 @@ async def test_one_number_buying_from_two_shops_has_two_conversations(
     )
 
 
-async def test_a_stale_message_is_recorded_and_skipped(graph: GraphDoubleThread) -> None:
-    rasa = RasaStandIn()
-    app = app_for(WhatsAppInput, rasa)
-    await post(app, WA_URL, whatsapp([wa_text("old news", age=2 * 3600)]))
-    await until(lambda: [r.state for r in inbox_rows()] == ["stale"])
-    assert rasa.messages == [] and graph.sent() == []
-
-
 async def test_buttons_map_to_the_payload_the_bot_sent() -> None:
     rasa = RasaStandIn()
     app = app_for(WhatsAppInput, rasa)
@@ -489,9 +490,11 @@ async def test_a_turn_that_sent_no_reply_is_tried_again_and_answered_once(
     assert [s["body"]["text"]["body"] for s in graph.sent()] == ["got: hi"]
 
 
+@pytest.mark.parametrize("tone", ["friendly", "casual"])
 async def test_a_turn_that_never_replies_gets_an_apology_and_is_marked_failed(
-    graph: GraphDoubleThread, quick_retries: None
+    graph: GraphDoubleThread, quick_retries: None, tone: str
 ) -> None:
+    configure("mama-put", tone=tone)
     rasa = SilentRasa(silent=100)
     app = app_for(WhatsAppInput, rasa)
     await post(app, WA_URL, whatsapp([wa_text("hi")]))
@@ -499,7 +502,8 @@ async def test_a_turn_that_never_replies_gets_an_apology_and_is_marked_failed(
     assert len(rasa.messages) == 1 + len(turns.TURN_RETRY_DELAYS)
     [apology] = graph.sent()
     assert apology["body"]["to"] == BUYER
-    assert apology["body"]["text"]["body"] == turns.NO_REPLY_APOLOGY
+    assert apology["body"]["text"]["body"] == worded(turns.NO_REPLY, tone)
+    assert [r.platform_message_id for r in outbound_rows()] == [apology["id"]]
     assert inbox_rows()[0].error == "no reply"
 
 
@@ -532,6 +536,125 @@ async def test_a_burst_of_new_buyers_runs_a_bounded_number_of_turns_at_once(
     await until(lambda: len(graph.sent()) == len(buyers))
     assert 1 < rasa.most_in_flight <= turns.MAX_TURNS_IN_FLIGHT
     assert sorted(s["body"]["to"] for s in graph.sent()) == sorted(buyers)
+
+
+# Stale messages, after an outage
+
+
+def apologies(graph: GraphDoubleThread) -> list[tuple[str, str]]:
+    return [(s["body"]["to"], s["body"]["text"]["body"]) for s in graph.sent()]
+
+
+async def test_a_stale_backlog_gets_each_buyer_one_apology_and_no_turn(
+    graph: GraphDoubleThread,
+) -> None:
+    other = "2348099990000"
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    backlog = [wa_text(f"hello {n}?", age=3 * HOUR - 60 * n) for n in range(50)]
+    backlog += [wa_text("anyone?", sender=other, age=2 * HOUR)]
+    assert (await post(app, WA_URL, whatsapp(backlog))).status == 200
+    await until(lambda: [r.state for r in inbox_rows()] == ["stale"] * 51)
+    await until(lambda: len(outbound_rows()) == 2)
+    # Meta redelivers more of the same outage later: still one each.
+    await post(app, WA_URL, whatsapp([wa_text("hello again?", age=2 * HOUR)]))
+    await until(lambda: len(inbox_rows()) == 52 and inbox_rows()[-1].state == "stale")
+
+    missed = worded(MISSED_MESSAGES)
+    assert sorted(apologies(graph)) == [(BUYER, missed), (other, missed)]
+    assert rasa.messages == []
+    assert {r.platform_message_id for r in outbound_rows()} == {s["id"] for s in graph.sent()}
+
+
+async def test_another_outage_gets_another_apology(graph: GraphDoubleThread) -> None:
+    app = app_for(WhatsAppInput, RasaStandIn())
+    await post(app, WA_URL, whatsapp([wa_text("hello?", age=6 * HOUR)]))
+    await until(lambda: len(graph.sent()) == 1)
+    # That outage ended four hours ago; the next one leaves another backlog.
+    with db.session_scope() as session:
+        session.execute(
+            sa.update(InboxMessage).values(finished_at=utcnow() - dt.timedelta(hours=4))
+        )
+    await post(app, WA_URL, whatsapp([wa_text("still there?", age=2 * HOUR)]))
+    await until(lambda: len(graph.sent()) == 2)
+    assert apologies(graph) == [(BUYER, worded(MISSED_MESSAGES))] * 2
+
+
+async def test_no_apology_once_the_customer_service_window_closed(
+    graph: GraphDoubleThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="connectors.meta.input")
+    app = app_for(InstagramInput, RasaStandIn())
+    old = ig_event({"text": "hello?"})
+    old["timestamp"] -= 25 * HOUR * 1000
+    await post(app, IG_URL, instagram([old]))
+    await until(lambda: [r.state for r in inbox_rows()] == ["stale"])
+    await asyncio.sleep(0.2)
+    assert graph.sent() == [] and outbound_rows() == []
+    [skipped] = [r for r in caplog.records if r.msg == "stale message recorded and skipped"]
+    assert skipped.apology == "customer service window closed"
+
+
+@pytest.mark.parametrize("tone", ["professional", "casual"])
+async def test_the_apology_is_in_the_shops_tone_and_words(graph: GraphDoubleThread, tone) -> None:
+    configure("mama-put", tone=tone)
+    own = "{shop_name} was closed for a bit. Please send your messages again!"
+    saved = import_responses("iya-basket", {"responses": {MISSED_MESSAGES: [{"text": own}]}})
+    assert saved == [MISSED_MESSAGES]
+    app = app_for(WhatsAppInput, RasaStandIn())
+    await post(app, WA_URL, whatsapp([wa_text("hello?", age=2 * HOUR)]))
+    await post(
+        app,
+        WA_URL,
+        whatsapp([wa_text("hello?", age=2 * HOUR)], phone_number_id=OTHER_PHONE_NUMBER_ID),
+    )
+    await until(lambda: len(graph.sent()) == 2)
+    by_shop = {s["account_id"]: s["body"]["text"]["body"] for s in graph.sent()}
+    assert by_shop == {
+        PHONE_NUMBER_ID: worded(MISSED_MESSAGES, tone),
+        OTHER_PHONE_NUMBER_ID: "Iya Basket was closed for a bit. Please send your messages again!",
+    }
+
+
+async def test_the_apology_is_not_sent_again_after_a_restart(graph: GraphDoubleThread) -> None:
+    await post(
+        app_for(WhatsAppInput, RasaStandIn()), WA_URL, whatsapp([wa_text("hi?", age=HOUR * 3)])
+    )
+    await until(lambda: len(graph.sent()) == 1)
+    # Acknowledged in the same outage, still waiting when the server stopped.
+    waiting = wa_text("hello?", age=2 * HOUR)
+    messages, _ = WhatsAppInput.from_credentials(None).parse(whatsapp([waiting]))
+    inbox.store_webhook("whatsapp", messages, [])
+
+    restarted = app_for(WhatsAppInput, RasaStandIn())
+    _, response = await restarted.asgi_client.get("/webhooks/whatsapp/")
+    assert response.status == 200
+    await until(lambda: [r.state for r in inbox_rows()] == ["stale", "stale"])
+    await asyncio.sleep(0.2)
+    assert len(graph.sent()) == 1
+
+
+async def test_the_server_prunes_the_inbox_when_it_starts(graph: GraphDoubleThread) -> None:
+    app = app_for(WhatsAppInput, RasaStandIn())
+    await post(app, WA_URL, whatsapp([wa_text("last month"), wa_text("today")]))
+    await until(lambda: len(outbound_rows()) == 2)
+    old, recent = inbox_rows()
+    month_ago = utcnow() - dt.timedelta(days=31)
+    with db.session_scope() as session:
+        session.execute(
+            sa.update(InboxMessage).where(InboxMessage.id == old.id).values(received_at=month_ago)
+        )
+        session.execute(
+            sa.update(OutboundMessage)
+            .where(OutboundMessage.id == min(r.id for r in outbound_rows()))
+            .values(created_at=month_ago)
+        )
+
+    restarted = app_for(WhatsAppInput, RasaStandIn())
+    _, response = await restarted.asgi_client.get("/webhooks/whatsapp/")
+    assert response.status == 200
+    assert [r.id for r in inbox_rows()] == [recent.id]
+    assert len(outbound_rows()) == 1
 
 
 # Restart and receipts
