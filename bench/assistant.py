@@ -1,19 +1,24 @@
 """The assistant as the benchmarks run it: a fresh environment (secrets, databases, ports) for
-one run, its database migrated with the one shop every benchmark talks to, and the URLs of its
-WhatsApp channel."""
+one run, its database migrated with the one shop every benchmark talks to, the assistant started
+as ``make run`` starts it, and the URLs of its WhatsApp channel."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.processes import START_TIMEOUT
+from bench.processes import START_TIMEOUT, running
+from bench.reporting import print_log_summary
+from bot.platform.readiness import wait_until_ready
 from bot.platform.settings import PROJECT_ROOT
 from devtools.ports import free_port
 
+MODEL = PROJECT_ROOT / "models" / "trustguard.tar.gz"
 SHOP_ID = "bench-shop"
 SHOP_NAME = "Bench Fabrics"
 PHONE_NUMBER_ID = "106540352240001"
@@ -62,6 +67,36 @@ def admin(env: dict[str, str], *args: str) -> None:
     )
     if done.returncode != 0:
         raise RuntimeError(f"python -m bot {' '.join(args)} failed: {done.stderr.strip()}")
+
+
+@dataclass(frozen=True)
+class Assistant:
+    """The launcher's process (both servers are its children), where the Rasa server listens,
+    and the app database."""
+
+    process: subprocess.Popen
+    url: str
+    database: Path
+
+
+def start_assistant(
+    stack: contextlib.ExitStack, workdir: Path, graph_url: str, app_secret: str
+) -> Assistant:
+    """``python -m bot.launcher`` on the run's own environment and migrated database, stopped
+    (and the errors of its log summarised) when ``stack`` closes; returned once it is ready."""
+    if not MODEL.exists():
+        raise RuntimeError(f"{MODEL} is missing: run `make train` first")
+    env = assistant_env(workdir, graph_url, app_secret)
+    prepare_database(env)
+    log = workdir / "assistant.log"
+    stack.callback(print_log_summary, log)
+    assistant = stack.enter_context(running([sys.executable, "-m", "bot.launcher"], env, log))
+    url = f"http://127.0.0.1:{env['RASA_PORT']}"
+    wait_until_ready(
+        f"{url}/status?token={env['RASA_API_TOKEN']}", assistant, START_TIMEOUT,
+        what="the assistant",
+    )  # fmt: skip
+    return Assistant(assistant, url, workdir / "app.db")
 
 
 def prepare_database(env: dict[str, str]) -> None:

@@ -1,5 +1,6 @@
 """What every benchmark prints: Markdown tables and sections, the machine it ran on, progress
-lines, and the one percentile all latencies are reported with."""
+lines, the one percentile all latencies are reported with, and the errors in the assistant's
+log."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,3 +59,16 @@ def machine(*packages: str) -> list[tuple[str, str]]:
         ("Python", sys.version.split()[0]),
         *((package, importlib.metadata.version(package)) for package in packages),
     ]
+
+
+def print_log_summary(log: Path) -> None:
+    """Errors and warnings of the assistant's run, grouped with their numbers blanked out."""
+    if not log.exists():
+        return
+    lines = log.read_text(errors="replace").splitlines()
+    errors = [line for line in lines if re.search(r"\b(ERROR|CRITICAL)\b|Traceback", line)]
+    warnings = [line for line in lines if re.search(r"\bWARNING\b", line)]
+    common = Counter(re.sub(r"\d+", "N", line)[:200] for line in errors).most_common(5)
+    rows = [["error lines", len(errors)], ["warning lines", len(warnings)]]
+    rows += [[f"`{line}`", count] for line, count in common]
+    print_section("Assistant log", markdown_table(["what", "count"], rows))

@@ -1,17 +1,15 @@
 """The tables of the webhook benchmark: acknowledgement latency against the baseline and
-against Meta's guidance, the event-loop probe, the assistant's log, and how much CPU other work
-on the machine took from the run."""
+against Meta's guidance, the event-loop probe, and how much CPU other work on the machine took
+from the run."""
 
 from __future__ import annotations
 
 import os
-import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.reporting import markdown_table, percentile_ms, print_section, seconds, verdict
+from bench.reporting import markdown_table, percentile_ms, seconds, verdict
 from bench.webhook_load import Run
 
 GOAL_P99_MS = 100.0
@@ -119,16 +117,3 @@ def other_work_table(start: CpuClock, end: CpuClock, wall_seconds: float) -> str
         ["load average (1, 5, 15 min) at the end", load],
     ]
     return markdown_table(["", ""], rows)
-
-
-def print_log_summary(log: Path) -> None:
-    """Errors and warnings of the assistant's run, grouped with their numbers blanked out."""
-    if not log.exists():
-        return
-    lines = log.read_text(errors="replace").splitlines()
-    errors = [line for line in lines if re.search(r"\b(ERROR|CRITICAL)\b|Traceback", line)]
-    warnings = [line for line in lines if re.search(r"\bWARNING\b", line)]
-    common = Counter(re.sub(r"\d+", "N", line)[:200] for line in errors).most_common(5)
-    rows = [["error lines", len(errors)], ["warning lines", len(warnings)]]
-    rows += [[f"`{line}`", count] for line, count in common]
-    print_section("Assistant log", markdown_table(["what", "count"], rows))

@@ -14,22 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.assistant import (
-    CHANNEL_HEALTH_PATH,
-    PHONE_NUMBER_ID,
-    WEBHOOK_PATH,
-    assistant_env,
-    prepare_database,
-)
+from bench.assistant import CHANNEL_HEALTH_PATH, PHONE_NUMBER_ID, WEBHOOK_PATH, start_assistant
 from bench.processes import START_TIMEOUT, running
 from bench.runs import temporary_workdir
-from bench.webhook_report import print_log_summary
 from bot.platform.readiness import wait_until_ready
 from bot.platform.settings import PROJECT_ROOT
 from devtools.graph_double import GraphDoubleThread, Record, recipient_of
 from devtools.ports import free_port
 
-MODEL = PROJECT_ROOT / "models" / "trustguard.tar.gz"
 POLL_INTERVAL = 0.5
 
 
@@ -47,61 +39,55 @@ class Stack:
 
 def start(stack: contextlib.ExitStack, keep: bool) -> Stack:
     """Everything the run needs, each piece registered on ``stack`` to be stopped or removed."""
-    if not MODEL.exists():
-        raise RuntimeError(f"{MODEL} is missing: run `make train` first")
     workdir = stack.enter_context(
         temporary_workdir("trustguard-bench-", keep, "the run's databases and logs")
     )
     graph = stack.enter_context(GraphDoubleThread())
     app_secret = secrets.token_hex(16)
-    env = assistant_env(workdir, graph.url, app_secret)
-    prepare_database(env)
 
     baseline_port = free_port()
     baseline_url = f"http://127.0.0.1:{baseline_port}"
     baseline_env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     baseline_args = [sys.executable, "-m", "bench.bare_sanic", "--port", str(baseline_port)]
     baseline = stack.enter_context(running(baseline_args, baseline_env, workdir / "baseline.log"))
-    stack.callback(print_log_summary, workdir / "assistant.log")
-    assistant_args = [sys.executable, "-m", "bot.launcher"]
-    assistant = stack.enter_context(running(assistant_args, env, workdir / "assistant.log"))
-
-    url = f"http://127.0.0.1:{env['RASA_PORT']}"
+    assistant = start_assistant(stack, workdir, graph.url, app_secret)
     wait_until_ready(
         baseline_url + CHANNEL_HEALTH_PATH, baseline, START_TIMEOUT, what="the baseline"
     )
-    wait_until_ready(
-        f"{url}/status?token={env['RASA_API_TOKEN']}", assistant, START_TIMEOUT,
-        what="the assistant",
-    )  # fmt: skip
     return Stack(
-        assistant=url + WEBHOOK_PATH,
-        probe=url + CHANNEL_HEALTH_PATH,
+        assistant=assistant.url + WEBHOOK_PATH,
+        probe=assistant.url + CHANNEL_HEALTH_PATH,
         baseline=baseline_url + WEBHOOK_PATH,
         graph=graph,
         app_secret=app_secret,
-        database=workdir / "app.db",
+        database=assistant.database,
     )
 
 
-def inbox_states(database: Path, sender_prefix: str) -> dict[str, int]:
+def last_inbox_id(database: Path) -> int:
+    """Where a phase's rows start: processed rows no longer show their sender."""
+    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
+        return connection.execute("SELECT COALESCE(MAX(id), 0) FROM inbox_messages").fetchone()[0]
+
+
+def inbox_states(database: Path, after_id: int) -> dict[str, int]:
     with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
         rows = connection.execute(
-            "SELECT state, COUNT(*) FROM inbox_messages WHERE sender LIKE ? GROUP BY state",
-            (sender_prefix + "%",),
+            "SELECT state, COUNT(*) FROM inbox_messages WHERE id > ? GROUP BY state", (after_id,)
         )
         return dict(rows.fetchall())
 
 
-def unfinished(database: Path, sender_prefix: str) -> int:
-    states = inbox_states(database, sender_prefix)
+def unfinished(database: Path, after_id: int) -> int:
+    states = inbox_states(database, after_id)
     return states.get("received", 0) + states.get("processing", 0)
 
 
-def wait_for_inbox(database: Path, sender_prefix: str, timeout: float) -> bool:
-    """True once every message of these senders has been processed (or timed out: False)."""
+def wait_for_inbox(database: Path, after_id: int, timeout: float) -> bool:
+    """True once every message stored after ``after_id`` has been processed (or timed out:
+    False)."""
     deadline = time.monotonic() + timeout
-    while unfinished(database, sender_prefix):
+    while unfinished(database, after_id):
         if time.monotonic() >= deadline:
             return False
         time.sleep(POLL_INTERVAL)

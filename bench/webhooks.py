@@ -40,8 +40,6 @@ from bench.clients import PROBE_IDLE_SAMPLES, probe, probed
 from bench.reporting import markdown_table, print_section, seconds
 from bench.runs import positive, run_benchmark
 from bench.webhook_load import (
-    BURST_PREFIX,
-    CONVERSATION_PREFIX,
     burst_webhooks,
     conversation_webhooks,
     post_all,
@@ -61,6 +59,7 @@ from bench.webhook_report import (
 from bench.webhook_stack import (
     Stack,
     inbox_states,
+    last_inbox_id,
     replies_to,
     start,
     unfinished,
@@ -93,6 +92,7 @@ def acknowledgement_latency(stack: Stack, args: argparse.Namespace, rng: random.
 
     hooks = conversation_webhooks(count, stack.app_secret, rng)
     idle_probe = asyncio.run(probe(stack.probe, PROBE_IDLE_SAMPLES))
+    first_row = last_inbox_id(stack.database)
     first_post = time.time()
     warm_up(stack.assistant, hooks[:WARMUP_REQUESTS], args.concurrency)
     assistant, busy_probe = asyncio.run(
@@ -101,11 +101,11 @@ def acknowledgement_latency(stack: Stack, args: argparse.Namespace, rng: random.
             stack.probe,
         )
     )
-    backlog = unfinished(stack.database, CONVERSATION_PREFIX)
+    backlog = unfinished(stack.database, first_row)
     steady = conversation_webhooks(args.steady_requests, stack.app_secret, rng)
     assistant_steady = asyncio.run(post_at_rate("assistant", stack.assistant, steady, args.rate))
-    backlog_after_steady = unfinished(stack.database, CONVERSATION_PREFIX)
-    drained = wait_for_inbox(stack.database, CONVERSATION_PREFIX, DRAIN_TIMEOUT)
+    backlog_after_steady = unfinished(stack.database, first_row)
+    drained = wait_for_inbox(stack.database, first_row, DRAIN_TIMEOUT)
     busy = time.time() - first_post
 
     title = f"Most accepted: closed loop ({args.requests} webhooks each, "
@@ -122,7 +122,7 @@ def acknowledgement_latency(stack: Stack, args: argparse.Namespace, rng: random.
     print_section(
         f"Event-loop probe: GET {CHANNEL_HEALTH_PATH}", probe_table(idle_probe, busy_probe)
     )
-    states = inbox_states(stack.database, CONVERSATION_PREFIX)
+    states = inbox_states(stack.database, first_row)
     rows = [
         ["webhooks stored in the inbox (warm-up included)", sum(states.values())],
         ["unprocessed when the closed loop ended", backlog],
@@ -142,10 +142,11 @@ def exactly_once_burst(stack: Stack, args: argparse.Namespace, rng: random.Rando
     """True when every unique message got exactly one reply, redeliveries included."""
     webhooks, unique = burst_webhooks(args.burst, stack.app_secret, rng)
     recipients = sorted({webhook.wa_id for webhook in webhooks})
+    first_row = last_inbox_id(stack.database)
     run = asyncio.run(post_all("burst", stack.assistant, webhooks, BURST_CONCURRENCY))
     wait_for_replies(stack.graph, recipients, REPLY_TIMEOUT)
     # A second answer could only come from a second inbox row: once none is left, all is said.
-    wait_for_inbox(stack.database, BURST_PREFIX, REPLY_TIMEOUT)
+    wait_for_inbox(stack.database, first_row, REPLY_TIMEOUT)
     replies = replies_to(stack.graph, recipients)
     per_recipient = Counter(recipient_of(record["body"]) for record in replies)
     duplicates = sum(count > 1 for count in per_recipient.values())
@@ -163,7 +164,7 @@ def exactly_once_burst(stack: Stack, args: argparse.Namespace, rng: random.Rando
         ["duplicate replies (recipients with more than one)", flag(duplicates)],
         ["lost (unique messages without a reply)", flag(lost)],
         ["first POST to last reply", seconds(to_last_reply)],
-        ["inbox states", format_states(inbox_states(stack.database, BURST_PREFIX))],
+        ["inbox states", format_states(inbox_states(stack.database, first_row))],
     ]
     title = f"Burst ({len(webhooks)} webhooks, concurrency {BURST_CONCURRENCY})"
     print_section(title, markdown_table(["", ""], rows))

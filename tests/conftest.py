@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,11 @@ from bot.platform.models import Buyer, Shop, utcnow
 from bot.platform.settings import get_settings
 from bot.shop import buyers, shops
 from devtools.graph_double import GraphDoubleThread
+from tests.helpers.postgres import throwaway_database
 
 JWT_SECRET = "test-jwt-secret-0123456789abcdefghijklmnop"
 OTP_SECRET = "test-otp-secret-0123456789abcdefghijklmnop"
 BUCKET = "test-receipts"
-# The machine's PostgreSQL server (trust authentication), for the tests that need a real one.
-POSTGRES_SERVER_URL = "postgresql://postgres@127.0.0.1:5432"
 
 
 @pytest.fixture(scope="session")
@@ -47,27 +45,21 @@ def database_url(tmp_path: Path, migrated_template: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture
-def postgres_database_url() -> Iterator[str]:
-    """A migrated PostgreSQL database of the test's own, dropped afterwards; the test is skipped
-    when no PostgreSQL server answers on 127.0.0.1:5432."""
-    server = sa.create_engine(f"{POSTGRES_SERVER_URL}/postgres", isolation_level="AUTOCOMMIT")
-    name = f"trustguard_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with server.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as error:
-        server.dispose()
-        pytest.skip(f"PostgreSQL is unreachable at 127.0.0.1:5432 ({type(error).__name__})")
-    url = f"{POSTGRES_SERVER_URL}/{name}"
-    try:
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated PostgreSQL database that each test's own is copied from, dropped at the end;
+    tests that need it are skipped, saying why, when no PostgreSQL answers."""
+    with throwaway_database() as url:
         db.migrate(url)
-        yield url
-    finally:
         db.engine_for(url).dispose()
-        with server.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
+        yield sa.engine.make_url(url).database
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    """A migrated PostgreSQL database of the test's own, dropped afterwards."""
+    with throwaway_database(template=postgres_template) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

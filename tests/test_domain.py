@@ -1,4 +1,5 @@
-"""The domain and the actions agree: every response an action utters exists, in every tone."""
+"""The domain and the code agree: every response an action or a channel utters exists, in every
+tone."""
 
 from __future__ import annotations
 
@@ -11,17 +12,23 @@ from bot.shop.profile import TONES, domain_responses
 RESPONSE_NAME = re.compile(r"[\"'](utter_[a-z0-9_]+)[\"']")
 
 
-def responses_named_in_actions() -> set:
+def responses_named_in(package: str) -> set:
     return {
         name
-        for path in (PROJECT_ROOT / "actions").rglob("*.py")
+        for path in (PROJECT_ROOT / package).rglob("*.py")
         for name in RESPONSE_NAME.findall(path.read_text())
     }
 
 
 def test_every_response_an_action_utters_is_in_the_domain() -> None:
-    named = responses_named_in_actions()
+    named = responses_named_in("actions")
     assert len(named) > 40
+    assert named - set(domain_responses()) == set()
+
+
+def test_every_response_a_channel_says_outside_a_turn_is_in_the_domain() -> None:
+    named = responses_named_in("connectors")
+    assert named >= {"utter_missed_messages", "utter_no_reply"}
     assert named - set(domain_responses()) == set()
 
 

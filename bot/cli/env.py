@@ -1,14 +1,17 @@
-"""``env init`` and ``db upgrade``: the local configuration and the app database's schema."""
+"""``env init``, ``db upgrade`` and ``db prune``: the local configuration, the app database's
+schema, and what it keeps."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import secrets
 from typing import Any
 
 from bot.cli.common import command, subgroup
+from bot.meta import inbox
 from bot.platform import db
-from bot.platform.settings import PROJECT_ROOT
+from bot.platform.settings import PROJECT_ROOT, get_settings
 from bot.shop import shops
 
 ENV_HEADER = """\
@@ -54,8 +57,24 @@ def cmd_db_upgrade(args: argparse.Namespace) -> None:
     print("database is up to date")
 
 
+def cmd_db_prune(args: argparse.Namespace) -> None:
+    """What the Rasa server also does every hour, once, now."""
+    days = get_settings().inbox_retention_days
+    messages, sends = inbox.prune(dt.timedelta(days=days))
+    print(
+        f"deleted {messages} processed inbox messages and {sends} delivery records "
+        f"older than {days} days (INBOX_RETENTION_DAYS)"
+    )
+
+
 def register(groups: Any) -> None:
     env = subgroup(groups, "env", "local configuration")
     command(env, "init", cmd_env_init, "write .env with fresh random secrets if it is missing")
     database = subgroup(groups, "db", "the app database")
     command(database, "upgrade", cmd_db_upgrade, "apply Alembic migrations")
+    command(
+        database,
+        "prune",
+        cmd_db_prune,
+        "delete processed inbox messages and delivery records older than INBOX_RETENTION_DAYS",
+    )

@@ -1,7 +1,9 @@
 """The durable webhook inbox and the record of what was sent.
 
 A message is stored before Meta gets its 200, claimed by exactly one worker, and finished once;
-Meta's redeliveries hit the unique key and are dropped, in whichever process they arrive.
+Meta's redeliveries hit the unique key and are dropped, in whichever process they arrive. Once
+finished, a row keeps only what a later reader needs (the message redacted, its sender masked),
+and after the retention period it is deleted, with the records of what was sent.
 
 The functions taking a ``session`` are the queries; the ones below them run each in a
 transaction of its own, for the channels, which call them in worker threads.
@@ -10,7 +12,10 @@ transaction of its own, for the channels, which call them in worker threads.
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +26,10 @@ from sqlalchemy.orm import Session
 from bot.meta import whatsapp_users
 from bot.meta.webhooks import IDENTITY_CHANGE, InboundMessage, StatusUpdate
 from bot.platform.db import session_scope
-from bot.platform.masking import mask_user_id
-from bot.platform.models import Channel, InboxMessage, InboxState, OutboundMessage, utcnow
+from bot.platform.masking import mask_user_id, pseudonym
+from bot.platform.models import Base, Channel, InboxMessage, InboxState, OutboundMessage, utcnow
+from bot.platform.settings import get_settings
+from bot.platform.signing import derived_key
 from bot.shop import audit, buyers
 from bot.shop.audit import AuditAction
 from bot.shop.shops import conversation_id, shop_for_account
@@ -32,6 +39,21 @@ logger = logging.getLogger(__name__)
 # A claim older than this belongs to a worker that died; the message is taken over.
 CLAIM_LEASE = dt.timedelta(minutes=5)
 _STATUS_ORDER = {"accepted": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
+FINISHED = (InboxState.DONE.value, InboxState.STALE.value, InboxState.FAILED.value)
+# The ``error`` of the stale message whose buyer was sent the apology for an outage.
+APOLOGISED = "stale: apology sent"
+# Rows deleted per transaction, so that pruning a large table never holds it long.
+PRUNE_BATCH = 500
+
+
+class Apology(str, enum.Enum):
+    """Whether the buyer of a stale message is told it was missed."""
+
+    OWED = "owed"
+    # One per outage: an apology sent after this message was covers it.
+    SENT_ALREADY = "sent already"
+    # Meta takes free-form messages only within 24 hours of the buyer's last message.
+    WINDOW_CLOSED = "customer service window closed"
 
 
 def accept(
@@ -97,12 +119,53 @@ def _claimable(now: dt.datetime) -> sa.sql.ColumnElement:
 
 
 def finish(session: Session, inbox_id: int, state: InboxState, error: str | None = None) -> None:
-    session.execute(
-        sa.update(InboxMessage)
-        .where(InboxMessage.id == inbox_id)
-        .values(state=state.value, finished_at=utcnow(), error=error)
-        .execution_options(synchronize_session=False)
-    )
+    """End a message's processing. From then on the row keeps the message redacted and its
+    sender as a pseudonym: enough to match one buyer's rows, not to read their number."""
+    row = session.get(InboxMessage, inbox_id)
+    if row is None:
+        return
+    if row.finished_at is None:
+        row.message = InboundMessage.from_json(row.message).redacted().to_json()
+        row.sender = sender_pseudonym(row.sender)
+    row.state, row.finished_at, row.error = state.value, utcnow(), error
+
+
+def sender_pseudonym(sender: str) -> str:
+    """How a finished row names its sender."""
+    return pseudonym(sender, _pseudonym_key(get_settings().otp_secret))
+
+
+@functools.cache
+def _pseudonym_key(secret: str) -> bytes:
+    return derived_key(secret, "inbox-sender")
+
+
+def finish_stale(session: Session, inbox_id: int, window: dt.timedelta) -> Apology:
+    """Finish a message skipped as stale, and say whether its buyer is owed the apology: not
+    when one was sent since this message was (one per outage), nor outside the customer service
+    ``window``. The answer is recorded before it is acted on, so that a restart never repeats it;
+    the caller holds the conversation's lock, so that no other server answers meanwhile."""
+    row = session.execute(sa.select(InboxMessage).where(InboxMessage.id == inbox_id)).scalar_one()
+    covered = session.execute(
+        sa.select(
+            sa.exists().where(
+                InboxMessage.state == InboxState.STALE.value,
+                InboxMessage.shop_id == row.shop_id,
+                InboxMessage.channel == row.channel,
+                InboxMessage.sender == sender_pseudonym(row.sender),
+                InboxMessage.error == APOLOGISED,
+                InboxMessage.finished_at >= row.sent_at,
+            )
+        )
+    ).scalar()
+    if covered:
+        apology = Apology.SENT_ALREADY
+    elif utcnow() - row.sent_at >= window:
+        apology = Apology.WINDOW_CLOSED
+    else:
+        apology = Apology.OWED
+    finish(session, inbox_id, InboxState.STALE, APOLOGISED if apology is Apology.OWED else None)
+    return apology
 
 
 def unfinished(session: Session, channel: str) -> list[tuple[int, str, str]]:
@@ -281,6 +344,11 @@ def close(inbox_id: int, state: InboxState, error: str | None = None) -> None:
         finish(session, inbox_id, state, error)
 
 
+def close_stale(inbox_id: int, window: dt.timedelta) -> Apology:
+    with session_scope() as session:
+        return finish_stale(session, inbox_id, window)
+
+
 def pending(channel: str) -> list[tuple[int, str]]:
     """(inbox id, conversation id) of what was acknowledged and never processed, oldest first."""
     with session_scope() as session:
@@ -361,3 +429,56 @@ def recent_failures(
         .order_by(count.desc())
     ).all()
     return [(channel, reason or "unknown", n) for channel, reason, n in rows]
+
+
+def prune(
+    retention: dt.timedelta,
+    batch: int = PRUNE_BATCH,
+    stopping: Callable[[], bool] = lambda: False,
+) -> tuple[int, int]:
+    """Delete the finished messages and the delivery records older than ``retention``, ``batch``
+    rows per transaction, until done or ``stopping()`` after a batch; (messages, delivery records)
+    deleted. Unfinished messages are kept whatever their age. Safe to run in several processes at
+    once: a row is deleted once."""
+    cutoff = utcnow() - retention
+    messages = _delete_in_batches(
+        InboxMessage,
+        InboxMessage.id,
+        sa.and_(InboxMessage.state.in_(FINISHED), InboxMessage.received_at < cutoff),
+        batch,
+        stopping,
+    )
+    sends = _delete_in_batches(
+        OutboundMessage, OutboundMessage.id, OutboundMessage.created_at < cutoff, batch, stopping
+    )
+    return messages, sends
+
+
+def _delete_in_batches(
+    table: type[Base],
+    key: sa.Column,
+    condition: sa.sql.ColumnElement,
+    batch: int,
+    stopping: Callable[[], bool],
+) -> int:
+    """Walks the primary key upwards, each batch from where the last one ended, so a batch never
+    reads again what an earlier one passed; a short batch means nothing is left."""
+    deleted, after = 0, 0
+    while True:
+        with session_scope() as session:
+            ids = (
+                session.execute(
+                    sa.select(key).where(key > after, condition).order_by(key).limit(batch)
+                )
+                .scalars()
+                .all()
+            )
+            if ids:
+                deleted += session.execute(
+                    sa.delete(table)
+                    .where(key.in_(ids), condition)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+        if len(ids) < batch or stopping():
+            return deleted
+        after = ids[-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from typing import Any
 
@@ -45,10 +47,21 @@ def mask_user_id(user_id: str) -> str:
     return "***" + user_id[-4:] if len(user_id) > 4 else "***"
 
 
+def pseudonym(user_id: str, key: bytes) -> str:
+    """A user id where it is kept after its use: masked, and with a keyed digest, so that one
+    person's rows can still be matched with each other but the id cannot be read back."""
+    digest = hmac.new(key, str(user_id or "").encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{mask_user_id(user_id)}:{digest}"
+
+
 def redact_text(text: str) -> str:
     """Remove one-time codes, tokens, signed URLs and forms, and phone numbers from free text."""
-    text = _JWT_RUN_RE.sub(lambda m: _without_jwts(m.group(0)), text)
-    text = _TOKEN_RE.sub(lambda m: _without_signed_query(m.group(0)), text)
+    # The two searches that call back into Python for each run or word go only over text that
+    # can hold what they look for: in ordinary text they were two thirds of the cost.
+    if "eyJ" in text:
+        text = _JWT_RUN_RE.sub(lambda m: _without_jwts(m.group(0)), text)
+    if "://" in text and "?" in text:
+        text = _TOKEN_RE.sub(lambda m: _without_signed_query(m.group(0)), text)
     text = _KEYED_SECRET_RE.sub(lambda m: m.group(1) + REDACTED, text)
     text = _POLICY_RE.sub(lambda m: m.group(1) + REDACTED, text)
     text = _OTP_RE.sub(REDACTED, text)

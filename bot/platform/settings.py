@@ -27,6 +27,9 @@ META_MEDIA_HOSTS = (
     "*.cdninstagram.com",
 )
 _MEDIA_HOST = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+")
+# Meta redelivers a webhook for up to 7 days: a finished inbox row (and its dedupe key) is kept
+# longer than that, so a late redelivery is still dropped.
+MIN_INBOX_RETENTION_DAYS = 8
 
 
 class ConfigurationError(RuntimeError):
@@ -52,6 +55,7 @@ class Settings:
     instagram_access_token: str | None = None
     inbox_stale_after_seconds: int = 3600
     meta_media_hosts: tuple[str, ...] = META_MEDIA_HOSTS
+    inbox_retention_days: int = 30
     jwt_issuer: str = "trustguard"
     jwt_audience: str = "trustguard-buyer-portal"
 
@@ -82,6 +86,14 @@ class Settings:
             instagram_access_token=env.get("INSTAGRAM_ACCESS_TOKEN") or None,
             inbox_stale_after_seconds=_positive_int(env, "INBOX_STALE_AFTER_SECONDS", 3600),
             meta_media_hosts=_media_hosts(env),
+            inbox_retention_days=_positive_int(
+                env,
+                "INBOX_RETENTION_DAYS",
+                30,
+                minimum=MIN_INBOX_RETENTION_DAYS,
+                unit="days",
+                why="Meta redelivers webhooks for 7 days",
+            ),
         )
 
     @property
@@ -126,7 +138,14 @@ def _required_secret(env: Mapping[str, str], name: str) -> str:
 
 
 def _positive_int(
-    env: Mapping[str, str], name: str, default: int, *, maximum: int | None = None
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int = 1,
+    maximum: int | None = None,
+    unit: str = "seconds",
+    why: str = "",
 ) -> int:
     raw = env.get(name)
     if raw in (None, ""):
@@ -134,11 +153,12 @@ def _positive_int(
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigurationError(
-            f"{name} must be a whole number of seconds, not {raw!r}."
-        ) from None
+        raise ConfigurationError(f"{name} must be a whole number of {unit}, not {raw!r}.") from None
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive, not {value}.")
+    if value < minimum:
+        because = f" ({why})" if why else ""
+        raise ConfigurationError(f"{name} must be at least {minimum}{because}, not {value}.")
     if maximum is not None and value > maximum:
         raise ConfigurationError(f"{name} may be at most {maximum}, not {value}.")
     return value

@@ -31,8 +31,14 @@ class Purpose(str, enum.Enum):
 
 
 def key_for(purpose: Purpose, secret: str) -> bytes:
-    """HKDF-SHA256 of the secret with the purpose as its info: a key of its own per purpose."""
-    info = f"trustguard/{purpose.value}".encode()
+    """A key of its own per purpose."""
+    return derived_key(secret, purpose.value)
+
+
+def derived_key(secret: str, use: str) -> bytes:
+    """HKDF-SHA256 of the secret with ``trustguard/<use>`` as its info: one secret, independent
+    keys for unrelated uses."""
+    info = f"trustguard/{use}".encode()
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret.encode())
 
 

@@ -4,7 +4,8 @@ A webhook is verified against the raw body, every message of the batch is writte
 and only then does Meta get its 200: quickly, because the conversation turn runs afterwards on
 the turn loop. Each message is claimed by exactly one worker, a redelivery is dropped by the
 inbox's unique key, and what was acknowledged but not processed before a restart is processed
-when the server starts again.
+when the server starts again. A message too old to answer in context is skipped, and its buyer
+told once per outage that it was missed.
 """
 
 from __future__ import annotations
@@ -46,11 +47,17 @@ from bot.platform.models import InboxState, utcnow
 from bot.platform.settings import Settings, get_settings
 from bot.shop.shops import conversation_id
 from connectors.meta.output import MetaOutput
-from connectors.meta.turns import TURNS, OnNewMessage, run_turn
+from connectors.meta.pruning import start_pruning, stop_pruning
+from connectors.meta.server import OnNewMessage, RasaServer
+from connectors.meta.turns import TURNS, run_turn
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
+# Meta takes free-form messages only within 24 hours of the buyer's last one (both platforms).
+CUSTOMER_SERVICE_WINDOW = dt.timedelta(hours=24)
+# The domain response to a buyer whose messages were skipped as stale.
+MISSED_MESSAGES = "utter_missed_messages"
 
 
 def _learn_shared_number(claimed: inbox.Claimed, contact: SharedContact) -> bool:
@@ -75,6 +82,7 @@ class MetaInput(InputChannel, abc.ABC):
         output: MetaOutput,
         receipts: ReceiptIntake,
         stale_after: dt.timedelta,
+        retention: dt.timedelta,
     ) -> None:
         if not app_secrets():
             raise ChannelConfigurationError(
@@ -92,6 +100,7 @@ class MetaInput(InputChannel, abc.ABC):
         self._output = output
         self._receipts = receipts
         self._stale_after = stale_after
+        self._retention = retention
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> MetaInput:
@@ -109,6 +118,7 @@ class MetaInput(InputChannel, abc.ABC):
                 graph, accounts, settings.receipts_bucket, MediaHosts.from_settings(settings)
             ),
             stale_after=dt.timedelta(seconds=settings.inbox_stale_after_seconds),
+            retention=dt.timedelta(days=settings.inbox_retention_days),
         )
 
     @classmethod
@@ -157,10 +167,11 @@ class MetaInput(InputChannel, abc.ABC):
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            return await self._receive(request, on_new_message)
+            return await self._receive(request, RasaServer(request.app, on_new_message))
 
         @hook.listener("after_server_start")
         async def resume(app: Any, _loop: Any) -> None:
+            start_pruning(app, self._retention)
             # Acknowledged before a restart but never processed: process now, oldest first.
             pending = await asyncio.to_thread(inbox.pending, self.name())
             if pending:
@@ -168,18 +179,20 @@ class MetaInput(InputChannel, abc.ABC):
                     "resuming unprocessed messages",
                     extra={"channel": self.name(), "count": len(pending)},
                 )
+            server = RasaServer(app, on_new_message)
             for inbox_id, conversation in pending:
-                self._schedule(inbox_id, conversation, on_new_message)
+                self._schedule(inbox_id, conversation, server)
 
         @hook.listener("after_server_stop")
         async def close(app: Any, _loop: Any) -> None:
+            await stop_pruning(app)
             # Turns in progress finish (their replies go out) before the Graph client closes.
             await asyncio.to_thread(TURNS.drain, 60)
             await asyncio.to_thread(TURNS.run, self._graph.close(), 5)
 
         return hook
 
-    async def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
+    async def _receive(self, request: Request, server: RasaServer) -> HTTPResponse:
         body = request.body or b""
         if len(body) > MAX_BODY_BYTES:
             return response.text("payload too large", status=413)
@@ -192,7 +205,7 @@ class MetaInput(InputChannel, abc.ABC):
             return response.text("forbidden", status=403)
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
             logger.warning(
                 "signed webhook that is not JSON acknowledged", extra={"channel": self.name()}
             )
@@ -209,31 +222,31 @@ class MetaInput(InputChannel, abc.ABC):
             )
             return response.text("unavailable", status=503)
         for inbox_id, conversation in accepted:
-            self._schedule(inbox_id, conversation, on_new_message)
+            self._schedule(inbox_id, conversation, server)
         return response.text("ok")
 
-    def _schedule(self, inbox_id: int, conversation: str, on_new_message: OnNewMessage) -> None:
-        TURNS.submit(conversation, lambda: self._process_safely(inbox_id, on_new_message))
+    def _schedule(self, inbox_id: int, conversation: str, server: RasaServer) -> None:
+        TURNS.submit(conversation, lambda: self._process_safely(inbox_id, server))
 
-    async def _process_safely(self, inbox_id: int, on_new_message: OnNewMessage) -> None:
+    async def _process_safely(self, inbox_id: int, server: RasaServer) -> None:
         try:
-            await self._process(inbox_id, on_new_message)
+            await self._process(inbox_id, server)
         except Exception:
             logger.exception(
                 "message processing failed", extra={"channel": self.name(), "inbox_id": inbox_id}
             )
             await asyncio.to_thread(inbox.close, inbox_id, InboxState.FAILED, "processing error")
 
-    async def _process(self, inbox_id: int, on_new_message: OnNewMessage) -> None:
+    async def _process(self, inbox_id: int, server: RasaServer) -> None:
         claimed = await asyncio.to_thread(inbox.take, inbox_id)
         if claimed is None:
             return
         log = {"channel": self.name(), "shop_id": claimed.shop_id, "inbox_id": inbox_id}
-        if utcnow() - claimed.sent_at > self._stale_after:
-            logger.info("stale message recorded and skipped", extra=log)
-            await asyncio.to_thread(inbox.close, inbox_id, InboxState.STALE)
-            return
         message = claimed.message
+        sender_id = conversation_id(claimed.shop_id, self.name(), claimed.key)
+        if utcnow() - claimed.sent_at > self._stale_after:
+            await self._skip_stale(inbox_id, sender_id, server, log)
+            return
         text = await self._text_for_rasa(claimed, inbox_id)
         metadata = {
             "shop_id": claimed.shop_id,
@@ -241,8 +254,6 @@ class MetaInput(InputChannel, abc.ABC):
             "user_id": claimed.key,
             "user_name": message.sender_name,
         }
-
-        sender_id = conversation_id(claimed.shop_id, self.name(), claimed.key)
 
         def user_message(output: MetaOutput) -> UserMessage:
             return UserMessage(
@@ -254,11 +265,22 @@ class MetaInput(InputChannel, abc.ABC):
                 metadata=metadata,
             )
 
-        replied = await run_turn(sender_id, user_message, self._output, on_new_message, log)
+        replied = await run_turn(sender_id, user_message, self._output, server, log)
         if replied:
             await asyncio.to_thread(inbox.close, inbox_id, InboxState.DONE)
         else:
             await asyncio.to_thread(inbox.close, inbox_id, InboxState.FAILED, "no reply")
+
+    async def _skip_stale(
+        self, inbox_id: int, sender_id: str, server: RasaServer, log: dict[str, Any]
+    ) -> None:
+        """A backlog after an outage is not answered out of context; its buyer is told once per
+        outage, while Meta's window allows, that the messages were missed."""
+        async with server.conversation_lock(sender_id):
+            apology = await asyncio.to_thread(inbox.close_stale, inbox_id, CUSTOMER_SERVICE_WINDOW)
+        logger.info("stale message recorded and skipped", extra={**log, "apology": apology.value})
+        if apology is inbox.Apology.OWED:
+            await server.say(MISSED_MESSAGES, sender_id, self._output.for_turn())
 
     async def _text_for_rasa(self, claimed: inbox.Claimed, inbox_id: int) -> str:
         message = claimed.message

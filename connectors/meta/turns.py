@@ -18,6 +18,7 @@ from typing import Any
 from rasa.core.channels.channel import UserMessage
 
 from connectors.meta.output import MetaOutput
+from connectors.meta.server import RasaServer
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +32,8 @@ TURN_RETRY_DELAYS = (1.0, 4.0, 15.0)
 # share one GIL: by default an acknowledgement waits up to 5 ms for a turn each time it needs the
 # GIL back.
 GIL_SWITCH_INTERVAL = 0.001
-NO_REPLY_APOLOGY = (
-    "Sorry, something went wrong on our side and I could not answer that. "
-    "Please send your message again in a few minutes."
-)
-OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+# The domain response a buyer gets when no attempt at a turn replied.
+NO_REPLY = "utter_no_reply"
 
 
 class TurnLoop:
@@ -114,17 +112,17 @@ async def run_turn(
     sender_id: str,
     message: Callable[[MetaOutput], UserMessage],
     output: MetaOutput,
-    on_new_message: OnNewMessage,
+    server: RasaServer,
     log: dict[str, Any],
 ) -> bool:
     """Hand Rasa the message (made for each attempt's output channel) until a turn replies,
-    trying again after each delay; False when no attempt replied, after the buyer was sent an
-    apology."""
+    trying again after each delay; False when no attempt replied, after the buyer was sent the
+    ``NO_REPLY`` apology."""
     for delay in (*TURN_RETRY_DELAYS, None):
         attempt = output.for_turn()
         async with TURNS.slot():
             try:
-                await on_new_message(message(attempt))
+                await server.on_new_message(message(attempt))
             except Exception:
                 logger.exception("conversation turn failed", extra=log)
         if attempt.sends_attempted:
@@ -133,5 +131,5 @@ async def run_turn(
             logger.warning("turn sent no reply, trying again", extra={**log, "delay": delay})
             await asyncio.sleep(delay)
     logger.error("turn sent no reply after every attempt", extra=log)
-    await output.for_turn().send_text_message(sender_id, NO_REPLY_APOLOGY)
+    await server.say(NO_REPLY, sender_id, output.for_turn())
     return False

@@ -12,6 +12,7 @@ import requests
 import sqlalchemy as sa
 
 from bot.platform.patterns import OTP_CODE_PATTERN
+from bot.shop.profile import default_variants
 from devtools.graph_double import GraphDoubleThread, recipient_of
 from tests.e2e.harness import Assistant, add_kemi_and_tunde, add_shop, cli
 from tests.helpers.meta import (
@@ -231,5 +232,10 @@ def test_two_shops_with_their_own_tone_words_and_features(
         time.sleep(1.1)
         assert tunde.say("thanks") == "Tunde dey grateful o!"
         assert "Tunde" not in kemi.say("thank you")
+
+        # Sent two hours ago, before an outage: skipped, and one apology in the shop's tone.
+        missed = kemi.send(wa_text("are you open?", sender=BUYER, age=2 * 3600))
+        [apology] = default_variants("utter_missed_messages", "professional")
+        assert [body_text(reply["body"]) for reply in missed] == [apology["text"]]
     finally:
         assistant.stop()

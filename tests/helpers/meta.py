@@ -8,7 +8,10 @@ import json
 import time
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from bot.meta.signature import signature_header
+from bot.shop import shops
 
 APP_SECRET = "test-app-secret-5f1c2a"
 VERIFY_TOKEN = "test-verify-token"
@@ -18,6 +21,18 @@ IG_ACCOUNT_ID = "17841400000000001"
 BUYER = "2348012345678"
 BUYER_BSUID = "NG.8462019375510"
 _ids = itertools.count(1)
+
+
+def add_meta_shop(session: Session) -> None:
+    """Mama Put Fabrics, the shop of the WhatsApp number and the Instagram account these
+    payloads are addressed to."""
+    shops.add_shop(
+        session,
+        "mama-put",
+        "Mama Put Fabrics",
+        whatsapp_phone_id=PHONE_NUMBER_ID,
+        instagram_account_id=IG_ACCOUNT_ID,
+    )
 
 
 def signed(payload: Any, secret: str = APP_SECRET) -> tuple[bytes, dict[str, str]]:
@@ -50,6 +65,65 @@ def wa_photo(media_id: str, content: bytes, *, caption: str | None = None, **kwa
     if caption is not None:
         image["caption"] = caption
     return wa_message("image", {"image": image}, **kwargs)
+
+
+def wa_button_reply(payload: str, title: str, **kwargs: Any) -> dict:
+    """A tap on a reply button the assistant sent."""
+    reply = {"type": "button_reply", "button_reply": {"id": payload, "title": title}}
+    return wa_message("interactive", {"interactive": reply}, **kwargs)
+
+
+def wa_list_reply(payload: str, title: str, **kwargs: Any) -> dict:
+    """A row chosen from a list the assistant sent."""
+    row = {"id": payload, "title": title, "description": f"{title}, in full"}
+    reply = {"type": "list_reply", "list_reply": row}
+    return wa_message("interactive", {"interactive": reply}, **kwargs)
+
+
+def wa_template_button(payload: str, text: str, **kwargs: Any) -> dict:
+    """A quick-reply button of a template message."""
+    return wa_message("button", {"button": {"payload": payload, "text": text}}, **kwargs)
+
+
+def wa_media(kind: str, media_id: str, mime_type: str, **kwargs: Any) -> dict:
+    """An image, document, sticker, audio or video message, as its media id."""
+    media = {"id": media_id, "mime_type": mime_type, "sha256": "x" * 44}
+    return wa_message(kind, {kind: media}, **kwargs)
+
+
+def wa_location(**kwargs: Any) -> dict:
+    place = {"latitude": 6.4541, "longitude": 3.3947, "name": "Balogun Market", "address": "Lagos"}
+    return wa_message("location", {"location": place}, **kwargs)
+
+
+def wa_contacts(**kwargs: Any) -> dict:
+    card = {
+        "name": {"formatted_name": "Bola Ade", "first_name": "Bola"},
+        "phones": [{"phone": "+234 801 234 5679", "type": "CELL", "wa_id": "2348012345679"}],
+    }
+    return wa_message("contacts", {"contacts": [card]}, **kwargs)
+
+
+def wa_reaction(message_id: str, emoji: str = "\U0001f44d", **kwargs: Any) -> dict:
+    return wa_message(
+        "reaction", {"reaction": {"message_id": message_id, "emoji": emoji}}, **kwargs
+    )
+
+
+def wa_unsupported(**kwargs: Any) -> dict:
+    """What WhatsApp relays of a message type the Cloud API does not support."""
+    error = {
+        "code": 131051,
+        "title": "Message type unknown",
+        "message": "Message type unknown",
+        "error_data": {"details": "Message type is currently not supported."},
+    }
+    return wa_message("unsupported", {"errors": [error]}, **kwargs)
+
+
+def wa_revoke(original_id: str, **kwargs: Any) -> dict:
+    """The buyer deleted an earlier message."""
+    return wa_message("revoke", {"revoke": {"original_message_id": original_id}}, **kwargs)
 
 
 def whatsapp(
@@ -145,11 +219,38 @@ def instagram(messaging: list[dict], account_id: str = IG_ACCOUNT_ID) -> dict[st
 
 
 def ig_event(message: dict[str, Any], *, sender: str = "IGSID-1", echo: bool = False) -> dict:
-    mid = f"aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlE{next(_ids):06d}"
-    sent = {"mid": mid, **message, **({"is_echo": True} if echo else {})}
+    sent = {"mid": _ig_mid(), **message, **({"is_echo": True} if echo else {})}
     return {
         "sender": {"id": IG_ACCOUNT_ID if echo else sender},
         "recipient": {"id": sender if echo else IG_ACCOUNT_ID},
         "timestamp": int(time.time() * 1000),
         "message": sent,
     }
+
+
+def ig_quick_reply(payload: str, title: str, **kwargs: Any) -> dict:
+    """A tap on a quick reply the assistant sent."""
+    return ig_event({"text": title, "quick_reply": {"payload": payload}}, **kwargs)
+
+
+def ig_attachment(kind: str, url: str, **kwargs: Any) -> dict:
+    return ig_event({"attachments": [{"type": kind, "payload": {"url": url}}]}, **kwargs)
+
+
+def ig_notice(key: str, content: dict[str, Any], *, sender: str = "IGSID-1") -> dict:
+    """An event about the conversation other than a message: ``postback`` (a tap on a button),
+    ``read``, ``delivery``, ``reaction``."""
+    return {
+        "sender": {"id": sender},
+        "recipient": {"id": IG_ACCOUNT_ID},
+        "timestamp": int(time.time() * 1000),
+        key: content,
+    }
+
+
+def ig_postback(payload: str, title: str, **kwargs: Any) -> dict:
+    return ig_notice("postback", {"mid": _ig_mid(), "title": title, "payload": payload}, **kwargs)
+
+
+def _ig_mid() -> str:
+    return f"aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlE{next(_ids):06d}"

@@ -8,6 +8,8 @@ from functools import partial
 from typing import Any
 
 from bot.meta.webhooks.reading import (
+    ACCOUNT_ID,
+    SENDER_ID,
     Content,
     Malformed,
     dict_,
@@ -17,6 +19,7 @@ from bot.meta.webhooks.reading import (
     objects,
     parse_each,
     required,
+    required_id,
     str_,
 )
 from bot.meta.webhooks.types import (
@@ -61,7 +64,7 @@ def _instagram_event(item: dict[str, Any], entry_id: Any) -> InboundMessage | No
         return None
     if "postback" in item:
         postback = object_(item, "postback")
-        message_id = required(postback, "mid", "postback.mid")
+        message_id = required_id(postback, "mid", "postback.mid")
         content = Content(
             BUTTON,
             "postback",
@@ -74,18 +77,18 @@ def _instagram_event(item: dict[str, Any], entry_id: Any) -> InboundMessage | No
         # withdraws a message, it says nothing new.
         if message.get("is_echo") or message.get("is_deleted"):
             return None
-        message_id = required(message, "mid", "message.mid")
+        message_id = required_id(message, "mid", "message.mid")
         content = _instagram_content(message)
     else:
         return None
     recipient = dict_(item.get("recipient")).get("id")
-    account_id = recipient if is_id(recipient) else entry_id
-    if not is_id(account_id):
+    account_id = recipient if is_id(recipient, ACCOUNT_ID) else entry_id
+    if not is_id(account_id, ACCOUNT_ID):
         raise Malformed("recipient.id and entry.id are missing")
     return InboundMessage(
         channel=Channel.INSTAGRAM,
         account_id=account_id,
-        sender=required(dict_(item.get("sender")), "id", "sender.id"),
+        sender=required_id(dict_(item.get("sender")), "id", "sender.id", SENDER_ID),
         message_id=message_id,
         timestamp=epoch_seconds(item.get("timestamp"), per_second=1000),
         kind=content.kind,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+
+from bot.platform.masking import mask_user_id, redact_text
 
 # What a buyer's message is, to the assistant.
 TEXT = "text"
@@ -41,6 +43,11 @@ class WhatsAppUser:
     parent_user_id: str | None = None
     username: str | None = None
 
+    def masked(self) -> WhatsAppUser:
+        return WhatsAppUser(
+            _masked(self.wa_id), _masked(self.user_id), _masked(self.parent_user_id), None
+        )
+
 
 @dataclass(frozen=True)
 class IdentityChange:
@@ -52,6 +59,15 @@ class IdentityChange:
     user_id: str | None
     previous_user_id: str | None
     parent_user_id: str | None = None
+
+    def masked(self) -> IdentityChange:
+        return IdentityChange(
+            self.type,
+            _masked(self.wa_id),
+            _masked(self.user_id),
+            _masked(self.previous_user_id),
+            _masked(self.parent_user_id),
+        )
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,9 @@ class SharedContact:
     @property
     def is_senders_own(self) -> bool:
         return self.origin == "contact_request"
+
+    def masked(self) -> SharedContact:
+        return SharedContact(_masked(self.wa_id), _masked(self.phone), self.origin)
 
 
 @dataclass(frozen=True)
@@ -97,6 +116,22 @@ class InboundMessage:
         """As the inbox stores it."""
         return asdict(self)
 
+    def redacted(self) -> InboundMessage:
+        """What is kept once the message was processed: what it was, with its text redacted as
+        the conversation history is (codes, tokens, signed URLs, phone numbers), the sender's
+        ids masked and no name or username."""
+        return replace(
+            self,
+            sender=mask_user_id(self.sender),
+            sender_name=None,
+            text=_redacted(self.text),
+            title=_redacted(self.title),
+            media=replace(self.media, url=_redacted(self.media.url)) if self.media else None,
+            whatsapp=self.whatsapp.masked() if self.whatsapp else None,
+            identity_change=self.identity_change.masked() if self.identity_change else None,
+            contact=self.contact.masked() if self.contact else None,
+        )
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> InboundMessage:
         """Also a row stored by an older release (fields since dropped are ignored, fields since
@@ -120,6 +155,10 @@ class StatusUpdate:
     recipient: WhatsAppUser | None = None
 
 
+def _masked(user_id: str | None) -> str | None:
+    return mask_user_id(user_id) if user_id else None
+
+
 _PARTS: dict[str, type] = {
     "media": Media,
     "whatsapp": WhatsAppUser,
@@ -130,6 +169,10 @@ _PARTS: dict[str, type] = {
 
 def _part(cls: type, data: Any) -> Any:
     return cls(**_known(cls, data)) if isinstance(data, Mapping) else None
+
+
+def _redacted(text: str | None) -> str | None:
+    return None if text is None else redact_text(text)
 
 
 def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from functools import partial
 from typing import Any
 
 from bot.meta.webhooks.reading import (
+    ACCOUNT_ID,
+    SENDER_ID,
     Content,
     Malformed,
     dict_,
@@ -22,6 +24,7 @@ from bot.meta.webhooks.reading import (
     objects,
     parse_each,
     required,
+    required_id,
     str_,
     warn,
 )
@@ -58,8 +61,12 @@ def parse_whatsapp(
                 continue
             value = dict_(change.get("value"))
             account_id = dict_(value.get("metadata")).get("phone_number_id")
-            if not is_id(account_id):
-                warn(Channel.WHATSAPP, "changes", "value.metadata.phone_number_id is missing")
+            if not is_id(account_id, ACCOUNT_ID):
+                warn(
+                    Channel.WHATSAPP,
+                    "changes",
+                    "value.metadata.phone_number_id is missing or not an id",
+                )
                 continue
             messages += parse_each(
                 objects(value, "messages", Channel.WHATSAPP),
@@ -84,20 +91,20 @@ def _whatsapp_message(
     contact = _contact_of(user, contacts)
     profile = dict_(contact.get("profile"))
     user = WhatsAppUser(
-        wa_id=user.wa_id or str_(contact.get("wa_id")),
-        user_id=user.user_id or str_(contact.get("user_id")),
-        parent_user_id=user.parent_user_id or str_(contact.get("parent_user_id")),
+        wa_id=user.wa_id or _id_or_none(contact.get("wa_id")),
+        user_id=user.user_id or _id_or_none(contact.get("user_id")),
+        parent_user_id=user.parent_user_id or _id_or_none(contact.get("parent_user_id")),
         username=str_(profile.get("username")),
     )
     content = _whatsapp_content(item, message_type)
     address = user.wa_id or user.user_id
-    if not is_id(address):
+    if not is_id(address, SENDER_ID):
         raise Malformed("from and from_user_id are missing")
     return InboundMessage(
         channel=Channel.WHATSAPP,
         account_id=account_id,
         sender=address,
-        message_id=required(item, "id"),
+        message_id=required_id(item, "id"),
         timestamp=epoch_seconds(item.get("timestamp"), per_second=1),
         kind=content.kind,
         original_type=content.original_type,
@@ -150,14 +157,15 @@ def _shared_contact(item: dict[str, Any]) -> SharedContact | None:
         contact = dict_(contact)
         for phone in list_(contact.get("phones")):
             phone = dict_(phone)
-            wa_id, number = _id_or_none(phone.get("wa_id")), _id_or_none(phone.get("phone"))
+            wa_id, number = _id_or_none(phone.get("wa_id")), str_(phone.get("phone"))
             if wa_id or number:
                 return SharedContact(wa_id=wa_id, phone=number, origin=str_(contact.get("origin")))
     return None
 
 
 def _id_or_none(value: Any) -> str | None:
-    return value if is_id(value) else None
+    """An id a conversation may be keyed by, or None (absent, or nothing the inbox could hold)."""
+    return value if is_id(value, SENDER_ID) else None
 
 
 def _whatsapp_content(item: dict[str, Any], message_type: str) -> Content:
@@ -197,7 +205,7 @@ def _whatsapp_content(item: dict[str, Any], message_type: str) -> Content:
         attachment = dict_(item.get(message_type))
         caption = str_(attachment.get("caption"))
         media = Media(
-            id=required(attachment, "id", f"{message_type}.id"),
+            id=required_id(attachment, "id", f"{message_type}.id"),
             url=None,
             mime_type=str_(attachment.get("mime_type")),
             sha256=str_(attachment.get("sha256")),
@@ -215,7 +223,7 @@ def _whatsapp_status(item: dict[str, Any], account_id: str) -> StatusUpdate:
     return StatusUpdate(
         channel=Channel.WHATSAPP,
         account_id=account_id,
-        message_id=required(item, "id"),
+        message_id=required_id(item, "id"),
         status=required(item, "status"),
         timestamp=epoch_seconds(item.get("timestamp"), per_second=1),
         errors=errors,

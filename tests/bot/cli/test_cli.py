@@ -1,18 +1,20 @@
 """The admin command line, run in-process against the test database (and once as a process)."""
 
+import datetime as dt
 import os
 import re
 import subprocess
 import sys
 
 import pytest
+import sqlalchemy as sa
 
 from bot.cli import main
 from bot.meta import inbox
 from bot.platform import db
-from bot.platform.models import Buyer, Order
+from bot.platform.models import Buyer, Order, OutboundMessage, utcnow
 from bot.platform.patterns import ORDER_ID_PATTERN
-from bot.platform.settings import PROJECT_ROOT
+from bot.platform.settings import PROJECT_ROOT, get_settings
 from bot.shop import buyers, orders
 from bot.shop.order_ids import normalize_order_id
 
@@ -367,3 +369,34 @@ def test_a_code_template_is_set_with_the_shop_settings(capsys):
     assert "code template: trustguard_code (en)" in out
     error = fails(capsys, "shop", "settings", "mama-put", "--code-template", "Bad Name")
     assert "lower-case" in error
+
+
+def test_db_prune_deletes_delivery_records_older_than_the_retention(capsys, monkeypatch):
+    add_shop(capsys)
+    for message_id in ("wamid.old", "wamid.recent"):
+        inbox.record_send("mama-put", "whatsapp", "1065", PHONE, message_id)
+    with db.session_scope() as session:
+        session.execute(
+            sa.update(OutboundMessage)
+            .where(OutboundMessage.platform_message_id == "wamid.old")
+            .values(created_at=utcnow() - dt.timedelta(days=9))
+        )
+    assert ok(capsys, "db", "prune") == [
+        "deleted 0 processed inbox messages and 0 delivery records older than 30 days "
+        "(INBOX_RETENTION_DAYS)"
+    ]
+    monkeypatch.setenv("INBOX_RETENTION_DAYS", "8")
+    get_settings.cache_clear()
+    assert ok(capsys, "db", "prune")[0].startswith("deleted 0 processed inbox messages and 1 ")
+    with db.session_scope() as session:
+        kept = session.execute(sa.select(OutboundMessage.platform_message_id)).scalars().all()
+    assert kept == ["wamid.recent"]
+
+
+def test_db_prune_refuses_a_retention_meta_could_still_redeliver_within(capsys, monkeypatch):
+    monkeypatch.setenv("INBOX_RETENTION_DAYS", "7")
+    get_settings.cache_clear()
+    assert fails(capsys, "db", "prune") == (
+        "python -m bot: error: INBOX_RETENTION_DAYS must be at least 8 "
+        "(Meta redelivers webhooks for 7 days), not 7."
+    )

@@ -442,11 +442,17 @@ async def test_a_media_url_off_the_allowed_hosts_is_never_asked(graph, elsewhere
     assert elsewhere.received == [] and sleeps.delays == []
 
 
-@pytest.mark.parametrize("url", ["not a url", "/relative/x.jpg", "http://[::1/x"])
-async def test_a_media_url_that_is_no_url_is_refused(graph, client, url: str):
-    with pytest.raises(MediaUrlRefused):
+@pytest.mark.parametrize(
+    "url",
+    ["", "not a url", "receipt.jpg", "/relative/x.jpg", "http:media", "http://[::1/x", "\ufffd"],
+)
+async def test_a_media_url_that_is_no_url_is_refused(graph, client, sleeps, url: str):
+    """An Instagram attachment's url comes from the webhook: whatever it holds, the receipt is
+    unreadable, never an exception the channel does not expect."""
+    with pytest.raises(MediaUrlRefused) as raised:
         await client.download(url, TOKEN, max_bytes=100, hosts=only(graph))
-    assert graph.received == []
+    assert (raised.value.http_status, raised.value.retryable) == (0, False)
+    assert graph.received == [] and sleeps.delays == []
 
 
 async def test_a_redirect_on_the_same_origin_is_followed_with_the_token(graph, client):

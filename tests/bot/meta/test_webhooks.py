@@ -3,6 +3,7 @@ receipts and reactions are dropped; malformed pieces are skipped with one warnin
 no JSON value whatsoever makes a parser raise."""
 
 import copy
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -218,6 +219,21 @@ def test_whatsapp_types_the_bot_cannot_read_are_unsupported(message_type, conten
     assert (parsed.message_id, parsed.sender) == (f"wamid.{message_type}", BUYER)
 
 
+@pytest.mark.parametrize(
+    ("message_type", "content"),
+    [
+        ("system", {"body": "customer changed number", "type": "user_changed_number"}),
+        ("revoke", {"original_message_id": "wamid.EARLIER"}),
+    ],
+)
+def test_whatsapp_notices_about_the_buyer_are_never_answered(message_type, content, caplog):
+    """A changed number or a deleted message is not something the buyer said: read (a changed
+    number re-keys the buyer), never answered."""
+    message = wa_message(message_type, content)
+    assert not only_message(parse_whatsapp(wa_payload(wa_change([message])))).answered
+    assert caplog.records == []
+
+
 def test_whatsapp_sender_name_is_matched_by_wa_id():
     other = "2348099999999"
     contacts = [
@@ -402,6 +418,51 @@ def test_instagram_account_falls_back_to_the_entry_id():
     assert only_message(parse_instagram(ig_payload(event))).account_id == IG_ACCOUNT
 
 
+UNSTORABLE_IDS = ["234\x00801", "\ud800", "2348 0123", "wamid.\u00e9"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [*(("from", value) for value in UNSTORABLE_IDS), ("from", "9" * 161), ("id", "w" * 256)],
+)
+def test_whatsapp_ids_no_database_could_store_are_malformed(field, value):
+    """Meta's ids are printable ASCII: a NUL, a lone surrogate or an id longer than its inbox
+    column would fail the whole webhook's transaction (a 5xx), and Meta would send it again."""
+    message = wa_message("text", {"body": "x"}, **{field: value})
+    assert parse_whatsapp(wa_payload(wa_change([message]))) == ([], [])
+    other_number = wa_change([wa_message("text", {"body": "x"})], phone_number_id="1" * 65)
+    assert parse_whatsapp(wa_payload(other_number)) == ([], [])
+
+
+@pytest.mark.parametrize("value", [*UNSTORABLE_IDS, "1" * 161])
+def test_instagram_ids_no_database_could_store_are_malformed(value):
+    assert parse_instagram(ig_payload(ig_event(sender={"id": value}, message={"mid": "m"}))) == (
+        [],
+        [],
+    )
+    message = {"mid": value + "x" * 255, "text": "hi"}
+    assert parse_instagram(ig_payload(ig_event(message=message))) == ([], [])
+    unknown_account = ig_event(recipient={"id": value}, message={"mid": "m", "text": "hi"})
+    assert parse_instagram(ig_payload(unknown_account, entry_id=value)) == ([], [])
+
+
+def test_the_longest_ids_the_inbox_holds_are_read():
+    message = wa_message("text", {"body": "x"}, **{"from": "9" * 160, "id": "w" * 255})
+    change = wa_change([message], phone_number_id="1" * 64)
+    parsed = only_message(parse_whatsapp(wa_payload(change)))
+    assert (len(parsed.account_id), len(parsed.sender), len(parsed.message_id)) == (64, 160, 255)
+
+
+def test_text_keeps_no_nul_nor_unpaired_surrogate():
+    """JSON escapes can carry both; no database or UTF-8 encoder takes them. A surrogate pair is
+    one character once decoded, and stays."""
+    body = json.loads('"a\\u0000b\\ud800c\\ud83d\\ude00"')
+    message = wa_message("text", {"body": body})
+    assert only_message(parse_whatsapp(wa_payload(wa_change([message])))).text == (
+        "a\ufffdb\ufffdc\U0001f600"
+    )
+
+
 def test_instagram_batch_keeps_every_entry_and_event():
     payload = ig_payload(
         ig_event(message={"mid": "m1", "text": "one"}),
@@ -441,7 +502,7 @@ def test_one_malformed_message_is_skipped_with_one_warning_and_no_personal_data(
     assert (record.channel, record.skipped, record.reason) == (
         "whatsapp",
         "messages",
-        "id is missing",
+        "id is missing or not an id",
     )
     logged = str(vars(record))
     assert BUYER not in logged
@@ -480,6 +541,15 @@ def test_each_malformed_piece_gives_exactly_one_warning(parse, payload, kept, ca
 def test_invalid_timestamps_are_malformed(timestamp):
     message = wa_message("text", {"body": "x"}, timestamp=timestamp)
     assert parse_whatsapp(wa_payload(wa_change([message]))) == ([], [])
+
+
+@pytest.mark.parametrize("timestamp", ["99999999999999", 253402300800])
+def test_timestamps_past_the_year_9999_are_malformed(timestamp):
+    """The inbox stores a datetime, which ends with the year 9999."""
+    message = wa_message("text", {"body": "x"}, timestamp=timestamp)
+    assert parse_whatsapp(wa_payload(wa_change([message]))) == ([], [])
+    event = {**ig_event(message={"mid": "m", "text": "x"}), "timestamp": 10**15}
+    assert parse_instagram(ig_payload(event)) == ([], [])
 
 
 def test_numeric_whatsapp_timestamp_is_accepted():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.platform.settings import META_MEDIA_HOSTS, ConfigurationError, Settings
@@ -117,3 +119,23 @@ def test_graph_api_hosts_that_are_not_metas_are_media_origins(
     env: dict[str, str], origins: tuple[str, ...]
 ) -> None:
     assert Settings.from_env({**SECRETS, **env}).media_origins == origins
+
+
+@pytest.mark.parametrize(
+    "days, problem",
+    [
+        ("7", "at least 8 (Meta redelivers webhooks for 7 days), not 7"),
+        ("0", "positive, not 0"),
+        ("thirty", "a whole number of days, not 'thirty'"),
+    ],
+)
+def test_an_inbox_retention_within_metas_redeliveries_is_refused(days: str, problem: str) -> None:
+    with pytest.raises(
+        ConfigurationError, match=re.escape(f"INBOX_RETENTION_DAYS must be {problem}")
+    ):
+        Settings.from_env({**SECRETS, "INBOX_RETENTION_DAYS": days})
+
+
+@pytest.mark.parametrize("days, kept", [("", 30), ("8", 8), ("365", 365)])
+def test_an_inbox_retention_of_eight_days_or_more_is_kept(days: str, kept: int) -> None:
+    assert Settings.from_env({**SECRETS, "INBOX_RETENTION_DAYS": days}).inbox_retention_days == kept

@@ -380,7 +380,7 @@ def test_rate_limit_is_per_buyer(buyer, other_buyer):
 @pytest.fixture(params=["sqlite", "postgresql"])
 def racing_buyer(request, monkeypatch):
     if request.param == "postgresql":
-        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_database_url"))
+        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
         get_settings.cache_clear()
     make_shop()
     return make_buyer("mama-put", "2348012345678", channel="whatsapp")

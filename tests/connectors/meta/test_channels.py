@@ -2,7 +2,9 @@
 observed at the Graph API double (a real HTTP server on loopback).
 
 Rasa's message handler is played by a recorder that answers through the channel's own output
-channel, so what Rasa would receive and what buyers would get are both visible.
+channel, so what Rasa would receive and what buyers would get are both visible. The server's
+agent is a real Rasa agent on the real domain, with the shops' response generator, for what the
+channel says outside a turn.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -35,12 +37,13 @@ from bot.platform.models import (
     utcnow,
 )
 from bot.platform.settings import get_settings
-from bot.shop import shops
+from bot.shop.profile import default_variants
 from connectors.instagram import InstagramInput
 from connectors.meta import turns
-from connectors.meta.input import ChannelConfigurationError
+from connectors.meta.input import MISSED_MESSAGES, ChannelConfigurationError
 from connectors.whatsapp import WhatsAppInput
 from devtools.graph_double import GraphDoubleThread
+from tests.helpers.channels import RasaStandIn, app_for
 from tests.helpers.meta import (
     APP_SECRET,
     BUYER,
@@ -49,6 +52,7 @@ from tests.helpers.meta import (
     OTHER_PHONE_NUMBER_ID,
     PHONE_NUMBER_ID,
     VERIFY_TOKEN,
+    ig_attachment,
     ig_event,
     instagram,
     signed,
@@ -60,44 +64,12 @@ from tests.helpers.meta import (
     wa_text,
     whatsapp,
 )
+from tests.helpers.profiles import configure, import_responses
 
 WA_URL = "/webhooks/whatsapp/webhook"
 IG_URL = "/webhooks/instagram/webhook"
 JPEG = b"\xff\xd8\xff\xe0" + b"receipt-bytes" * 50
-
-
-@pytest.fixture(autouse=True)
-def meta_env(monkeypatch: pytest.MonkeyPatch, graph: GraphDoubleThread) -> None:
-    monkeypatch.setenv("META_APP_SECRET", APP_SECRET)
-    monkeypatch.setenv("META_VERIFY_TOKEN", VERIFY_TOKEN)
-    monkeypatch.setenv("GRAPH_API_URL", graph.url)
-    monkeypatch.setenv("WHATSAPP_ACCESS_TOKEN", "test-whatsapp-token")
-    monkeypatch.setenv("INSTAGRAM_ACCESS_TOKEN", "test-instagram-token")
-    get_settings.cache_clear()
-    with db.session_scope() as session:
-        shops.add_shop(
-            session,
-            "mama-put",
-            "Mama Put Fabrics",
-            whatsapp_phone_id=PHONE_NUMBER_ID,
-            instagram_account_id=IG_ACCOUNT_ID,
-        )
-        shops.add_shop(session, "iya-basket", "Iya Basket", whatsapp_phone_id=OTHER_PHONE_NUMBER_ID)
-
-
-class RasaStandIn:
-    """Records each message and answers it through the channel's output channel, as Rasa does."""
-
-    def __init__(self) -> None:
-        self.messages: list[UserMessage] = []
-
-    async def __call__(self, message: UserMessage) -> None:
-        self.messages.append(message)
-        await message.output_channel.send_text_message(message.sender_id, f"got: {message.text}")
-
-    @property
-    def texts(self) -> list[str]:
-        return [m.text for m in self.messages]
+HOUR = 3600
 
 
 class SilentRasa(RasaStandIn):
@@ -132,11 +104,8 @@ class SlowRasa(RasaStandIn):
         self.in_flight -= 1
 
 
-def app_for(channel_class: type, rasa: RasaStandIn) -> Sanic:
-    channel = channel_class.from_credentials(None)
-    app = Sanic(f"test-{uuid.uuid4().hex[:8]}")
-    app.blueprint(channel.blueprint(rasa), url_prefix=f"/webhooks/{channel.url_prefix()}")
-    return app
+def worded(response: str, tone: str = "friendly") -> str:
+    return default_variants(response, tone)[0]["text"]
 
 
 async def until(condition: Callable[[], Any], timeout: float = 15.0) -> None:
@@ -456,14 +425,6 @@ async def test_a_number_shared_by_request_is_bound_before_the_turn(
     assert (buyer.phone == "+2348012345678") is (origin == "contact_request")
 
 
-async def test_a_stale_message_is_recorded_and_skipped(graph: GraphDoubleThread) -> None:
-    rasa = RasaStandIn()
-    app = app_for(WhatsAppInput, rasa)
-    await post(app, WA_URL, whatsapp([wa_text("old news", age=2 * 3600)]))
-    await until(lambda: [r.state for r in inbox_rows()] == ["stale"])
-    assert rasa.messages == [] and graph.sent() == []
-
-
 async def test_buttons_map_to_the_payload_the_bot_sent() -> None:
     rasa = RasaStandIn()
     app = app_for(WhatsAppInput, rasa)
@@ -543,6 +504,35 @@ async def test_malformed_payloads_are_acknowledged_without_crashing() -> None:
     assert rasa.messages == [] and inbox_rows() == []
 
 
+async def test_a_body_nested_deeper_than_python_reads_is_acknowledged() -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    body = b"[" * 100_000 + b"]" * 100_000
+    headers = {"X-Hub-Signature-256": signature_header(APP_SECRET, body)}
+    _, response = await app.asgi_client.post(WA_URL, content=body, headers=headers)
+    assert response.status == 200
+    assert inbox_rows() == []
+
+
+@pytest.mark.parametrize(
+    "unstorable",
+    [
+        wa_text("my sender cannot be written to a database", sender="\ud800"),
+        {**wa_text("sent in the year 3170843"), "timestamp": "99999999999999"},
+    ],
+    ids=["unpaired-surrogate-sender", "timestamp-past-9999"],
+)
+async def test_a_message_the_inbox_cannot_hold_is_skipped_and_the_batch_goes_through(
+    unstorable: dict[str, Any],
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    response = await post(app, WA_URL, whatsapp([unstorable, wa_text("and mine?")]))
+    assert response.status == 200
+    await until(lambda: [r.state for r in inbox_rows()] == ["done"])
+    assert rasa.texts == ["and mine?"]
+
+
 # Statuses and sending
 
 
@@ -561,6 +551,23 @@ async def test_statuses_are_joined_to_our_messages_and_never_reach_rasa(
     [row] = outbound_rows()
     assert (row.status, row.error_code) == ("failed", 131047)
     assert rasa.texts == ["hi"]
+
+
+async def test_an_error_code_no_integer_column_holds_is_recorded_without_it(
+    graph: GraphDoubleThread,
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    await post(app, WA_URL, whatsapp([wa_text("hi")]))
+    await until(lambda: len(outbound_rows()) == 1)
+    failed = wa_status(graph.sent()[0]["id"], "failed", error_code=2**64)
+    assert (await post(app, WA_URL, whatsapp(statuses=[failed]))).status == 200
+    [row] = outbound_rows()
+    assert (row.status, row.error_code, row.error_title) == (
+        "failed",
+        None,
+        "Re-engagement message",
+    )
 
 
 async def test_throttling_is_retried_and_the_reply_sent_once(graph: GraphDoubleThread) -> None:
@@ -604,9 +611,11 @@ async def test_a_turn_that_sent_no_reply_is_tried_again_and_answered_once(
     assert [s["body"]["text"]["body"] for s in graph.sent()] == ["got: hi"]
 
 
+@pytest.mark.parametrize("tone", ["friendly", "casual"])
 async def test_a_turn_that_never_replies_gets_an_apology_and_is_marked_failed(
-    graph: GraphDoubleThread, quick_retries: None
+    graph: GraphDoubleThread, quick_retries: None, tone: str
 ) -> None:
+    configure("mama-put", tone=tone)
     rasa = SilentRasa(silent=100)
     app = app_for(WhatsAppInput, rasa)
     await post(app, WA_URL, whatsapp([wa_text("hi")]))
@@ -614,7 +623,8 @@ async def test_a_turn_that_never_replies_gets_an_apology_and_is_marked_failed(
     assert len(rasa.messages) == 1 + len(turns.TURN_RETRY_DELAYS)
     [apology] = graph.sent()
     assert apology["body"]["to"] == BUYER
-    assert apology["body"]["text"]["body"] == turns.NO_REPLY_APOLOGY
+    assert apology["body"]["text"]["body"] == worded(turns.NO_REPLY, tone)
+    assert [r.platform_message_id for r in outbound_rows()] == [apology["id"]]
     assert inbox_rows()[0].error == "no reply"
 
 
@@ -647,6 +657,125 @@ async def test_a_burst_of_new_buyers_runs_a_bounded_number_of_turns_at_once(
     await until(lambda: len(graph.sent()) == len(buyers))
     assert 1 < rasa.most_in_flight <= turns.MAX_TURNS_IN_FLIGHT
     assert sorted(s["body"]["to"] for s in graph.sent()) == sorted(buyers)
+
+
+# Stale messages, after an outage
+
+
+def apologies(graph: GraphDoubleThread) -> list[tuple[str, str]]:
+    return [(s["body"]["to"], s["body"]["text"]["body"]) for s in graph.sent()]
+
+
+async def test_a_stale_backlog_gets_each_buyer_one_apology_and_no_turn(
+    graph: GraphDoubleThread,
+) -> None:
+    other = "2348099990000"
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    backlog = [wa_text(f"hello {n}?", age=3 * HOUR - 60 * n) for n in range(50)]
+    backlog += [wa_text("anyone?", sender=other, age=2 * HOUR)]
+    assert (await post(app, WA_URL, whatsapp(backlog))).status == 200
+    await until(lambda: [r.state for r in inbox_rows()] == ["stale"] * 51)
+    await until(lambda: len(outbound_rows()) == 2)
+    # Meta redelivers more of the same outage later: still one each.
+    await post(app, WA_URL, whatsapp([wa_text("hello again?", age=2 * HOUR)]))
+    await until(lambda: len(inbox_rows()) == 52 and inbox_rows()[-1].state == "stale")
+
+    missed = worded(MISSED_MESSAGES)
+    assert sorted(apologies(graph)) == [(BUYER, missed), (other, missed)]
+    assert rasa.messages == []
+    assert {r.platform_message_id for r in outbound_rows()} == {s["id"] for s in graph.sent()}
+
+
+async def test_another_outage_gets_another_apology(graph: GraphDoubleThread) -> None:
+    app = app_for(WhatsAppInput, RasaStandIn())
+    await post(app, WA_URL, whatsapp([wa_text("hello?", age=6 * HOUR)]))
+    await until(lambda: len(graph.sent()) == 1)
+    # That outage ended four hours ago; the next one leaves another backlog.
+    with db.session_scope() as session:
+        session.execute(
+            sa.update(InboxMessage).values(finished_at=utcnow() - dt.timedelta(hours=4))
+        )
+    await post(app, WA_URL, whatsapp([wa_text("still there?", age=2 * HOUR)]))
+    await until(lambda: len(graph.sent()) == 2)
+    assert apologies(graph) == [(BUYER, worded(MISSED_MESSAGES))] * 2
+
+
+async def test_no_apology_once_the_customer_service_window_closed(
+    graph: GraphDoubleThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="connectors.meta.input")
+    app = app_for(InstagramInput, RasaStandIn())
+    old = ig_event({"text": "hello?"})
+    old["timestamp"] -= 25 * HOUR * 1000
+    await post(app, IG_URL, instagram([old]))
+    await until(lambda: [r.state for r in inbox_rows()] == ["stale"])
+    await asyncio.sleep(0.2)
+    assert graph.sent() == [] and outbound_rows() == []
+    [skipped] = [r for r in caplog.records if r.msg == "stale message recorded and skipped"]
+    assert skipped.apology == "customer service window closed"
+
+
+@pytest.mark.parametrize("tone", ["professional", "casual"])
+async def test_the_apology_is_in_the_shops_tone_and_words(graph: GraphDoubleThread, tone) -> None:
+    configure("mama-put", tone=tone)
+    own = "{shop_name} was closed for a bit. Please send your messages again!"
+    saved = import_responses("iya-basket", {"responses": {MISSED_MESSAGES: [{"text": own}]}})
+    assert saved == [MISSED_MESSAGES]
+    app = app_for(WhatsAppInput, RasaStandIn())
+    await post(app, WA_URL, whatsapp([wa_text("hello?", age=2 * HOUR)]))
+    await post(
+        app,
+        WA_URL,
+        whatsapp([wa_text("hello?", age=2 * HOUR)], phone_number_id=OTHER_PHONE_NUMBER_ID),
+    )
+    await until(lambda: len(graph.sent()) == 2)
+    by_shop = {s["account_id"]: s["body"]["text"]["body"] for s in graph.sent()}
+    assert by_shop == {
+        PHONE_NUMBER_ID: worded(MISSED_MESSAGES, tone),
+        OTHER_PHONE_NUMBER_ID: "Iya Basket was closed for a bit. Please send your messages again!",
+    }
+
+
+async def test_the_apology_is_not_sent_again_after_a_restart(graph: GraphDoubleThread) -> None:
+    await post(
+        app_for(WhatsAppInput, RasaStandIn()), WA_URL, whatsapp([wa_text("hi?", age=HOUR * 3)])
+    )
+    await until(lambda: len(graph.sent()) == 1)
+    # Acknowledged in the same outage, still waiting when the server stopped.
+    waiting = wa_text("hello?", age=2 * HOUR)
+    messages, _ = WhatsAppInput.from_credentials(None).parse(whatsapp([waiting]))
+    inbox.store_webhook("whatsapp", messages, [])
+
+    restarted = app_for(WhatsAppInput, RasaStandIn())
+    _, response = await restarted.asgi_client.get("/webhooks/whatsapp/")
+    assert response.status == 200
+    await until(lambda: [r.state for r in inbox_rows()] == ["stale", "stale"])
+    await asyncio.sleep(0.2)
+    assert len(graph.sent()) == 1
+
+
+async def test_the_server_prunes_the_inbox_when_it_starts(graph: GraphDoubleThread) -> None:
+    app = app_for(WhatsAppInput, RasaStandIn())
+    await post(app, WA_URL, whatsapp([wa_text("last month"), wa_text("today")]))
+    await until(lambda: len(outbound_rows()) == 2)
+    old, recent = inbox_rows()
+    month_ago = utcnow() - dt.timedelta(days=31)
+    with db.session_scope() as session:
+        session.execute(
+            sa.update(InboxMessage).where(InboxMessage.id == old.id).values(received_at=month_ago)
+        )
+        session.execute(
+            sa.update(OutboundMessage)
+            .where(OutboundMessage.id == min(r.id for r in outbound_rows()))
+            .values(created_at=month_ago)
+        )
+
+    restarted = app_for(WhatsAppInput, RasaStandIn())
+    _, response = await restarted.asgi_client.get("/webhooks/whatsapp/")
+    assert response.status == 200
+    assert [r.id for r in inbox_rows()] == [recent.id]
+    assert len(outbound_rows()) == 1
 
 
 # Restart and receipts
@@ -905,6 +1034,18 @@ async def test_instagram_attachment_receipt_is_fetched_without_the_shop_token(
     await until(lambda: len(rasa.messages) == 1)
     key = json.loads(rasa.texts[0][len("/upload_receipt") :])["receipt_file"]
     assert s3.get_object(Bucket="test-receipts", Key=key)["Body"].read() == JPEG
+
+
+async def test_an_instagram_attachment_whose_url_is_not_a_url_is_an_unreadable_receipt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(InstagramInput, rasa)
+    attachment = ig_attachment("image", "receipt.jpg")
+    assert (await post(app, IG_URL, instagram([attachment]))).status == 200
+    await until(lambda: [r.state for r in inbox_rows()] == ["done"])
+    assert json.loads(rasa.texts[0][len("/upload_receipt") :]) == {"receipt_problem": "unreadable"}
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 async def test_both_channels_share_one_bound_on_turns_in_flight(graph: GraphDoubleThread) -> None:
