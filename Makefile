@@ -12,6 +12,8 @@ MODEL := models/trustguard.tar.gz
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -type f -name '*.yml') \
 	connectors/tokenizer.py bot/platform/patterns.py
 SHOP ?=
+# Extra arguments for the chat of make chat-whatsapp (python -m devtools.whatsapp_chat --help).
+ARGS ?=
 
 export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
@@ -23,6 +25,7 @@ help:
 	@echo "make run     set everything up and start the assistant (REST channel, port 5005)"
 	@echo "make shell   talk to the assistant in the terminal (SHOP=<id> for another shop)"
 	@echo "make chat-whatsapp  chat through the real WhatsApp path, against a local Graph API double"
+	@echo "            (ARGS=\"--username ada_buys\": as a buyer with a username who shows no number)"
 	@echo "make train   validate the training data and train, only when it changed"
 	@echo "make reload  train if needed and load the model into the running assistant"
 	@echo "make test    set everything up and run every check and test"
@@ -67,7 +70,7 @@ shell: setup train
 
 # Signed webhooks in, Graph API sends out (to devtools/graph_double.py), no Meta account needed.
 chat-whatsapp: setup train
-	scripts/chat-whatsapp
+	scripts/chat-whatsapp $(ARGS)
 
 bench: setup train
 	$(PY) -m bench.webhooks

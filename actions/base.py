@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +35,12 @@ class Reply:
 
 @dataclass
 class Outcome:
+    """What a turn decided. ``follow_up`` is work to do once the decision is committed (a call
+    to Meta, say), which gives the replies to utter instead of ``replies``."""
+
     replies: list[Reply]
     events: list[dict[str, Any]] = field(default_factory=list)
+    follow_up: Callable[[], Awaitable[list[Reply]]] | None = None
 
 
 class ShopAction(Action, abc.ABC):
@@ -59,7 +64,17 @@ class ShopAction(Action, abc.ABC):
                 "action failed", extra={"action": self.name(), "shop_id": turn.shop_id}
             )
             outcome = Outcome([Reply("utter_technical_problem")])
-        for reply in outcome.replies:
+        replies = outcome.replies
+        if outcome.follow_up is not None:
+            try:
+                replies = await outcome.follow_up()
+            except Exception:
+                logger.exception(
+                    "action follow-up failed",
+                    extra={"action": self.name(), "shop_id": turn.shop_id},
+                )
+                replies = [Reply("utter_technical_problem")]
+        for reply in replies:
             dispatcher.utter_message(
                 response=reply.response,
                 buttons=reply.buttons or None,

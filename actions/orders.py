@@ -62,7 +62,9 @@ def choose_order(
         return order
     orders = buyer_orders(session, buyer, candidates)
     if not orders:
-        return Outcome([Reply(none_reply)])
+        # The shop may have made the order for a number this chat has not proven yet.
+        hint = [Reply("utter_link_phone_hint")] if buyer.phone is None else []
+        return Outcome([Reply(none_reply), *hint])
     if len(orders) == 1:
         return orders[0]
     buttons = [

@@ -10,12 +10,20 @@ from sqlalchemy.orm import Session
 
 from actions.base import Outcome, Reply, ShopAction
 from actions.turn import Turn
+from bot.platform.masking import mask_user_id
 from bot.platform.models import Buyer, Shop
 from bot.platform.settings import get_settings
 from bot.shop import audit
 from bot.shop.audit import AuditAction
-from bot.shop.buyers import mark_verified
-from bot.shop.codes import IssueRefused, Limit, Verdict, issue_code, verify_code
+from bot.shop.buyers import mark_verified, prove_phone
+from bot.shop.codes import (
+    IssueRefused,
+    Limit,
+    Verdict,
+    issue_code,
+    open_phone_challenge,
+    verify_code,
+)
 from bot.shop.tokens import issue_buyer_token
 
 _VERDICT_REPLIES = {
@@ -34,15 +42,20 @@ def send_new_code(session: Session, buyer: Buyer, response: str) -> Outcome:
             session, buyer, key=settings.otp_secret, ttl_seconds=settings.otp_ttl_seconds
         )
     except IssueRefused as refused:
-        wait = refused.retry_after.total_seconds()
-        if refused.limit is Limit.COOLING_DOWN:
-            return Outcome([_cooling_down(refused.retry_after)])
-        if refused.limit is Limit.HOURLY:
-            return Outcome([Reply("utter_code_limit_reached", {"minutes": math.ceil(wait / 60)})])
-        return Outcome([Reply("utter_code_recently_sent", {"seconds": math.ceil(wait)})])
+        return Outcome([code_refusal(refused)])
     audit.record(session, buyer.shop_id, AuditAction.CODE_ISSUED, buyer)
     minutes = math.ceil(settings.otp_ttl_seconds / 60)
     return Outcome([Reply(response, {"code": code, "minutes": minutes})])
+
+
+def code_refusal(refused: IssueRefused) -> Reply:
+    """What the buyer is told when no new code may be issued yet."""
+    wait = refused.retry_after.total_seconds()
+    if refused.limit is Limit.COOLING_DOWN:
+        return _cooling_down(refused.retry_after)
+    if refused.limit is Limit.HOURLY:
+        return Reply("utter_code_limit_reached", {"minutes": math.ceil(wait / 60)})
+    return Reply("utter_code_recently_sent", {"seconds": math.ceil(wait)})
 
 
 def _cooling_down(retry_after: dt.timedelta) -> Reply:
@@ -66,7 +79,8 @@ class ActionVerifyCode(ShopAction):
     def decide(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer | None) -> Outcome:
         if buyer is None:
             return Outcome([Reply("utter_not_registered")])
-        if buyer.verified_at is not None:
+        # A verified buyer may still be proving a phone number with a code sent to it.
+        if buyer.verified_at is not None and open_phone_challenge(session, buyer) is None:
             return Outcome([Reply("utter_already_verified")])
         typed = turn.entities.get("otp_code")
         if not typed:
@@ -74,6 +88,11 @@ class ActionVerifyCode(ShopAction):
 
         settings = get_settings()
         result = verify_code(session, buyer, typed, key=settings.otp_secret)
+        if result.verdict is Verdict.VERIFIED and result.phone:
+            buyer = prove_phone(session, buyer, result.phone)
+            mark_verified(buyer)
+            audit.record(session, shop.id, AuditAction.BUYER_PHONE_PROVEN, buyer, proof="code")
+            return Outcome([Reply("utter_phone_linked", {"phone": mask_user_id(result.phone)})])
         if result.verdict is Verdict.VERIFIED:
             mark_verified(buyer)
             audit.record(session, shop.id, AuditAction.CODE_VERIFIED, buyer)

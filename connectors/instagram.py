@@ -26,9 +26,14 @@ class InstagramOutput(MetaOutput):
         return Channel.INSTAGRAM
 
     def bodies(
-        self, user_id: str, text: str, buttons: list[dict[str, Any]], image_url: str | None
+        self,
+        address: Any,
+        text: str,
+        buttons: list[dict[str, Any]],
+        image_url: str | None,
+        custom: dict[str, Any],
     ) -> list[dict[str, Any]]:
-        return instagram_messages(user_id, text, buttons, image_url)
+        return instagram_messages(address, text, buttons, image_url)
 
 
 class InstagramInput(MetaInput):

@@ -1,8 +1,9 @@
 """A whitespace tokenizer that shows featurizers a fixed word in place of ids and codes.
 
-Order ids and one-time codes are random: their characters would otherwise become character
-n-gram features and pull "order ORD-6DN2N0" towards whichever intent happened to have similar
-ids in training. Entities are still extracted from the original text by RegexEntityExtractor.
+Order ids, one-time codes and phone numbers are random: their characters would otherwise become
+character n-gram features and pull "order ORD-6DN2N0" towards whichever intent happened to have
+similar ids in training. Entities are still extracted from the original text by
+RegexEntityExtractor.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.platform.patterns import ORDER_ID_PATTERN, OTP_CODE_PATTERN
+from bot.platform.patterns import ORDER_ID_PATTERN, OTP_CODE_PATTERN, PHONE_NUMBER_PATTERN
 
 PLACEHOLDERS = (
+    (re.compile(PHONE_NUMBER_PATTERN), "__phone_number__"),
     (re.compile(ORDER_ID_PATTERN), "__order_id__"),
     (re.compile(OTP_CODE_PATTERN), "__otp_code__"),
 )

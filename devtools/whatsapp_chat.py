@@ -5,15 +5,22 @@ are read back from the Graph API double (``python -m devtools.graph_double``), w
 WhatsApp channel must be pointed at. When the assistant offers buttons or a list, typing a
 row's number sends the matching ``button_reply``/``list_reply``, so buttons work here too.
 
+Webhooks carry the number and the business-scoped user id (BSUID), as Meta's have since April
+2026. With ``--username`` the buyer has a WhatsApp username and shows no number: webhooks carry
+only the BSUID, as Meta sends them, and typing ``share`` answers the assistant's request for
+the number with the contact card WhatsApp sends when the buyer taps its button.
+
     META_APP_SECRET=<the assistant's app secret> python -m devtools.whatsapp_chat \\
         --webhook http://127.0.0.1:5005/webhooks/whatsapp/webhook \\
         --graph http://127.0.0.1:8900 --phone-number-id 100000001 \\
-        [--wa-id 2348012345678] [--name Ada]
+        [--wa-id 2348012345678] [--name Ada] [--username ada_buys] [--bsuid NG.8462019375510] \\
+        [--share-phone "+234 801 234 5678"]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import secrets
@@ -23,9 +30,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import phonenumbers
 import requests
 
 from bot.meta.signature import signature_header
+from bot.platform.phones import InvalidPhone, normalise_phone, wa_id_of_phone
+from devtools.graph_double import is_bsuid, mask
 
 DEFAULT_WEBHOOK = "http://127.0.0.1:5005/webhooks/whatsapp/webhook"
 DEFAULT_GRAPH = "http://127.0.0.1:8900"
@@ -37,6 +47,10 @@ DEFAULT_NAME = "Ada"
 WABA_ID = "100000000000001"
 DISPLAY_PHONE_NUMBER = "2348000000000"
 HTTP_TIMEOUT = 10.0
+# The kind of the offer WhatsApp shows as a button sharing the buyer's own number, and the word
+# that taps it here.
+CONTACT_REQUEST = "request_contact_info"
+SHARE = "share"
 
 Payload = dict[str, Any]
 Record = dict[str, Any]
@@ -44,9 +58,10 @@ Record = dict[str, Any]
 
 @dataclass(frozen=True)
 class Choice:
-    """A button or list row the assistant offered; the user picks it by its number."""
+    """A button or list row the assistant offered, which the user picks by its number, or its
+    request for the buyer's number, which the user answers with ``share``."""
 
-    kind: str  # "button_reply" or "list_reply"
+    kind: str  # "button_reply", "list_reply" or CONTACT_REQUEST
     id: str
     title: str
     description: str | None = None
@@ -54,16 +69,41 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Buyer:
+    """The WhatsApp user typing, as webhooks show them: always by business-scoped user id, and
+    by number (``wa_id``) unless they have a username and keep their number to themselves."""
+
+    name: str
+    user_id: str
+    wa_id: str | None
+    username: str | None = None
+
+
+@dataclass(frozen=True)
 class ChatConfig:
     webhook: str
     graph: str
     phone_number_id: str
-    wa_id: str
-    name: str
+    buyer: Buyer
+    share_wa_id: str  # the number ``share`` sends, as WhatsApp writes it
     app_secret: str
     reply_timeout: float = 30.0
     quiet_period: float = 1.5
     poll_interval: float = 0.25
+
+    @property
+    def addresses(self) -> list[str]:
+        """Every address that reaches the buyer's phone: the assistant replies by number when
+        it knows one, else by user id."""
+        found = [self.buyer.user_id, self.buyer.wa_id, self.share_wa_id]
+        return list(dict.fromkeys(address for address in found if address))
+
+
+def default_user_id(wa_id: str) -> str:
+    """A business-scoped user id that stays the same for a number from one chat to the next,
+    with or without ``--username``, as Meta's does for one person."""
+    digits = int.from_bytes(hashlib.sha256(wa_id.encode()).digest()[:8], "big") % 10**13
+    return f"NG.{digits:013d}"
 
 
 # Webhook payloads
@@ -73,15 +113,22 @@ def new_message_id() -> str:
     return "wamid." + secrets.token_urlsafe(24)
 
 
-def _webhook(message: Payload, phone_number_id: str, wa_id: str, name: str) -> Payload:
+def _webhook(message: Payload, phone_number_id: str, buyer: Buyer) -> Payload:
     """Wrap one inbound message in the envelope Meta POSTs to the callback URL."""
+    profile = {"name": buyer.name}
+    if buyer.username:
+        profile["username"] = buyer.username
+    contact: Payload = {"profile": profile}
+    if buyer.wa_id:
+        contact["wa_id"] = buyer.wa_id
+    contact["user_id"] = buyer.user_id
     value = {
         "messaging_product": "whatsapp",
         "metadata": {
             "display_phone_number": DISPLAY_PHONE_NUMBER,
             "phone_number_id": phone_number_id,
         },
-        "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+        "contacts": [contact],
         "messages": [message],
     }
     return {
@@ -90,30 +137,50 @@ def _webhook(message: Payload, phone_number_id: str, wa_id: str, name: str) -> P
     }
 
 
-def _message(wa_id: str, kind: str) -> Payload:
-    return {"from": wa_id, "id": new_message_id(), "timestamp": str(int(time.time())), "type": kind}
+def _message(buyer: Buyer, kind: str) -> Payload:
+    """A message's own fields; ``from`` is absent, not empty, when the number is not shown."""
+    sender = {"from": buyer.wa_id} if buyer.wa_id else {}
+    return {
+        **sender,
+        "from_user_id": buyer.user_id,
+        "id": new_message_id(),
+        "timestamp": str(int(time.time())),
+        "type": kind,
+    }
 
 
-def whatsapp_text_webhook(text: str, *, phone_number_id: str, wa_id: str, name: str) -> Payload:
+def whatsapp_text_webhook(text: str, *, phone_number_id: str, buyer: Buyer) -> Payload:
     """The webhook for a text the buyer typed."""
-    message = {**_message(wa_id, "text"), "text": {"body": text}}
-    return _webhook(message, phone_number_id, wa_id, name)
+    message = {**_message(buyer, "text"), "text": {"body": text}}
+    return _webhook(message, phone_number_id, buyer)
 
 
-def whatsapp_button_webhook(
-    choice: Choice, *, phone_number_id: str, wa_id: str, name: str
-) -> Payload:
+def whatsapp_button_webhook(choice: Choice, *, phone_number_id: str, buyer: Buyer) -> Payload:
     """The webhook for a tapped reply button or list row, pointing back at the offer."""
     reply: Payload = {"id": choice.id, "title": choice.title}
     if choice.kind == "list_reply" and choice.description is not None:
         reply["description"] = choice.description
     message = {
-        **_message(wa_id, "interactive"),
+        **_message(buyer, "interactive"),
         "interactive": {"type": choice.kind, choice.kind: reply},
     }
     if choice.message_id:
         message["context"] = {"from": DISPLAY_PHONE_NUMBER, "id": choice.message_id}
-    return _webhook(message, phone_number_id, wa_id, name)
+    return _webhook(message, phone_number_id, buyer)
+
+
+def whatsapp_shared_number_webhook(wa_id: str, *, phone_number_id: str, buyer: Buyer) -> Payload:
+    """The webhook for the buyer tapping the button of a request for their number: a contacts
+    message whose origin, ``contact_request``, is WhatsApp vouching that the number is theirs."""
+    number = phonenumbers.parse(f"+{wa_id}")
+    phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    card = {
+        "name": {"formatted_name": buyer.name},
+        "phones": [{"phone": phone, "wa_id": wa_id, "type": "CELL"}],
+        "origin": "contact_request",
+    }
+    message = {**_message(buyer, "contacts"), "contacts": [card]}
+    return _webhook(message, phone_number_id, buyer)
 
 
 def encode(payload: Payload) -> bytes:
@@ -128,9 +195,12 @@ def sign(body: bytes, secret: str) -> str:
 
 
 def pick(line: str, choices: list[Choice]) -> Choice | None:
-    """The offered choice a typed number names, if it names one."""
+    """The offered choice a typed number names, or the request for the number ``share``
+    answers, if there is one."""
     if line.isdigit() and 1 <= int(line) <= len(choices):
         return choices[int(line) - 1]
+    if line.lower() == SHARE:
+        return next((choice for choice in choices if choice.kind == CONTACT_REQUEST), None)
     return None
 
 
@@ -176,6 +246,9 @@ def _interactive(interactive: Payload, offer: str | None) -> tuple[list[str], li
     elif kind == "cta_url":
         parameters = _dict(action.get("parameters"))
         lines.append(f"  [{parameters.get('display_text', 'Open')}] {parameters.get('url')}")
+    elif kind == CONTACT_REQUEST:
+        choices.append(Choice(CONTACT_REQUEST, SHARE, "Share phone number", None, offer))
+        lines.append(f'  [Share phone number] type "{SHARE}" to send your number')
     else:
         lines.append(f"[interactive {kind}]")
     return lines, choices
@@ -201,7 +274,8 @@ def render_reply(record: Record) -> tuple[list[str], list[Choice]]:
     return lines, []
 
 
-def fetch_sent(graph: str, since: int, to: str | None = None) -> list[Record]:
+def fetch_sent(graph: str, since: int, to: list[str] | None = None) -> list[Record]:
+    """The double's sends from index ``since``, to any of the addresses ``to`` if given."""
     params: dict[str, Any] = {"since": since}
     if to is not None:
         params["to"] = to
@@ -219,7 +293,7 @@ def poll_replies(config: ChatConfig, since: int) -> Iterator[Record]:
         quiet = last_arrival is not None and now - last_arrival >= config.quiet_period
         if quiet or now >= deadline:
             return
-        records = fetch_sent(config.graph, since, to=config.wa_id)
+        records = fetch_sent(config.graph, since, to=config.addresses)
         if records:
             yield from records
             since = records[-1]["index"] + 1
@@ -240,11 +314,13 @@ def post_webhook(config: ChatConfig, payload: Payload) -> requests.Response:
 
 
 def _payload_for(line: str, choices: list[Choice], config: ChatConfig) -> Payload:
-    who = {"phone_number_id": config.phone_number_id, "wa_id": config.wa_id, "name": config.name}
+    shop, buyer = config.phone_number_id, config.buyer
     choice = pick(line, choices)
-    if choice is not None:
-        return whatsapp_button_webhook(choice, **who)
-    return whatsapp_text_webhook(line, **who)
+    if choice is None:
+        return whatsapp_text_webhook(line, phone_number_id=shop, buyer=buyer)
+    if choice.kind == CONTACT_REQUEST:
+        return whatsapp_shared_number_webhook(config.share_wa_id, phone_number_id=shop, buyer=buyer)
+    return whatsapp_button_webhook(choice, phone_number_id=shop, buyer=buyer)
 
 
 def _show(record: Record, write: Callable[[str], None]) -> list[Choice]:
@@ -296,6 +372,23 @@ def chat(config: ChatConfig, read_line: Callable[[], str], write: Callable[[str]
             write(f"! no answer from {url} ({type(error).__name__})")
 
 
+def _wa_id(typed: str) -> str:
+    """A phone number as typed, as WhatsApp writes it: country code and digits."""
+    try:
+        return wa_id_of_phone(normalise_phone(typed))
+    except InvalidPhone as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _user_id(typed: str) -> str:
+    if not is_bsuid(typed):
+        raise argparse.ArgumentTypeError(
+            "a business-scoped user id is a country code, a dot and letters or digits, "
+            "for example NG.8462019375510"
+        )
+    return typed
+
+
 def main(argv: list[str] | None = None) -> int:
     prog = "python -m devtools.whatsapp_chat"
     parser = argparse.ArgumentParser(
@@ -306,24 +399,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhook", default=DEFAULT_WEBHOOK)
     parser.add_argument("--graph", default=DEFAULT_GRAPH, help="the Graph API double's URL")
     parser.add_argument("--phone-number-id", default=DEFAULT_PHONE_NUMBER_ID)
-    parser.add_argument("--wa-id", default=DEFAULT_WA_ID)
+    parser.add_argument("--wa-id", type=_wa_id, default=DEFAULT_WA_ID, help="the buyer's number")
     parser.add_argument("--name", default=DEFAULT_NAME)
+    parser.add_argument(
+        "--username", help="chat as a buyer with this WhatsApp username, showing no number"
+    )
+    parser.add_argument(
+        "--bsuid", type=_user_id, help="the buyer's user id (default: one derived from --wa-id)"
+    )
+    parser.add_argument(
+        "--share-phone",
+        type=_wa_id,
+        help='the number "share" sends when asked for it (default: --wa-id)',
+    )
     args = parser.parse_args(argv)
     secret = os.environ.get("META_APP_SECRET", "")
     if not secret:
         print(f"{prog}: set META_APP_SECRET to the assistant's app secret", file=sys.stderr)
         return 2
+    buyer = Buyer(
+        name=args.name,
+        user_id=args.bsuid or default_user_id(args.wa_id),
+        wa_id=None if args.username else args.wa_id,
+        username=args.username,
+    )
     config = ChatConfig(
         webhook=args.webhook,
         graph=args.graph.rstrip("/"),
         phone_number_id=args.phone_number_id,
-        wa_id=args.wa_id,
-        name=args.name,
+        buyer=buyer,
+        share_wa_id=args.share_phone or args.wa_id,
         app_secret=secret,
     )
     print(
-        f"Chatting as {config.name} (***{config.wa_id[-4:]}) with phone number id "
-        f"{config.phone_number_id}. Type a number to pick an offered button; Ctrl-D quits."
+        f"Chatting as {_shown(buyer)} with phone number id {config.phone_number_id}. Type a "
+        f'number to pick an offered button, "{SHARE}" to send your number when asked; '
+        "Ctrl-D quits."
     )
     try:
         chat(config, lambda: input("you> "), print)
@@ -334,6 +445,13 @@ def main(argv: list[str] | None = None) -> int:
         pass
     print()
     return 0
+
+
+def _shown(buyer: Buyer) -> str:
+    """Who the buyer is, ids masked as everywhere else."""
+    if buyer.wa_id:
+        return f"{buyer.name} ({mask(buyer.wa_id)}, user id {mask(buyer.user_id)})"
+    return f"{buyer.name} (@{buyer.username}, no number shown, user id {mask(buyer.user_id)})"
 
 
 if __name__ == "__main__":

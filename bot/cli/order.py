@@ -8,8 +8,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.cli.common import CliError, command, order_id, print_order, require_shop, subgroup
+from bot.meta.webhooks import WhatsAppUser
+from bot.meta.whatsapp_users import identity_of_sender
 from bot.platform import db
-from bot.platform.models import Channel, Order, OrderStatus
+from bot.platform.models import Buyer, Channel, Order, OrderStatus
+from bot.platform.phones import InvalidPhone, normalise_phone
 from bot.shop import audit, buyers, orders
 from bot.shop.audit import AuditAction
 from bot.shop.money import parse_naira
@@ -22,7 +25,7 @@ def cmd_order_create(args: argparse.Namespace) -> None:
         raise CliError(str(error)) from error
     with db.session_scope() as session:
         shop = require_shop(session, args.shop)
-        buyer, _ = buyers.get_or_create_buyer(session, shop.id, args.channel, args.buyer)
+        buyer = _buyer_of(session, shop.id, args)
         try:
             order = orders.create_order(session, buyer, amount, args.description)
         except orders.OrderError as error:
@@ -30,6 +33,28 @@ def cmd_order_create(args: argparse.Namespace) -> None:
         audit.record(session, shop.id, AuditAction.ORDER_CREATED, buyer, order_id=order.id)
         print_order(order)
         print(order.id)
+
+
+def _buyer_of(session: Session, shop_id: str, args: argparse.Namespace) -> Buyer:
+    """The buyer an order is for: by phone number (whoever proves it sees the order), or by an
+    account on a channel. A WhatsApp account given by its number is that number's buyer."""
+    if args.phone:
+        try:
+            phone = normalise_phone(args.phone)
+        except InvalidPhone as error:
+            raise CliError(f"--phone {args.phone!r}: {error}") from error
+        return buyers.buyer_for_phone(session, shop_id, phone)[0]
+    if not (args.channel and args.buyer):
+        raise CliError("say who the order is for: --phone NUMBER, or --channel and --buyer")
+    if args.channel == Channel.WHATSAPP:
+        try:
+            return buyers.buyer_for_phone(session, shop_id, normalise_phone(args.buyer))[0]
+        except InvalidPhone:
+            # A business-scoped user id (a buyer whose number WhatsApp withholds).
+            user = WhatsAppUser(wa_id=None, user_id=args.buyer)
+            identity = identity_of_sender(session, shop_id, user, None)
+            return session.get(Buyer, identity.buyer_id)
+    return buyers.get_or_create_buyer(session, shop_id, args.channel, args.buyer)[0]
 
 
 def cmd_order_list(args: argparse.Namespace) -> None:
@@ -75,8 +100,13 @@ def register(groups: Any) -> None:
     order = subgroup(groups, "order", "orders")
     create = command(order, "create", cmd_order_create, "create a pending order for a buyer")
     create.add_argument("--shop", required=True)
-    create.add_argument("--channel", required=True, choices=[c.value for c in Channel])
-    create.add_argument("--buyer", required=True, help="the buyer's id on that channel")
+    create.add_argument(
+        "--phone", help="the buyer's phone number, e.g. 0803 123 4567 (seen by whoever proves it)"
+    )
+    create.add_argument("--channel", choices=[c.value for c in Channel])
+    create.add_argument(
+        "--buyer", help="the buyer's id on that channel (WhatsApp: number or user id)"
+    )
     create.add_argument("--amount", required=True, help="in Naira, e.g. 25000 or 25,000.50")
     create.add_argument("--description", required=True)
     listing = command(order, "list", cmd_order_list, "a shop's orders")

@@ -138,6 +138,11 @@ def cmd_shop_settings(args: argparse.Namespace) -> None:
                 contact_line=args.contact_line,
                 enable=args.enable,
                 disable=args.disable,
+                code_template=(
+                    shop_profile.CodeTemplate(args.code_template, args.code_template_language)
+                    if args.code_template
+                    else None
+                ),
             )
         except shop_profile.ProfileError as error:
             raise CliError(str(error)) from error
@@ -221,6 +226,12 @@ def register(groups: Any) -> None:
     settings.add_argument("--tone", choices=shop_profile.TONES)
     settings.add_argument("--welcome", help="e.g. 'Welcome to {shop_name}, {buyer_name}!'")
     settings.add_argument("--contact-line", help="e.g. 'Call us on 0803 123 4567.'")
+    settings.add_argument(
+        "--code-template",
+        help="the approved WhatsApp authentication template that sends buyers a code to prove "
+        "their number, e.g. trustguard_code",
+    )
+    settings.add_argument("--code-template-language", default="en", help="e.g. en or en_US")
     settings.add_argument(
         "--enable", action="append", default=[], choices=list(shop_profile.FEATURES)
     )

@@ -23,13 +23,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.meta.webhooks import InboundMessage, StatusUpdate
+from bot.meta import whatsapp_users
+from bot.meta.webhooks import IDENTITY_CHANGE, InboundMessage, StatusUpdate
 from bot.platform.db import session_scope
 from bot.platform.masking import mask_user_id, pseudonym
-from bot.platform.models import Base, InboxMessage, InboxState, OutboundMessage, utcnow
+from bot.platform.models import Base, Channel, InboxMessage, InboxState, OutboundMessage, utcnow
 from bot.platform.settings import get_settings
 from bot.platform.signing import derived_key
-from bot.shop import audit
+from bot.shop import audit, buyers
 from bot.shop.audit import AuditAction
 from bot.shop.shops import conversation_id, shop_for_account
 
@@ -65,8 +66,10 @@ def accept(
     sender: str,
     message: dict[str, Any],
     sent_at: dt.datetime,
+    state: InboxState = InboxState.RECEIVED,
 ) -> int | None:
-    """Store an inbound message; None when it was already stored (a redelivery)."""
+    """Store an inbound message; None when it was already stored (a redelivery). A message no
+    turn will answer is stored ``done``, for its key alone."""
     row = InboxMessage(
         shop_id=shop_id,
         channel=channel,
@@ -75,6 +78,8 @@ def accept(
         sender=sender,
         message=message,
         sent_at=sent_at,
+        state=state.value,
+        finished_at=None if state is InboxState.RECEIVED else utcnow(),
     )
     try:
         with session.begin_nested():
@@ -211,10 +216,12 @@ def record_status(
 
 @dataclass(frozen=True)
 class Claimed:
-    """A message this worker now holds: process it, then ``close`` it."""
+    """A message this worker now holds: process it, then ``close`` it. ``key`` names the
+    sender's conversation (``shop:channel:key``)."""
 
     inbox_id: int
     shop_id: str
+    key: str
     message: InboundMessage
     sent_at: dt.datetime
 
@@ -223,7 +230,8 @@ def store_webhook(
     channel: str, messages: list[InboundMessage], statuses: list[StatusUpdate]
 ) -> list[tuple[int, str]]:
     """Inbox the messages of known accounts and apply the statuses, in one transaction; the
-    (inbox id, conversation id) of each message stored now (redeliveries are not)."""
+    (inbox id, conversation id) of each message stored now that a turn must answer
+    (redeliveries and notices are not)."""
     accepted: list[tuple[int, str]] = []
     with session_scope() as session:
         shops: dict[str, str | None] = {}
@@ -238,28 +246,73 @@ def store_webhook(
                     extra={"channel": channel, "account_id": message.account_id},
                 )
                 continue
-            inbox_id = accept(
-                session,
-                shop_id=shop_id,
-                channel=channel,
-                account_id=message.account_id,
-                platform_message_id=message.message_id,
-                sender=message.sender,
-                message=message.to_json(),
-                sent_at=dt.datetime.fromtimestamp(message.timestamp, dt.timezone.utc).replace(
-                    tzinfo=None
-                ),
-            )
-            if inbox_id is None:
-                logger.info("redelivered message dropped", extra={"channel": channel})
-            else:
-                accepted.append((inbox_id, conversation_id(shop_id, channel, message.sender)))
+            stored = _store_message(session, shop_id, channel, message)
+            if stored is not None:
+                accepted.append(stored)
         for status in statuses:
             _apply_status(session, channel, status)
     return accepted
 
 
+def _store_message(
+    session: Session, shop_id: str, channel: str, message: InboundMessage
+) -> tuple[int, str] | None:
+    """Store one message under its conversation's key, binding what it shows of the sender
+    first; returns what a turn must answer."""
+    key = (
+        message.sender
+        if message.kind == IDENTITY_CHANGE
+        else _conversation_key(session, shop_id, channel, message)
+    )
+    inbox_id = accept(
+        session,
+        shop_id=shop_id,
+        channel=channel,
+        account_id=message.account_id,
+        platform_message_id=message.message_id,
+        sender=key,
+        message=message.to_json(),
+        sent_at=dt.datetime.fromtimestamp(message.timestamp, dt.timezone.utc).replace(tzinfo=None),
+        state=InboxState.RECEIVED if message.answered else InboxState.DONE,
+    )
+    if inbox_id is None:
+        logger.info("redelivered message dropped", extra={"channel": channel})
+        return None
+    if message.identity_change is not None and message.whatsapp is not None:
+        whatsapp_users.apply_identity_change(
+            session, shop_id, message.whatsapp, message.identity_change
+        )
+    if not message.answered:
+        logger.info(
+            "notice recorded, not answered",
+            extra={"channel": channel, "shop_id": shop_id, "kind": message.kind},
+        )
+        return None
+    return inbox_id, conversation_id(shop_id, channel, key)
+
+
+def _conversation_key(session: Session, shop_id: str, channel: str, message: InboundMessage) -> str:
+    """The key of the sender's conversation: their identity's, made on first contact."""
+    if channel == Channel.WHATSAPP and message.whatsapp is not None:
+        identity = whatsapp_users.identity_of_sender(
+            session, shop_id, message.whatsapp, message.sender_name
+        )
+        return identity.key
+    buyer, created = buyers.get_or_create_buyer(
+        session, shop_id, channel, message.sender, message.sender_name
+    )
+    if created:
+        audit.record(session, shop_id, AuditAction.BUYER_REGISTERED, buyer, channel=channel)
+    return message.sender
+
+
 def _apply_status(session: Session, channel: str, status: StatusUpdate) -> None:
+    if status.recipient is not None:
+        shop = shop_for_account(session, channel, status.account_id)
+        if shop is not None:
+            whatsapp_users.learn_pair(
+                session, shop.id, status.recipient.wa_id, status.recipient.user_id
+            )
     code, title = status.errors[0] if status.errors else (None, None)
     known = record_status(
         session,
@@ -283,7 +336,7 @@ def take(inbox_id: int) -> Claimed | None:
         if row is None:
             return None
         message = InboundMessage.from_json(row.message)
-        return Claimed(inbox_id, row.shop_id, message, row.sent_at)
+        return Claimed(inbox_id, row.shop_id, row.sender, message, row.sent_at)
 
 
 def close(inbox_id: int, state: InboxState, error: str | None = None) -> None:

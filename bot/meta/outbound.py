@@ -8,8 +8,11 @@ whenever the limits allow, and extra messages only carry text that did not fit.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+# A response's custom payload key asking for WhatsApp's button that shares the buyer's number.
+ASK_FOR_PHONE = "ask_for_phone"
 WHATSAPP_TEXT_LIMIT = 4096
 WHATSAPP_BODY_LIMIT = 1024  # interactive body
 INSTAGRAM_TEXT_LIMIT_BYTES = 1000
@@ -33,6 +36,23 @@ _ELLIPSIS = "…"
 _SEPARATORS = ("\n\n", "\n", " ")
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """Whom a WhatsApp send goes to: the number when WhatsApp showed one, else the
+    business-scoped user id. A user id is never put in ``to``: Meta accepts it there and
+    delivers nothing."""
+
+    wa_id: str | None
+    user_id: str | None = None
+
+    def envelope(self) -> dict[str, str]:
+        if self.wa_id:
+            return {"to": self.wa_id}
+        if self.user_id:
+            return {"recipient": self.user_id}
+        raise ValueError("a recipient needs a number or a user id")
+
+
 def split_text(text: str, limit: int, *, measure: Callable[[str], int] = len) -> list[str]:
     """Chunks with ``measure(chunk) <= limit``, cut at a paragraph break if one fits, else a
     line break, else a space, so a long reply still reads naturally across several messages.
@@ -52,7 +72,7 @@ def split_text(text: str, limit: int, *, measure: Callable[[str], int] = len) ->
 
 
 def whatsapp_messages(
-    to: str,
+    to: Recipient,
     text: str,
     buttons: Sequence[Mapping[str, str]] = (),
     image_url: str | None = None,
@@ -74,8 +94,46 @@ def whatsapp_messages(
         texts, body = _texts_then_body(text)
         image = [_whatsapp_image(image_url)] if image_url else []
         contents = [*image, *map(_whatsapp_text, texts), _list_message(body, buttons)]
-    envelope = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
-    return [{**envelope, **content} for content in contents]
+    return [{**_whatsapp_envelope(to), **content} for content in contents]
+
+
+def whatsapp_contact_request(to: Recipient, text: str) -> list[dict[str, Any]]:
+    """``text`` with WhatsApp's button that shares the buyer's own number with us; its answer is
+    a ``contacts`` message whose origin is ``contact_request``."""
+    chunks = split_text(text, WHATSAPP_TEXT_LIMIT) or [_EMPTY_PROMPT]
+    tail = split_text(chunks[-1], WHATSAPP_BODY_LIMIT)
+    interactive = {
+        "type": "request_contact_info",
+        "body": {"text": tail[-1]},
+        "action": {"name": "request_contact_info"},
+    }
+    contents = [*map(_whatsapp_text, chunks[:-1] + tail[:-1])]
+    contents.append({"type": "interactive", "interactive": interactive})
+    return [{**_whatsapp_envelope(to), **content} for content in contents]
+
+
+def whatsapp_authentication_template(
+    to: str, template: str, language: str, code: str
+) -> dict[str, Any]:
+    """An authentication template carrying ``code`` in its body and copy-code button. Meta
+    sends these only to a phone number (``to``); to a user id it answers 131062."""
+    parameter = [{"type": "text", "text": code}]
+    return {
+        **_whatsapp_envelope(Recipient(wa_id=to)),
+        "type": "template",
+        "template": {
+            "name": template,
+            "language": {"code": language},
+            "components": [
+                {"type": "body", "parameters": parameter},
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": parameter},
+            ],
+        },
+    }
+
+
+def _whatsapp_envelope(to: Recipient) -> dict[str, str]:
+    return {"messaging_product": "whatsapp", "recipient_type": "individual", **to.envelope()}
 
 
 def instagram_messages(

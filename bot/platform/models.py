@@ -80,13 +80,20 @@ class ChannelAccount(Base):
 
 
 class Buyer(Base):
+    """A person who buys from one shop, however they write to it (``BuyerIdentity``).
+
+    ``phone`` (E.164) is how the shop knows them: orders made for a number belong to its buyer.
+    It is proven (``phone_verified_at``) once WhatsApp showed it or a code sent to it came back;
+    an owner's order for a number sets it unproven. ``verified_at`` is the chat verification.
+    """
+
     __tablename__ = "buyers"
-    __table_args__ = (sa.UniqueConstraint("shop_id", "channel", "channel_user_id"),)
+    __table_args__ = (sa.UniqueConstraint("shop_id", "phone", name="uq_buyers_shop_id_phone"),)
 
     id = sa.Column(sa.Integer, primary_key=True)
     shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
-    channel = sa.Column(sa.String(16), nullable=False)
-    channel_user_id = sa.Column(sa.String(128), nullable=False)
+    phone = sa.Column(sa.String(20))
+    phone_verified_at = sa.Column(sa.DateTime)
     display_name = sa.Column(sa.String(200))
     verified_at = sa.Column(sa.DateTime)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
@@ -96,6 +103,35 @@ class Buyer(Base):
     code_lockouts = sa.Column(sa.Integer, nullable=False, default=0, server_default="0")
     code_locked_until = sa.Column(sa.DateTime)
     code_failed_at = sa.Column(sa.DateTime)
+
+
+class BuyerIdentity(Base):
+    """One of a buyer's accounts on a channel, which is also one conversation: Rasa's sender id
+    is ``shop:channel:key``, and ``key`` never changes, so the conversation survives a withheld
+    or changed number.
+
+    WhatsApp accounts carry what Meta shows of them: the number (``wa_id``), the business-scoped
+    user id (``bsuid``, and ``parent_bsuid``), the username (display only). Instagram and REST
+    accounts are their ``key`` (the IGSID, the REST sender).
+    """
+
+    __tablename__ = "buyer_identities"
+    __table_args__ = (
+        sa.UniqueConstraint("shop_id", "channel", "key"),
+        sa.UniqueConstraint("shop_id", "wa_id"),
+        sa.UniqueConstraint("shop_id", "bsuid"),
+    )
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False)
+    buyer_id = sa.Column(sa.Integer, sa.ForeignKey("buyers.id"), nullable=False, index=True)
+    channel = sa.Column(sa.String(16), nullable=False)
+    key = sa.Column(sa.String(160), nullable=False)
+    wa_id = sa.Column(sa.String(32))
+    bsuid = sa.Column(sa.String(160))
+    parent_bsuid = sa.Column(sa.String(160))
+    username = sa.Column(sa.String(100))
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
 
 
 class OtpChallenge(Base):
@@ -112,6 +148,8 @@ class OtpChallenge(Base):
     failed_attempts = sa.Column(sa.Integer, nullable=False, default=0)
     consumed_at = sa.Column(sa.DateTime)
     superseded_at = sa.Column(sa.DateTime)
+    # Set when the code was sent to this number (E.164) to prove it, not shown in the chat.
+    phone = sa.Column(sa.String(20))
 
 
 class Order(Base):
@@ -179,7 +217,7 @@ class InboxMessage(Base):
     channel = sa.Column(sa.String(16), nullable=False)
     account_id = sa.Column(sa.String(64), nullable=False)
     platform_message_id = sa.Column(sa.String(255), nullable=False)
-    sender = sa.Column(sa.String(128), nullable=False)
+    sender = sa.Column(sa.String(160), nullable=False)
     message = sa.Column(sa.JSON, nullable=False)
     sent_at = sa.Column(sa.DateTime, nullable=False)
     received_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)

@@ -18,3 +18,8 @@ OTP_CODE_PATTERN = (
 ORDER_ID_PATTERN = (
     r"(?<![A-Za-z0-9])#?[Oo][Rr][Dd]-?[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{6}(?![A-Za-z0-9])"
 )
+
+# Phone numbers as buyers type them: 10 to 15 digits, an optional ``+``, and at most two of
+# `` ().-`` between digits (``0803 123 4567``, ``+234 (803) 123-4567``). What the digits mean is
+# bot.platform.phones' to say; this only finds them, in time linear in the text.
+PHONE_NUMBER_PATTERN = r"(?<![0-9+])\+?[0-9](?:[ ().-]{0,2}[0-9]){9,14}(?![0-9])"

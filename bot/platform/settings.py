@@ -14,6 +14,8 @@ DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'trustguard.db'}"
 META_GRAPH_API_URL = "https://graph.facebook.com"
 INSTAGRAM_API_URL = "https://api.instagram.com"
 INSTAGRAM_GRAPH_API_URL = "https://graph.instagram.com"
+# Meta's current Graph API version (v26.0, July 2026; v21.0 stops working on Jan 21, 2027).
+DEFAULT_GRAPH_API_VERSION = "v26.0"
 # A one-time code lives at most 10 minutes (OWASP ASVS 6.5.5: out-of-band codes).
 MAX_OTP_TTL_SECONDS = 600
 # Where Meta serves the media buyers send: WhatsApp's media URLs and Instagram's attachment URLs
@@ -46,7 +48,7 @@ class Settings:
     meta_app_secret: str = ""
     meta_verify_token: str = ""
     graph_api_url: str = META_GRAPH_API_URL
-    graph_api_version: str = "v21.0"
+    graph_api_version: str = DEFAULT_GRAPH_API_VERSION
     instagram_api_url: str = INSTAGRAM_API_URL
     instagram_graph_api_url: str = INSTAGRAM_GRAPH_API_URL
     whatsapp_access_token: str | None = None
@@ -73,7 +75,7 @@ class Settings:
             meta_app_secret=env.get("META_APP_SECRET", ""),
             meta_verify_token=env.get("META_VERIFY_TOKEN", ""),
             graph_api_url=graph_api_url,
-            graph_api_version=env.get("GRAPH_API_VERSION") or "v21.0",
+            graph_api_version=env.get("GRAPH_API_VERSION") or DEFAULT_GRAPH_API_VERSION,
             instagram_api_url=_instagram_url(
                 env, "INSTAGRAM_API_URL", INSTAGRAM_API_URL, graph_api_url
             ),

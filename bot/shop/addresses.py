@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bot.platform.phones import InvalidPhone, normalise_phone
+
 STATES = (
     "Abia", "Adamawa", "Akwa Ibom", "Anambra", "Bauchi", "Bayelsa", "Benue", "Borno",
     "Cross River", "Delta", "Ebonyi", "Edo", "Ekiti", "Enugu", "Gombe", "Imo", "Jigawa",
@@ -21,7 +23,6 @@ _ALIASES = {
     "crossriver": "Cross River",
 }
 _BY_NAME = {state.lower(): state for state in STATES}
-_MOBILE = re.compile(r"(?:\+?234|0)([789][01]\d{8})")
 
 
 def normalize_state(typed: str) -> str | None:
@@ -32,10 +33,11 @@ def normalize_state(typed: str) -> str | None:
 
 
 def normalize_phone(typed: str) -> str | None:
-    """A Nigerian mobile number in any usual spelling → ``+234XXXXXXXXXX``; else None."""
-    digits = re.sub(r"[\s().-]", "", typed)
-    match = _MOBILE.fullmatch(digits)
-    return f"+234{match.group(1)}" if match else None
+    """A phone number in any usual spelling (Nigerian by default) → E.164; else None."""
+    try:
+        return normalise_phone(typed)
+    except InvalidPhone:
+        return None
 
 
 def normalize_street(typed: str) -> str | None:

@@ -9,14 +9,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot.platform.masking import mask_user_id, redact
+from bot.platform.masking import redact
 from bot.platform.models import AuditEvent, Buyer
+from bot.shop.buyers import label
 
 logger = logging.getLogger(__name__)
 
 
 class AuditAction(str, enum.Enum):
     BUYER_REGISTERED = "buyer.registered"
+    BUYER_IDENTITY_CHANGED = "buyer.identity_changed"
+    BUYER_PHONE_PROVEN = "buyer.phone_proven"
+    PHONE_CODE_SENT = "code.sent_to_phone"
     CODE_ISSUED = "code.issued"
     CODE_VERIFIED = "code.verified"
     CODE_FAILED = "code.failed"
@@ -42,7 +46,7 @@ def record(
     buyer: Buyer | None = None,
     **detail: Any,
 ) -> None:
-    masked = mask_user_id(buyer.channel_user_id) if buyer else None
+    masked = label(buyer) if buyer else None
     detail = redact(detail)
     session.add(AuditEvent(shop_id=shop_id, buyer=masked, action=action.value, detail=detail))
     logger.info(

@@ -66,9 +66,15 @@ class IssueRefused(Exception):
         self.limit = limit
 
 
-def issue_code(session: Session, buyer: Buyer, *, key: str, ttl_seconds: int) -> str:
+def issue_code(
+    session: Session, buyer: Buyer, *, key: str, ttl_seconds: int, phone: str | None = None
+) -> str:
     """Issue a fresh code for the buyer, superseding the previous one. Returns the plain code.
 
+    With ``phone`` the code is to be sent to that number: typed back, it proves the number is the
+    buyer's. A code of each kind may follow one of the other at once (a buyer just verified in
+    the chat may link their number), but not one of its own kind within a minute, and both kinds
+    count towards the hourly limit, so sending codes to numbers cannot be abused either.
     Runs under the buyer's lock (``_locked``), so two resends that race are checked one after
     the other against the limits: never both issued.
     """
@@ -76,23 +82,20 @@ def issue_code(session: Session, buyer: Buyer, *, key: str, ttl_seconds: int) ->
     now = utcnow()
     if buyer.code_locked_until is not None and buyer.code_locked_until > now:
         raise IssueRefused(buyer.code_locked_until - now, Limit.COOLING_DOWN)
-    recent = (
-        session.execute(
-            sa.select(OtpChallenge.created_at)
-            .where(
-                OtpChallenge.shop_id == buyer.shop_id,
-                OtpChallenge.buyer_id == buyer.id,
-                OtpChallenge.created_at > now - dt.timedelta(hours=1),
-            )
-            .order_by(OtpChallenge.created_at.desc())
+    recent = session.execute(
+        sa.select(OtpChallenge.created_at, OtpChallenge.phone.is_not(None))
+        .where(
+            OtpChallenge.shop_id == buyer.shop_id,
+            OtpChallenge.buyer_id == buyer.id,
+            OtpChallenge.created_at > now - dt.timedelta(hours=1),
         )
-        .scalars()
-        .all()
-    )
-    if recent and now - recent[0] < RESEND_INTERVAL:
-        raise IssueRefused(RESEND_INTERVAL - (now - recent[0]), Limit.RESEND_INTERVAL)
+        .order_by(OtpChallenge.created_at.desc())
+    ).all()
+    same_kind = [created for created, to_phone in recent if to_phone == (phone is not None)]
+    if same_kind and now - same_kind[0] < RESEND_INTERVAL:
+        raise IssueRefused(RESEND_INTERVAL - (now - same_kind[0]), Limit.RESEND_INTERVAL)
     if len(recent) >= MAX_CODES_PER_HOUR:
-        raise IssueRefused(recent[-1] + dt.timedelta(hours=1) - now, Limit.HOURLY)
+        raise IssueRefused(recent[-1].created_at + dt.timedelta(hours=1) - now, Limit.HOURLY)
 
     session.execute(
         sa.update(OtpChallenge)
@@ -112,6 +115,7 @@ def issue_code(session: Session, buyer: Buyer, *, key: str, ttl_seconds: int) ->
             code_hmac=code_hmac(key, buyer.id, code),
             created_at=now,
             expires_at=now + dt.timedelta(seconds=ttl_seconds),
+            phone=phone,
         )
     )
     session.flush()
@@ -136,6 +140,8 @@ class Verdict(str, enum.Enum):
 class Verification:
     verdict: Verdict
     attempts_left: int = 0
+    # The number the code was sent to, when it was sent to prove one.
+    phone: str | None = None
     # With LOCKED_OUT and COOLING_DOWN: how long until the buyer may try again.
     retry_after: dt.timedelta | None = None
 
@@ -150,12 +156,7 @@ def verify_code(session: Session, buyer: Buyer, typed: str, *, key: str) -> Veri
     now = utcnow()
     if buyer.code_locked_until is not None and buyer.code_locked_until > now:
         return Verification(Verdict.COOLING_DOWN, retry_after=buyer.code_locked_until - now)
-    challenge: OtpChallenge | None = session.execute(
-        sa.select(OtpChallenge)
-        .where(OtpChallenge.shop_id == buyer.shop_id, OtpChallenge.buyer_id == buyer.id)
-        .order_by(OtpChallenge.created_at.desc(), OtpChallenge.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    challenge = _latest_challenge(session, buyer)
     if challenge is None:
         return Verification(Verdict.NO_CODE)
     if challenge.consumed_at is not None:
@@ -167,7 +168,7 @@ def verify_code(session: Session, buyer: Buyer, typed: str, *, key: str) -> Veri
         return Verification(Verdict.EXPIRED)
     if hmac.compare_digest(challenge.code_hmac, code_hmac(key, buyer.id, typed)):
         challenge.consumed_at = now
-        return Verification(Verdict.VERIFIED)
+        return Verification(Verdict.VERIFIED, phone=challenge.phone)
     challenge.failed_attempts += 1
     return _count_failure(buyer, challenge, now)
 
@@ -207,3 +208,22 @@ def _locked(session: Session, buyer: Buyer) -> Buyer:
     return session.execute(
         sa.select(Buyer).where(Buyer.id == buyer.id).execution_options(populate_existing=True)
     ).scalar_one()
+
+
+def open_phone_challenge(session: Session, buyer: Buyer) -> str | None:
+    """The number the buyer's latest code was sent to, while that code can still be used."""
+    latest = _latest_challenge(session, buyer)
+    if latest is None or latest.phone is None:
+        return None
+    if latest.consumed_at or latest.superseded_at or latest.expires_at <= utcnow():
+        return None
+    return latest.phone
+
+
+def _latest_challenge(session: Session, buyer: Buyer) -> OtpChallenge | None:
+    return session.execute(
+        sa.select(OtpChallenge)
+        .where(OtpChallenge.shop_id == buyer.shop_id, OtpChallenge.buyer_id == buyer.id)
+        .order_by(OtpChallenge.created_at.desc(), OtpChallenge.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()

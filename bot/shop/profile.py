@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -40,10 +41,29 @@ DEFAULT_CONTACT_LINE = "Please contact {shop_name} directly."
 SHOP_PLACEHOLDERS = frozenset({"shop_name", "buyer_name", "contact_line", "welcome"})
 WELCOME_PLACEHOLDERS = frozenset({"shop_name", "buyer_name"})
 CHANNELS = tuple(channel.value for channel in Channel)
+# Meta's rules for a message template's name and language code.
+_TEMPLATE_NAME_RE = re.compile(r"[a-z0-9_]{1,512}")
+_TEMPLATE_LANGUAGE_RE = re.compile(r"[a-z]{2,3}(?:_[A-Z]{2})?")
 
 
 class ProfileError(ValueError):
     """A setting or response file that cannot be saved; the message says exactly why."""
+
+
+@dataclass(frozen=True)
+class CodeTemplate:
+    """The shop's approved WhatsApp authentication template that carries a one-time code to a
+    phone number (Meta sends codes to numbers only as such a template)."""
+
+    name: str
+    language: str = "en"
+
+
+def code_template_of(shop: Shop) -> CodeTemplate | None:
+    template = (shop.settings or {}).get("code_template")
+    if not isinstance(template, Mapping) or not template.get("name"):
+        return None
+    return CodeTemplate(str(template["name"]), str(template.get("language") or "en"))
 
 
 @dataclass(frozen=True)
@@ -55,6 +75,7 @@ class ShopProfile:
     contact_line: str = DEFAULT_CONTACT_LINE
     features: Mapping[str, bool] = field(default_factory=lambda: dict(DEFAULT_FEATURES))
     responses: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
+    code_template: CodeTemplate | None = None
 
     def offers(self, feature: str) -> bool:
         return self.features[feature]
@@ -99,6 +120,7 @@ def load_profile(session: Session, shop: Shop) -> ShopProfile:
         contact_line=settings.get("contact_line") or DEFAULT_CONTACT_LINE,
         features=features_of(settings),
         responses={name: variants for name, variants in overrides},
+        code_template=code_template_of(shop),
     )
 
 
@@ -110,6 +132,7 @@ def update_settings(
     contact_line: str | None = None,
     enable: Iterable[str] = (),
     disable: Iterable[str] = (),
+    code_template: CodeTemplate | None = None,
 ) -> None:
     """Validate everything first; an invalid argument changes nothing."""
     enable, disable = list(enable), list(disable)
@@ -120,6 +143,16 @@ def update_settings(
             raise ProfileError(f"unknown feature {feature!r} (features: {', '.join(FEATURES)})")
     if set(enable) & set(disable):
         raise ProfileError("a feature cannot be enabled and disabled at once")
+    if code_template is not None:
+        if not _TEMPLATE_NAME_RE.fullmatch(code_template.name):
+            raise ProfileError(
+                f"template name {code_template.name!r} must be lower-case letters, digits and "
+                "underscores, as in WhatsApp Manager"
+            )
+        if not _TEMPLATE_LANGUAGE_RE.fullmatch(code_template.language):
+            raise ProfileError(
+                f"template language {code_template.language!r} must be a code such as en or en_US"
+            )
     for label, text, allowed in (
         ("welcome", welcome, WELCOME_PLACEHOLDERS),
         ("contact line", contact_line, WELCOME_PLACEHOLDERS),
@@ -142,6 +175,8 @@ def update_settings(
     features.update({feature: True for feature in enable})
     features.update({feature: False for feature in disable})
     settings["features"] = features
+    if code_template is not None:
+        settings["code_template"] = {"name": code_template.name, "language": code_template.language}
     shop.settings = settings
 
 
@@ -152,6 +187,12 @@ def describe_settings(profile: ShopProfile) -> list[str]:
         f"welcome: {profile.welcome}",
         f"contact line: {profile.contact_line}",
         f"features: {flags}",
+        "code template: "
+        + (
+            f"{profile.code_template.name} ({profile.code_template.language})"
+            if profile.code_template
+            else "none (buyers cannot prove a phone number by code)"
+        ),
         f"own responses: {', '.join(sorted(profile.responses)) or 'none'}",
     ]
 

@@ -25,15 +25,24 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.meta import inbox
+from bot.meta import inbox, whatsapp_users
 from bot.meta.accounts import AccountDirectory
 from bot.meta.graph import GraphClient
 from bot.meta.media_hosts import MediaHosts
 from bot.meta.receipts import ReceiptIntake
 from bot.meta.signature import signature_is_valid
 from bot.meta.typed import as_typed
-from bot.meta.webhooks import BUTTON, MEDIA, TEXT, InboundMessage, StatusUpdate
+from bot.meta.webhooks import (
+    BUTTON,
+    CONTACT,
+    MEDIA,
+    TEXT,
+    InboundMessage,
+    SharedContact,
+    StatusUpdate,
+)
 from bot.platform import secrets
+from bot.platform.db import session_scope
 from bot.platform.models import InboxState, utcnow
 from bot.platform.settings import Settings, get_settings
 from bot.shop.shops import conversation_id
@@ -49,6 +58,11 @@ MAX_BODY_BYTES = 3 * 1024 * 1024
 CUSTOMER_SERVICE_WINDOW = dt.timedelta(hours=24)
 # The domain response to a buyer whose messages were skipped as stale.
 MISSED_MESSAGES = "utter_missed_messages"
+
+
+def _learn_shared_number(claimed: inbox.Claimed, contact: SharedContact) -> bool:
+    with session_scope() as session:
+        return whatsapp_users.learn_shared_number(session, claimed.shop_id, claimed.key, contact)
 
 
 class ChannelConfigurationError(RuntimeError):
@@ -229,15 +243,15 @@ class MetaInput(InputChannel, abc.ABC):
             return
         log = {"channel": self.name(), "shop_id": claimed.shop_id, "inbox_id": inbox_id}
         message = claimed.message
-        sender_id = conversation_id(claimed.shop_id, self.name(), message.sender)
+        sender_id = conversation_id(claimed.shop_id, self.name(), claimed.key)
         if utcnow() - claimed.sent_at > self._stale_after:
             await self._skip_stale(inbox_id, sender_id, server, log)
             return
-        text = await self._text_for_rasa(claimed.shop_id, inbox_id, message)
+        text = await self._text_for_rasa(claimed, inbox_id)
         metadata = {
             "shop_id": claimed.shop_id,
             "channel": self.name(),
-            "user_id": message.sender,
+            "user_id": claimed.key,
             "user_name": message.sender_name,
         }
 
@@ -268,13 +282,19 @@ class MetaInput(InputChannel, abc.ABC):
         if apology is inbox.Apology.OWED:
             await server.say(MISSED_MESSAGES, sender_id, self._output.for_turn())
 
-    async def _text_for_rasa(self, shop_id: str, inbox_id: int, message: InboundMessage) -> str:
+    async def _text_for_rasa(self, claimed: inbox.Claimed, inbox_id: int) -> str:
+        message = claimed.message
         if message.kind == TEXT:
             # Typed text never triggers an intent directly ("/confirm_order{...}"): NLU reads it.
             return as_typed(message.text or "") or "?"
         if message.kind == BUTTON:
             return message.text or message.title or "?"
         if message.kind == MEDIA and message.media is not None:
-            return await self._receipts.take(shop_id, inbox_id, message.media)
+            return await self._receipts.take(claimed.shop_id, inbox_id, message.media)
+        if message.kind == CONTACT and message.contact is not None:
+            shared = await asyncio.to_thread(_learn_shared_number, claimed, message.contact)
+            if shared:
+                # Bound by the channel from WhatsApp's word: the intent carries no number.
+                return "/link_phone"
         # Stickers, voice notes, locations...: the answer says what the assistant understands.
         return "/help"

@@ -40,12 +40,23 @@ class MetaOutput(OutputChannel, abc.ABC):
 
     @abc.abstractmethod
     def bodies(
-        self, user_id: str, text: str, buttons: list[dict[str, Any]], image_url: str | None
+        self,
+        address: Any,
+        text: str,
+        buttons: list[dict[str, Any]],
+        image_url: str | None,
+        custom: dict[str, Any],
     ) -> list[dict[str, Any]]:
-        """The Graph API bodies for one response."""
+        """The Graph API bodies for one response to ``address`` (see ``address_of``);
+        ``custom`` is the response's custom payload, which may ask for a platform feature."""
+
+    def address_of(self, shop_id: str, key: str) -> Any:
+        """Where the conversation ``shop:channel:key`` is sent to; its key by default. May
+        read the database: called off the event loop."""
+        return key
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
-        await self._send(recipient_id, text)
+        await self._send(recipient_id, text, custom=kwargs.get("custom"))
 
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
@@ -72,6 +83,7 @@ class MetaOutput(OutputChannel, abc.ABC):
         text: str,
         buttons: list[dict[str, Any]] | None = None,
         image_url: str | None = None,
+        custom: Any = None,
     ) -> None:
         shop_id, _, user_id = parse_conversation_id(recipient_id)
         account_id = await asyncio.to_thread(self._accounts.account_of, shop_id)
@@ -87,7 +99,9 @@ class MetaOutput(OutputChannel, abc.ABC):
                 )
             self.sends_attempted += 1
             return
-        for body in self.bodies(user_id, text, list(buttons or []), image_url):
+        address = await asyncio.to_thread(self.address_of, shop_id, user_id)
+        extra = custom if isinstance(custom, dict) else {}
+        for body in self.bodies(address, text, list(buttons or []), image_url, extra):
             self.sends_attempted += 1
             message_id, error = None, None
             try:

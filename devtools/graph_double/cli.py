@@ -17,8 +17,12 @@ from devtools.graph_double.server import GraphDouble
 def send_line(record: Record) -> str:
     """How the CLI shows one send: time, account, masked recipient, outcome, text or type."""
     body = record["body"]
-    recipient = recipient_of(body)
-    outcome = "" if record["error"] is None else f" FAILED {record['error']['code']}"
+    # A send that reaches no one still shows where it was addressed.
+    recipient = recipient_of(body) or body.get("to")
+    if record["error"] is not None:
+        outcome = f" FAILED {record['error']['code']}"
+    else:
+        outcome = "" if record["delivered"] else " NOT DELIVERED (a user id in to)"
     text = " ".join(describe(body).split())
     text = text if len(text) <= 100 else text[:99] + "…"
     clock = dt.datetime.fromisoformat(record["received_at"]).astimezone().strftime("%H:%M:%S")

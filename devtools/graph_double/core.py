@@ -22,6 +22,9 @@ _ERROR_MESSAGES = {
     131026: "(#131026) Message undeliverable",
     131047: "(#131047) Re-engagement message",
     131056: "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+    131062: (
+        "(#131062) Business-scoped user ID (BSUID) recipients are not supported for this message"
+    ),
     130429: "(#130429) Rate limit hit",
 }
 
@@ -35,6 +38,11 @@ class Failure:
     remaining: int
     account_id: str | None
     message: str
+
+
+def error_message(code: int) -> str:
+    """Meta's wording for an error code, or a generic one the tests still recognise by code."""
+    return _ERROR_MESSAGES.get(code, f"(#{code}) Simulated failure")
 
 
 def meta_error(
@@ -75,7 +83,8 @@ def not_found(object_id: str) -> web.Response:
 
 
 def mask(user_id: str) -> str:
-    """Only the last 4 characters of a phone number or IGSID are shown, as everywhere else."""
+    """Only the last 4 characters of a phone number, user id or IGSID are shown, as everywhere
+    else."""
     return "***" + str(user_id)[-4:]
 
 
@@ -111,7 +120,7 @@ class DoubleState:
         """Make the next ``times`` sends (to ``account_id``, or to any account) fail like Meta."""
         if times < 1 or not 400 <= http_status <= 599:
             raise ValueError("times must be at least 1 and http_status a 4xx or 5xx")
-        text = message or _ERROR_MESSAGES.get(code, f"(#{code}) Simulated failure")
+        text = message or error_message(code)
         failure = Failure(code, http_status, times, account_id, text)
         with self._changed:
             self._failures.append(failure)

@@ -2,7 +2,12 @@
 Meta answers WhatsApp and Instagram sends (or failed on demand), every send recorded and shown
 at ``GET /__sent``, and media registered for the channels to look up and download (each download
 recorded), at the double's own URLs or at any URL a test names, and ``GET /__redirect?to=<url>``
-to send a download elsewhere."""
+to send a download elsewhere.
+
+WhatsApp sends are addressed as at Meta since 2026: by number in ``to`` or by business-scoped
+user id (BSUID) in ``recipient``. A BSUID put in ``to`` is accepted and recorded as not
+delivered, and an authentication template sent to a BSUID is refused with 131062, so the
+assistant's mistakes show here as they would in production."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import base64
 import copy
 import datetime as dt
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +27,7 @@ from devtools.graph_double.core import (
     DoubleState,
     Record,
     bearer_token,
+    error_message,
     invalid,
     meta_error,
     not_found,
@@ -37,13 +44,30 @@ class _Media:
     url: str | None = None
 
 
+# A business-scoped user id: ISO country code, a dot, ``ENT.`` for a parent id, 1-128 letters
+# and digits (``NG.8462019375510``).
+_BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
+# An authentication template carries its code in a button of one of these kinds.
+_CODE_BUTTONS = ("url", "copy_code")
+_BSUID_NOT_SUPPORTED = 131062
+
+
+def is_bsuid(value: object) -> bool:
+    """Whether ``value`` is a business-scoped user id (and so not a number)."""
+    return isinstance(value, str) and _BSUID.fullmatch(value) is not None
+
+
 def recipient_of(body: dict[str, Any]) -> str | None:
-    """The WhatsApp ``to`` or the Instagram ``recipient.id`` of a send body."""
+    """Whom a send reaches: the WhatsApp ``to`` (which wins over ``recipient`` when both are
+    given, as at Meta) or ``recipient`` user id, or the Instagram ``recipient.id``. None for a
+    user id in ``to``: Meta accepts it there and delivers it to no one."""
     recipient = body.get("recipient")
     if isinstance(recipient, dict):
         return str(recipient.get("id", "")) or None
     to = body.get("to")
-    return str(to) if to else None
+    if to:
+        return None if is_bsuid(to) else str(to)
+    return recipient if is_bsuid(recipient) else None
 
 
 def describe(body: dict[str, Any]) -> str:
@@ -61,6 +85,8 @@ def describe(body: dict[str, Any]) -> str:
     text = content.get("body") if kind == "text" else None
     if kind == "interactive":
         text = _dict(content.get("body")).get("text")
+    if kind == "template" and content.get("name"):
+        return f"[template {content['name']}]"
     return str(text) if text else f"[{kind}]"
 
 
@@ -80,13 +106,17 @@ def _answer(body: dict[str, Any]) -> dict[str, Any] | None:
     if body.get("messaging_product") == "whatsapp":
         if body.get("status") == "read":
             return {"success": True}
-        to = body.get("to")
-        if not to:
+        to, recipient = body.get("to"), body.get("recipient")
+        if to:
+            contact = {"input": to, "wa_id": to}
+        elif is_bsuid(recipient):
+            contact = {"input": recipient, "user_id": recipient}
+        else:
             return None
         message_id = "wamid." + secrets.token_urlsafe(24)
         return {
             "messaging_product": "whatsapp",
-            "contacts": [{"input": to, "wa_id": to}],
+            "contacts": [contact],
             "messages": [{"id": message_id}],
         }
     recipient_id = recipient_of(body)
@@ -101,6 +131,23 @@ def _answered_id(answer: dict[str, Any]) -> str | None:
     if "messages" in answer:
         return answer["messages"][0]["id"]
     return answer.get("message_id")
+
+
+def _delivered(body: dict[str, Any]) -> bool:
+    """Whether an accepted send reaches anyone: not when a user id stands in ``to``."""
+    return not is_bsuid(body.get("to"))
+
+
+def _code_to_user_id(body: dict[str, Any]) -> bool:
+    """Whether the body is an authentication template (a code in a URL or copy-code button)
+    addressed by user id, which Meta refuses: a code needs the phone number."""
+    if body.get("to") or body.get("type") != "template":
+        return False
+    components = _dict(body.get("template")).get("components")
+    return isinstance(components, list) and any(
+        _dict(part).get("type") == "button" and _dict(part).get("sub_type") in _CODE_BUTTONS
+        for part in components
+    )
 
 
 class Messaging(DoubleState):
@@ -187,7 +234,10 @@ class Messaging(DoubleState):
             return invalid("The request body is not valid JSON")
         answer = _answer(body) if isinstance(body, dict) else None
         if answer is None:
-            return invalid("The parameter to (WhatsApp) or recipient.id (Instagram) is required")
+            return invalid(
+                "The parameter to or recipient (a user id) is required (WhatsApp), or "
+                "recipient.id (Instagram)"
+            )
         account_id = request.match_info["account_id"]
         record: Record = {
             "account_id": account_id,
@@ -196,13 +246,29 @@ class Messaging(DoubleState):
             "body": body,
             "received_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         }
+        # This refusal follows from the body alone: it leaves queued failures for the next send.
+        if _code_to_user_id(body):
+            message = error_message(_BSUID_NOT_SUPPORTED)
+            return self._refuse(record, _BSUID_NOT_SUPPORTED, 400, message)
         failure = self._take_failure(account_id)
         if failure is not None:
-            error = meta_error(failure.message, failure.code, error_subcode=None)
-            self._record({**record, "id": None, "status": failure.http_status, **error})
-            return web.json_response(error, status=failure.http_status)
-        self._record({**record, "id": _answered_id(answer), "status": 200, "error": None})
+            return self._refuse(record, failure.code, failure.http_status, failure.message)
+        self._record(
+            {
+                **record,
+                "id": _answered_id(answer),
+                "status": 200,
+                "error": None,
+                "delivered": _delivered(body),
+            }
+        )
         return web.json_response(answer)
+
+    def _refuse(self, record: Record, code: int, http_status: int, message: str) -> web.Response:
+        """Record a send as failed and answer with Meta's error envelope."""
+        error = meta_error(message, code, error_subcode=None)
+        self._record({**record, "id": None, "status": http_status, "delivered": False, **error})
+        return web.json_response(error, status=http_status)
 
     async def _handle_list_sent(self, request: web.Request) -> web.Response:
         try:
@@ -211,11 +277,12 @@ class Messaging(DoubleState):
             since = -1
         if since < 0:
             return invalid("since must be a non-negative integer")
-        to = request.query.get("to")
+        # ``to`` may be repeated: a WhatsApp user is reached by number and by user id alike.
+        wanted = set(request.query.getall("to", []))
         records = [
             record
             for record in self.sent[since:]
-            if to is None or recipient_of(record["body"]) == to
+            if not wanted or recipient_of(record["body"]) in wanted
         ]
         return web.json_response(records)
 

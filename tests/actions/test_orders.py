@@ -181,7 +181,7 @@ async def test_orders_past_the_point_of_cancelling_are_refused(ada: str, status:
 
 async def test_cancel_without_an_id_and_nothing_cancellable(ada: str) -> None:
     messages, _ = await run_action(ActionRequestCancellation(), tracker_for(ada, "cancel my order"))
-    assert responses(messages) == ["utter_no_cancellable_orders"]
+    assert responses(messages) == ["utter_no_cancellable_orders", "utter_link_phone_hint"]
 
 
 @pytest.mark.parametrize(

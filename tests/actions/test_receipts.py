@@ -75,7 +75,7 @@ async def test_several_open_orders_ask_which_and_no_orders_says_so(s3) -> None:
     make_shop()
     make_buyer("mama-put", "ada", verified=True)
     messages, _ = await run_action(ActionReceiptUpload(), tracker_for("ada", "upload"))
-    assert responses(messages) == ["utter_no_open_orders"]
+    assert responses(messages) == ["utter_no_open_orders", "utter_link_phone_hint"]
     first, second = make_order("mama-put", "ada"), make_order("mama-put", "ada")
     messages, _ = await run_action(ActionReceiptUpload(), tracker_for("ada", "upload"))
     assert responses(messages) == ["utter_choose_order_for_upload"]

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from actions.registration import ActionRegisterBuyer
 from actions.verification import ActionResendCode, ActionVerifyCode, wait_in_words
 from bot.platform import db
-from bot.platform.models import AuditEvent, Buyer, OtpChallenge
+from bot.platform.models import AuditEvent, Buyer, BuyerIdentity, OtpChallenge
 from tests.actions.helpers import responses, run_action
 from tests.conftest import make_buyer, make_shop, tracker_for
 
@@ -42,16 +42,18 @@ async def test_new_buyer_gets_account_and_code() -> None:
 
     with db.session_scope() as session:
         buyer = session.execute(sa.select(Buyer)).scalar_one()
-        assert (buyer.shop_id, buyer.channel, buyer.channel_user_id) == (
+        identity = session.execute(sa.select(BuyerIdentity)).scalar_one()
+        assert (identity.shop_id, identity.channel, identity.key) == (
             "mama-put",
             "rest",
             "2348012345678",
         )
-        assert buyer.verified_at is None
+        assert (identity.buyer_id, buyer.shop_id, buyer.verified_at) == (buyer.id, "mama-put", None)
         challenge = session.execute(sa.select(OtpChallenge)).scalar_one()
         assert code not in challenge.code_hmac
         actions = session.execute(sa.select(AuditEvent.action, AuditEvent.buyer)).all()
-        assert actions == [("buyer.registered", "***5678"), ("code.issued", "***5678")]
+        label = f"buyer #{buyer.id}"
+        assert actions == [("buyer.registered", label), ("code.issued", label)]
 
 
 async def test_greeting_again_within_a_minute_does_not_issue_another_code() -> None:

@@ -18,27 +18,35 @@ import pytest
 import requests
 
 from bot.meta.signature import signature_header
-from devtools.graph_double import GraphDouble, GraphDoubleThread, send_line
+from bot.meta.webhooks import parse_whatsapp
+from devtools.graph_double import GraphDouble, GraphDoubleThread, describe, is_bsuid, send_line
 from devtools.whatsapp_chat import (
+    CONTACT_REQUEST,
+    Buyer,
     ChatConfig,
     Choice,
     chat,
+    default_user_id,
     main,
     pick,
     render_reply,
     sign,
     whatsapp_button_webhook,
+    whatsapp_shared_number_webhook,
     whatsapp_text_webhook,
 )
 
 PHONE_NUMBER_ID = "100000001"
 WA_ID = "2348012345678"
+BSUID = "NG.8462019375510"
 IG_ACCOUNT = "17841400000000001"
 IGSID = "6543210987654321"
 TOKEN = "EAAGshoptoken1234abcd"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SECRET = "test-app-secret-0123456789"
-WHO = {"phone_number_id": PHONE_NUMBER_ID, "wa_id": WA_ID, "name": "Ada"}
+ADA = Buyer(name="Ada", user_id=BSUID, wa_id=WA_ID)
+ADA_BUYS = Buyer(name="Ada", user_id=BSUID, wa_id=None, username="ada_buys")  # no number shown
+WHO = {"phone_number_id": PHONE_NUMBER_ID, "buyer": ADA}
 
 
 @pytest.fixture
@@ -49,6 +57,36 @@ def graph() -> Iterator[GraphDoubleThread]:
 
 def whatsapp_text(to: str = WA_ID, text: str = "Your code is ready") -> dict[str, Any]:
     return {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": text}}
+
+
+def whatsapp_text_to_user(user_id: str = BSUID, text: str = "Hello") -> dict[str, Any]:
+    """A text sent by business-scoped user id, as to a buyer who shows no number."""
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "recipient": user_id,
+        "type": "text",
+        "text": {"body": text},
+    }
+
+
+def authentication_template(button: str = "url", **address: str) -> dict[str, Any]:
+    """A one-time code template, the code in its body and in a URL or copy-code button."""
+    code = [{"type": "text", "text": "K7#M@P2Q"}]
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        **address,
+        "type": "template",
+        "template": {
+            "name": "trustguard_code",
+            "language": {"code": "en"},
+            "components": [
+                {"type": "body", "parameters": code},
+                {"type": "button", "sub_type": button, "index": "0", "parameters": code},
+            ],
+        },
+    }
 
 
 def instagram_text(recipient: str = IGSID, text: str = "hi") -> dict[str, Any]:
@@ -95,7 +133,77 @@ def test_whatsapp_send_is_answered_like_meta_and_recorded(graph: GraphDoubleThre
     assert record["body"] == whatsapp_text()
     assert record["id"] == message["id"]
     assert record["error"] is None
+    assert record["delivered"] is True
     assert dt.datetime.fromisoformat(record["received_at"]).tzinfo is not None
+
+
+def test_a_send_by_user_id_is_answered_like_meta_and_listed_under_it(
+    graph: GraphDoubleThread,
+) -> None:
+    response = send(graph, whatsapp_text_to_user())
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["contacts"] == [{"input": BSUID, "user_id": BSUID}]
+    [message] = answer["messages"]
+    assert message["id"].startswith("wamid.")
+    [record] = graph.sent()
+    assert (record["id"], record["error"], record["delivered"]) == (message["id"], None, True)
+    assert [r["id"] for r in listed(graph, to=BSUID)] == [message["id"]]
+    assert listed(graph, to=WA_ID) == []
+
+
+def test_a_user_id_in_to_is_accepted_like_meta_and_delivered_to_no_one(
+    graph: GraphDoubleThread,
+) -> None:
+    misaddressed = whatsapp_text(to=BSUID)
+    both = {**whatsapp_text_to_user(), "to": BSUID}  # to wins over recipient, as at Meta
+
+    responses = [send(graph, misaddressed), send(graph, both)]
+
+    assert [response.status_code for response in responses] == [200, 200]
+    assert all(r.json()["messages"][0]["id"].startswith("wamid.") for r in responses)
+    records = graph.sent()
+    assert [(r["status"], r["delivered"]) for r in records] == [(200, False), (200, False)]
+    assert listed(graph, to=BSUID) == []
+    line = send_line(records[0])
+    assert "-> ***5510 NOT DELIVERED" in line and BSUID not in line
+
+
+def test_to_wins_over_recipient(graph: GraphDoubleThread) -> None:
+    answer = send(graph, {**whatsapp_text_to_user(), "to": WA_ID}).json()
+
+    assert answer["contacts"] == [{"input": WA_ID, "wa_id": WA_ID}]
+    assert len(listed(graph, to=WA_ID)) == 1
+    assert listed(graph, to=BSUID) == []
+
+
+@pytest.mark.parametrize("button", ["url", "copy_code"])
+def test_an_authentication_template_to_a_user_id_is_refused_like_meta(
+    graph: GraphDoubleThread, button: str
+) -> None:
+    graph.fail_next(130429, 429)
+
+    refused = send(graph, authentication_template(button, recipient=BSUID))
+    to_the_number = send(graph, authentication_template(button, to=WA_ID))
+
+    error = assert_meta_error(refused, 400, 131062)
+    assert "Business-scoped user ID (BSUID) recipients are not supported" in error["message"]
+    failed, _ = graph.sent()
+    assert (failed["id"], failed["status"], failed["delivered"]) == (None, 400, False)
+    assert failed["error"]["code"] == 131062
+    assert [r["status"] for r in listed(graph, to=BSUID)] == [400]  # the chat shows why
+    # The refusal left the queued failure for the next send, which was to the number.
+    assert_meta_error(to_the_number, 429, 130429)
+    assert send(graph, authentication_template(button, to=WA_ID)).status_code == 200
+
+
+def test_other_templates_go_to_a_user_id(graph: GraphDoubleThread) -> None:
+    body = authentication_template(recipient=BSUID)
+    body["template"]["components"][1] = {"type": "button", "sub_type": "quick_reply"}
+
+    assert send(graph, body).status_code == 200
+    assert graph.sent()[0]["delivered"] is True
 
 
 def test_every_send_gets_its_own_id(graph: GraphDoubleThread) -> None:
@@ -145,9 +253,13 @@ def test_a_body_for_neither_platform_is_refused(graph: GraphDoubleThread) -> Non
     url = f"{graph.url}/v21.0/{PHONE_NUMBER_ID}/messages"
     not_json = requests.post(url, data=b"{", headers=AUTH, timeout=5)
     no_recipient = send(graph, {"messaging_product": "whatsapp", "type": "text"})
+    number_as_recipient = send(graph, whatsapp_text_to_user(user_id=WA_ID))
+    instagram_shape = send(graph, {**whatsapp_text_to_user(), "recipient": {"id": BSUID}})
 
     assert_meta_error(not_json, 400, 100)
     assert_meta_error(no_recipient, 400, 100)
+    assert_meta_error(number_as_recipient, 400, 100)
+    assert_meta_error(instagram_shape, 400, 100)
     assert graph.sent() == []
 
 
@@ -167,6 +279,7 @@ def test_fail_next_fails_exactly_that_many_sends_then_succeeds(graph: GraphDoubl
     records = graph.sent()
     assert [record["status"] for record in records] == [429, 429, 200]
     assert [record["id"] is None for record in records] == [True, True, False]
+    assert [record["delivered"] for record in records] == [False, False, True]
     assert records[0]["error"]["code"] == 130429
 
 
@@ -326,7 +439,10 @@ def test_sent_can_be_filtered_by_recipient_and_read_from_an_index(
     assert [r["body"]["message"]["text"] for r in listed(graph, to=IGSID)] == ["on instagram"]
     assert [r["index"] for r in listed(graph, since=2)] == [2, 3]
     assert [r["index"] for r in listed(graph, to=WA_ID, since=1)] == [3]
-    assert listed(graph, since=4) == []
+    send(graph, whatsapp_text_to_user(text="three"))
+    reached = listed(graph, to=[WA_ID, BSUID])  # one buyer's number and user id
+    assert [r["index"] for r in reached] == [0, 3, 4]
+    assert listed(graph, since=5) == []
     invalid = requests.get(f"{graph.url}/__sent", params={"since": "-1"}, timeout=5)
     assert_meta_error(invalid, 400, 100)
 
@@ -378,6 +494,21 @@ def test_the_cli_line_masks_the_recipient(graph: GraphDoubleThread) -> None:
     assert WA_ID not in ok and "***5678" in ok
     assert ok.endswith("Welcome to Demo Shop")
     assert "FAILED 130429" in failed and failed.endswith("[image]")
+
+
+def test_templates_and_contact_requests_are_described_by_name_and_text() -> None:
+    contact_request = {
+        "type": "interactive",
+        "interactive": {
+            "type": "request_contact_info",
+            "body": {"text": "Share your number to get your code"},
+            "action": {"name": "request_contact_info"},
+        },
+    }
+
+    assert describe(authentication_template(to=WA_ID)) == "[template trustguard_code]"
+    assert describe({"type": "template", "template": {}}) == "[template]"
+    assert describe(contact_request) == "Share your number to get your code"
 
 
 async def test_the_async_double_serves_and_records() -> None:
@@ -775,14 +906,61 @@ def test_text_webhook_has_the_cloud_api_shape() -> None:
     value = change["value"]
     assert value["messaging_product"] == "whatsapp"
     assert value["metadata"]["phone_number_id"] == PHONE_NUMBER_ID
-    assert value["contacts"] == [{"profile": {"name": "Ada"}, "wa_id": WA_ID}]
+    assert value["contacts"] == [{"profile": {"name": "Ada"}, "wa_id": WA_ID, "user_id": BSUID}]
     [message] = value["messages"]
     assert message["from"] == WA_ID
+    assert message["from_user_id"] == BSUID
     assert message["id"].startswith("wamid.")
     assert message["timestamp"].isdigit()
     assert abs(int(message["timestamp"]) - dt.datetime.now().timestamp()) < 3600
     assert message["type"] == "text"
     assert message["text"] == {"body": "hello"}
+
+
+def test_a_buyer_with_a_username_shows_no_number_at_all() -> None:
+    who = {"phone_number_id": PHONE_NUMBER_ID, "buyer": ADA_BUYS}
+    button = Choice("button_reply", "confirm:ORD-7F3K9Q", "Confirm", message_id="wamid.OFFER")
+
+    for payload in (whatsapp_text_webhook("hi", **who), whatsapp_button_webhook(button, **who)):
+        value = payload["entry"][0]["changes"][0]["value"]
+        # Absent, not empty, as Meta sends them.
+        assert value["contacts"] == [
+            {"profile": {"name": "Ada", "username": "ada_buys"}, "user_id": BSUID}
+        ]
+        [message] = value["messages"]
+        assert "from" not in message
+        assert message["from_user_id"] == BSUID
+        [parsed], _ = parse_whatsapp(payload)  # and the assistant reads them so
+        assert (parsed.sender, parsed.whatsapp.wa_id) == (BSUID, None)
+        assert parsed.whatsapp.username == "ada_buys"
+
+
+def test_the_shared_number_answers_the_request_for_it_in_metas_shape() -> None:
+    payload = whatsapp_shared_number_webhook(
+        "2348099990000", phone_number_id=PHONE_NUMBER_ID, buyer=ADA_BUYS
+    )
+
+    message = message_of(payload)
+    assert "from" not in message
+    assert (message["type"], message["from_user_id"]) == ("contacts", BSUID)
+    assert message["contacts"] == [
+        {
+            "name": {"formatted_name": "Ada"},
+            "phones": [{"phone": "+234 809 999 0000", "wa_id": "2348099990000", "type": "CELL"}],
+            "origin": "contact_request",
+        }
+    ]
+    [parsed], _ = parse_whatsapp(payload)
+    assert parsed.contact is not None and parsed.contact.is_senders_own
+    assert parsed.contact.wa_id == "2348099990000"
+
+
+def test_a_default_user_id_is_a_bsuid_that_stays_with_the_number() -> None:
+    user_id = default_user_id(WA_ID)
+
+    assert is_bsuid(user_id) and user_id.startswith("NG.")
+    assert default_user_id(WA_ID) == user_id
+    assert default_user_id("2348099990000") != user_id
 
 
 def test_each_webhook_message_has_a_fresh_id() -> None:
@@ -857,6 +1035,27 @@ def test_only_an_offered_number_picks_a_choice() -> None:
     assert pick("3", choices) is None
     assert pick("0", choices) is None
     assert pick("2 bags", choices) is None
+    assert pick("share", choices) is None
+
+
+def contact_request(text: str) -> dict[str, Any]:
+    """A WhatsApp send body asking for the buyer's number, as the assistant sends it."""
+    interactive = {
+        "type": "request_contact_info",
+        "body": {"text": text},
+        "action": {"name": "request_contact_info"},
+    }
+    return {"type": "interactive", "interactive": interactive}
+
+
+def test_a_request_for_the_number_is_shown_and_answered_with_share() -> None:
+    record = {"id": "wamid.R", "error": None, "body": contact_request("Share your number")}
+
+    lines, choices = render_reply(record)
+
+    assert lines == ["Share your number", '  [Share phone number] type "share" to send your number']
+    assert choices == [Choice(CONTACT_REQUEST, "share", "Share phone number", None, "wamid.R")]
+    assert pick("share", choices) == pick("Share", choices) == choices[0]
 
 
 class StubAssistant(ThreadingHTTPServer):
@@ -871,10 +1070,10 @@ class StubAssistant(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/webhooks/whatsapp/webhook"
 
-    def reply(self, wa_id: str, body: dict[str, Any]) -> None:
+    def reply(self, address: dict[str, str], body: dict[str, Any]) -> None:
         url = f"{self.graph_url}/v21.0/{PHONE_NUMBER_ID}/messages"
-        message = {"messaging_product": "whatsapp", "to": wa_id, **body}
-        requests.post(url, json=message, headers=AUTH, timeout=5).raise_for_status()
+        message = {"messaging_product": "whatsapp", "recipient_type": "individual", **address}
+        requests.post(url, json={**message, **body}, headers=AUTH, timeout=5).raise_for_status()
 
 
 class _StubHandler(BaseHTTPRequestHandler):
@@ -888,11 +1087,18 @@ class _StubHandler(BaseHTTPRequestHandler):
             return
         message = message_of(json.loads(raw))
         self.server.received.append(message)
-        if message["type"] == "text":
-            self.server.reply(message["from"], BUTTONS)
+        user_id = message["from_user_id"]
+        sender = {"to": message["from"]} if "from" in message else {"recipient": user_id}
+        if message["type"] == "contacts":
+            # A user id in `to` is accepted and lost; the chat must not show it.
+            self.server.reply({"to": user_id}, text("Lost"))
+            shared = message["contacts"][0]["phones"][0]["wa_id"]
+            self.server.reply({"to": shared}, text("Thanks, got your number"))
+        elif message["type"] == "text":
+            self.server.reply(sender, BUTTONS if "from" in message else ASK_FOR_NUMBER)
         else:
             picked = message["interactive"]["button_reply"]["id"]
-            self.server.reply(message["from"], {"type": "text", "text": {"body": f"Got {picked}"}})
+            self.server.reply(sender, text(f"Got {picked}"))
         self.send_response(200)
         self.end_headers()
 
@@ -900,7 +1106,12 @@ class _StubHandler(BaseHTTPRequestHandler):
         """Keep the test output clean."""
 
 
+def text(body: str) -> dict[str, Any]:
+    return {"type": "text", "text": {"body": body}}
+
+
 BUTTONS = reply_buttons("Confirm ORD-1?", ("yes", "Yes"), ("no", "No"))
+ASK_FOR_NUMBER = contact_request("Share your number to continue")
 
 
 @pytest.fixture
@@ -926,13 +1137,19 @@ def lines_then_eof(*lines: str) -> Callable[[], str]:
     return read_line
 
 
-def config(graph: GraphDoubleThread, assistant: StubAssistant, secret: str) -> ChatConfig:
+def config(
+    graph: GraphDoubleThread,
+    assistant: StubAssistant,
+    secret: str,
+    buyer: Buyer = ADA,
+    share_wa_id: str = WA_ID,
+) -> ChatConfig:
     return ChatConfig(
         webhook=assistant.url,
         graph=graph.url,
         phone_number_id=PHONE_NUMBER_ID,
-        wa_id=WA_ID,
-        name="Ada",
+        buyer=buyer,
+        share_wa_id=share_wa_id,
         app_secret=secret,
         reply_timeout=10,
         quiet_period=0.2,
@@ -956,6 +1173,28 @@ def test_chat_sends_signed_webhooks_and_buttons_work_by_number(
     assert tapped["context"]["id"] == offer["id"]
 
 
+def test_chat_as_a_username_reads_replies_by_user_id_and_shares_the_number(
+    graph: GraphDoubleThread, assistant: StubAssistant
+) -> None:
+    out: list[str] = []
+    settings = config(graph, assistant, SECRET, buyer=ADA_BUYS, share_wa_id="2348099990000")
+
+    chat(settings, lines_then_eof("hi", "share"), out.append)
+
+    assert out == [
+        "bot> Share your number to continue",
+        '       [Share phone number] type "share" to send your number',
+        "bot> Thanks, got your number",
+    ]
+    said, shared = assistant.received
+    assert "from" not in said and said["from_user_id"] == BSUID
+    assert shared["type"] == "contacts" and "from" not in shared
+    assert shared["contacts"][0]["origin"] == "contact_request"
+    assert shared["contacts"][0]["phones"][0]["wa_id"] == "2348099990000"
+    lost = [r for r in graph.sent() if not r["delivered"]]
+    assert [r["body"]["text"]["body"] for r in lost] == ["Lost"]
+
+
 def test_chat_reports_a_refused_webhook(graph: GraphDoubleThread, assistant: StubAssistant) -> None:
     out: list[str] = []
 
@@ -972,3 +1211,40 @@ def test_chat_refuses_to_start_without_the_app_secret(
 
     assert main(["--graph", "http://127.0.0.1:9"]) == 2
     assert "META_APP_SECRET" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "option",
+    [["--bsuid", "8462019375510"], ["--share-phone", "12"], ["--wa-id", "not a number"]],
+)
+def test_chat_refuses_ids_that_cannot_be_whatsapp_ones(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], option: list[str]
+) -> None:
+    monkeypatch.setenv("META_APP_SECRET", SECRET)
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--graph", "http://127.0.0.1:9", *option])
+
+    assert exited.value.code == 2
+    assert f"argument {option[0]}: " in capsys.readouterr().err
+
+
+def test_the_username_option_chats_with_no_number_shown(
+    graph: GraphDoubleThread,
+    assistant: StubAssistant,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("META_APP_SECRET", SECRET)
+    typed = lines_then_eof("hi", "share")
+    monkeypatch.setattr("builtins.input", lambda prompt: typed())
+    argv = ["--graph", graph.url, "--webhook", assistant.url, "--username", "ada_buys"]
+
+    assert main(argv) == 0
+
+    said, shared = assistant.received
+    assert "from" not in said and said["from_user_id"] == default_user_id(WA_ID)
+    assert shared["contacts"][0]["phones"][0]["wa_id"] == WA_ID  # --share-phone defaults so
+    out = capsys.readouterr().out
+    assert "Ada (@ada_buys, no number shown, user id ***" in out and WA_ID not in out
+    assert "bot> Thanks, got your number" in out

@@ -12,6 +12,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from bot.platform.settings import PROJECT_ROOT
+from devtools.graph_double import GraphDoubleThread
 from devtools.ports import free_port
 from tests.conftest import BUCKET, JWT_SECRET, OTP_SECRET
 from tests.e2e.harness import API_TOKEN, MODEL
@@ -49,4 +50,15 @@ def env(tmp_path: Path, database_url: str, s3_server: str) -> dict[str, str]:
         "RASA_API_TOKEN": API_TOKEN,
         "AWS_ENDPOINT_URL": s3_server,
         "PYTHONPATH": str(PROJECT_ROOT),
+    }
+
+
+@pytest.fixture
+def meta_env(env: dict[str, str], graph: GraphDoubleThread) -> dict[str, str]:
+    """The environment of an assistant whose Graph API calls go to the double."""
+    return {
+        **env,
+        "GRAPH_API_URL": graph.url,
+        "WHATSAPP_ACCESS_TOKEN": "test-whatsapp-token",
+        "INSTAGRAM_ACCESS_TOKEN": "test-instagram-token",
     }

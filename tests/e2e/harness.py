@@ -12,6 +12,7 @@ import requests
 
 from bot.platform.readiness import NotReady, wait_until_ready
 from bot.platform.settings import PROJECT_ROOT
+from tests.helpers.meta import IG_ACCOUNT_ID, OTHER_PHONE_NUMBER_ID, PHONE_NUMBER_ID
 
 MODEL = PROJECT_ROOT / "models" / "trustguard.tar.gz"
 API_TOKEN = "e2e-api-token"
@@ -45,6 +46,16 @@ def add_shop(
     if instagram_account_id is not None:
         accounts += ["--instagram-account-id", instagram_account_id]
     cli(env, "shop", "add", "--id", shop_id, "--name", name, *accounts)
+
+
+def add_kemi_and_tunde(env: dict[str, str]) -> None:
+    """Two shops of the Meta tests: Kemi's Closet on WhatsApp and Instagram, Tunde Gadgets on
+    another WhatsApp number."""
+    add_shop(
+        env, "kemi", "Kemi's Closet",
+        whatsapp_phone_id=PHONE_NUMBER_ID, instagram_account_id=IG_ACCOUNT_ID,
+    )  # fmt: skip
+    add_shop(env, "tunde", "Tunde Gadgets", whatsapp_phone_id=OTHER_PHONE_NUMBER_ID)
 
 
 class Assistant:

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from bot.platform.patterns import OTP_CODE_PATTERN
 from bot.shop.profile import default_variants
-from devtools.graph_double import GraphDoubleThread
-from tests.e2e.harness import Assistant, add_shop, cli
+from devtools.graph_double import GraphDoubleThread, recipient_of
+from tests.e2e.harness import Assistant, add_kemi_and_tunde, add_shop, cli
 from tests.helpers.meta import (
     IG_ACCOUNT_ID,
     OTHER_PHONE_NUMBER_ID,
@@ -33,16 +33,6 @@ BUYER = "2348031112222"
 JPEG = b"\xff\xd8\xff\xe0" + b"bank transfer receipt" * 40
 
 
-@pytest.fixture
-def meta_env(env: dict[str, str], graph: GraphDoubleThread) -> dict[str, str]:
-    return {
-        **env,
-        "GRAPH_API_URL": graph.url,
-        "WHATSAPP_ACCESS_TOKEN": "test-whatsapp-token",
-        "INSTAGRAM_ACCESS_TOKEN": "test-instagram-token",
-    }
-
-
 class Chat:
     """One buyer talking to one shop account, as Meta would relay it."""
 
@@ -52,8 +42,7 @@ class Chat:
 
     def replies(self) -> list[dict[str, Any]]:
         def to_me(send: dict[str, Any]) -> bool:
-            body = send["body"]
-            recipient = body.get("to") or body.get("recipient", {}).get("id")
+            recipient = recipient_of(send["body"])
             account = self.who.get("phone_number_id") or self.who.get("account_id")
             return recipient == self.user and send["account_id"] == account
 
@@ -112,14 +101,7 @@ def code_in(text: str) -> str:
 def test_whatsapp_journey_and_two_shops_sharing_a_buyer(
     meta_env: dict[str, str], graph: GraphDoubleThread, database_url: str
 ) -> None:
-    add_shop(
-        meta_env,
-        "kemi",
-        "Kemi's Closet",
-        whatsapp_phone_id=PHONE_NUMBER_ID,
-        instagram_account_id=IG_ACCOUNT_ID,
-    )
-    add_shop(meta_env, "tunde", "Tunde Gadgets", whatsapp_phone_id=OTHER_PHONE_NUMBER_ID)
+    add_kemi_and_tunde(meta_env)
     kemi_order = new_order(meta_env, "kemi", "whatsapp", BUYER, "18500", "Adire kimono")
     tunde_order = new_order(meta_env, "tunde", "whatsapp", BUYER, "95000", "Used iPhone")
 

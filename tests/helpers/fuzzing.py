@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tests.helpers.meta import (
     BUYER,
+    BUYER_BSUID,
     IG_ACCOUNT_ID,
     OTHER_PHONE_NUMBER_ID,
     PHONE_NUMBER_ID,
@@ -64,6 +65,7 @@ SPECIAL_TEXT = [
     OTHER_PHONE_NUMBER_ID,
     IG_ACCOUNT_ID,
     BUYER,
+    BUYER_BSUID,
     "whatsapp_business_account",
     "instagram",
     "messages",
@@ -249,7 +251,13 @@ def whatsapp_payloads(media_id: str, our_message_ids: list[str]) -> st.SearchStr
         st.builds(wa_contacts, sender=sender),
         st.builds(wa_reaction, st.sampled_from(our_message_ids), sender=sender),
         st.builds(wa_unsupported, sender=sender),
-        st.builds(wa_system, st.just("2348055550000"), sender=sender),
+        st.builds(
+            wa_system,
+            st.just("user_changed_number"),
+            phone=sender,
+            previous_user_id=st.just(BUYER_BSUID),
+            wa_id=st.just("2348055550000"),
+        ),
         st.builds(wa_revoke, st.just("wamid.EARLIER"), sender=sender),
     )
     status = st.builds(

@@ -19,6 +19,7 @@ PHONE_NUMBER_ID = "106540352242922"
 OTHER_PHONE_NUMBER_ID = "106540352242999"
 IG_ACCOUNT_ID = "17841400000000001"
 BUYER = "2348012345678"
+BUYER_BSUID = "NG.8462019375510"
 _ids = itertools.count(1)
 
 
@@ -120,16 +121,6 @@ def wa_unsupported(**kwargs: Any) -> dict:
     return wa_message("unsupported", {"errors": [error]}, **kwargs)
 
 
-def wa_system(new_wa_id: str, **kwargs: Any) -> dict:
-    """WhatsApp's notice that the buyer changed their number: not the buyer's words."""
-    notice = {
-        "body": f"User {BUYER} changed from {BUYER} to {new_wa_id}",
-        "wa_id": new_wa_id,
-        "type": "user_changed_number",
-    }
-    return wa_message("system", {"system": notice}, **kwargs)
-
-
 def wa_revoke(original_id: str, **kwargs: Any) -> dict:
     """The buyer deleted an earlier message."""
     return wa_message("revoke", {"revoke": {"original_message_id": original_id}}, **kwargs)
@@ -139,14 +130,14 @@ def whatsapp(
     messages: list[dict] = (),
     statuses: list[dict] = (),
     phone_number_id: str = PHONE_NUMBER_ID,
+    usernames: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "2348000000000", "phone_number_id": phone_number_id},
     }
     if messages:
-        senders = sorted({m["from"] for m in messages})
-        value["contacts"] = [{"profile": {"name": "Ada"}, "wa_id": s} for s in senders]
+        value["contacts"] = _contacts(messages, usernames or {})
         value["messages"] = list(messages)
     if statuses:
         value["statuses"] = list(statuses)
@@ -154,6 +145,57 @@ def whatsapp(
         "object": "whatsapp_business_account",
         "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}],
     }
+
+
+def _contacts(messages: list[dict], usernames: dict[str, str]) -> list[dict[str, Any]]:
+    """One ``contacts[]`` entry per sender, as Meta writes them: the number only when shown, the
+    user id when the message has one, the username (by user id) when the user has one. System
+    notices have none."""
+    contacts: dict[tuple[str | None, str | None], dict[str, Any]] = {}
+    for message in messages:
+        if message.get("type") == "system":
+            continue
+        ids = (message.get("from"), message.get("from_user_id"))
+        profile = {"name": "Ada"}
+        if ids[1] in usernames:
+            profile["username"] = usernames[ids[1]]
+        contact: dict[str, Any] = {"profile": profile}
+        if ids[0]:
+            contact["wa_id"] = ids[0]
+        if ids[1]:
+            contact["user_id"] = ids[1]
+        contacts.setdefault(ids, contact)
+    return list(contacts.values())
+
+
+def wa_from_user(
+    kind: str,
+    content: dict[str, Any],
+    *,
+    phone: str | None = BUYER,
+    user_id: str = BUYER_BSUID,
+    age: float = 0,
+) -> dict:
+    """A message as Meta sends it since April 2026: the user id always, the number (``from``)
+    only when the user shows it."""
+    message = wa_message(kind, content, sender=phone or "", age=age)
+    if phone is None:
+        del message["from"]
+    message["from_user_id"] = user_id
+    return message
+
+
+def wa_system(change: str, *, phone: str | None, previous_user_id: str, **system: Any) -> dict:
+    """A ``system`` notice of a changed number or user id (no contacts, never answered)."""
+    body = f"User Ada changed from {phone or previous_user_id}"
+    message = wa_message(
+        "system",
+        {"system": {"body": body, "type": change, "previous_user_id": previous_user_id, **system}},
+        sender=phone or "",
+    )
+    if phone is None:
+        del message["from"]
+    return message
 
 
 def wa_status(message_id: str, status: str, error_code: int | None = None) -> dict[str, Any]:

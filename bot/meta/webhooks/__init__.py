@@ -10,23 +10,33 @@ piece is skipped with one warning that says what was skipped and why, never who 
 from bot.meta.webhooks.instagram import parse_instagram
 from bot.meta.webhooks.types import (
     BUTTON,
+    CONTACT,
+    IDENTITY_CHANGE,
     MEDIA,
     TEXT,
     UNSUPPORTED,
+    IdentityChange,
     InboundMessage,
     Media,
+    SharedContact,
     StatusUpdate,
+    WhatsAppUser,
 )
 from bot.meta.webhooks.whatsapp import parse_whatsapp
 
 __all__ = [
     "BUTTON",
+    "CONTACT",
+    "IDENTITY_CHANGE",
     "MEDIA",
     "TEXT",
     "UNSUPPORTED",
+    "IdentityChange",
     "InboundMessage",
     "Media",
+    "SharedContact",
     "StatusUpdate",
+    "WhatsAppUser",
     "parse_instagram",
     "parse_whatsapp",
 ]

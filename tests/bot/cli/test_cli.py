@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from bot.cli import main
 from bot.meta import inbox
 from bot.platform import db
-from bot.platform.models import Order, OutboundMessage, utcnow
+from bot.platform.models import Buyer, Order, OutboundMessage, utcnow
 from bot.platform.patterns import ORDER_ID_PATTERN
 from bot.platform.settings import PROJECT_ROOT, get_settings
-from bot.shop import orders
+from bot.shop import buyers, orders
 from bot.shop.order_ids import normalize_order_id
 
 pytestmark = pytest.mark.usefixtures("restore_environ")  # `main` fills os.environ from .env
@@ -306,6 +306,69 @@ def test_refresh_tokens_with_no_token_stored_has_nothing_to_do(capsys) -> None:
     assert ok(capsys, "shop", "refresh-tokens") == []
     assert ok(capsys, "shop", "refresh-tokens", "--shop", "mama-put", "--within-days", "5") == []
     assert "no shop 'nobody'" in fails(capsys, "shop", "refresh-tokens", "--shop", "nobody")
+
+
+# Orders for a phone number
+
+
+@pytest.mark.parametrize("typed", ["0801 234 5678", "+234 801 234 5678", "2348012345678"])
+def test_an_order_for_a_phone_is_one_buyers_however_the_number_is_typed(capsys, typed):
+    add_shop(capsys)
+    out = ok(
+        capsys,
+        "order", "create", "--shop", "mama-put", "--phone", typed,
+        "--amount", "25000", "--description", "Ankara",
+    )  # fmt: skip
+    ok(
+        capsys,
+        "order", "create", "--shop", "mama-put", "--phone", "08012345678",
+        "--amount", "1000", "--description", "Gele",
+    )  # fmt: skip
+    with db.session_scope() as session:
+        first = orders.get_shop_order(session, "mama-put", out[-1])
+        buyer = session.get(Buyer, first.buyer_id)
+        assert buyer.phone == "+2348012345678"
+        assert len(orders.buyer_orders(session, buyer)) == 2
+
+
+def test_an_order_for_a_number_that_is_not_one_is_refused_and_nothing_is_made(capsys):
+    add_shop(capsys)
+    error = fails(
+        capsys,
+        "order", "create", "--shop", "mama-put", "--phone", "0801 234",
+        "--amount", "25000", "--description", "Ankara",
+    )  # fmt: skip
+    assert "0803 123 4567" in error
+    assert ok(capsys, "order", "list", "--shop", "mama-put") == []
+
+
+def test_an_order_needs_a_phone_or_a_channel_and_buyer(capsys):
+    add_shop(capsys)
+    error = fails(
+        capsys, "order", "create", "--shop", "mama-put", "--amount", "10", "--description", "x"
+    )
+    assert "--phone" in error
+
+
+def test_a_whatsapp_order_by_user_id_is_that_accounts(capsys):
+    add_shop(capsys)
+    bsuid = "NG.8462019375510"
+    out = ok(
+        capsys,
+        "order", "create", "--shop", "mama-put", "--channel", "whatsapp", "--buyer", bsuid,
+        "--amount", "25000", "--description", "Ankara",
+    )  # fmt: skip
+    with db.session_scope() as session:
+        buyer = buyers.find_buyer(session, "mama-put", "whatsapp", bsuid)
+        assert [o.id for o in orders.buyer_orders(session, buyer)] == [out[-1]]
+
+
+def test_a_code_template_is_set_with_the_shop_settings(capsys):
+    add_shop(capsys)
+    out = ok(capsys, "shop", "settings", "mama-put", "--code-template", "trustguard_code")
+    assert "code template: trustguard_code (en)" in out
+    error = fails(capsys, "shop", "settings", "mama-put", "--code-template", "Bad Name")
+    assert "lower-case" in error
 
 
 def test_db_prune_deletes_delivery_records_older_than_the_retention(capsys, monkeypatch):

@@ -21,7 +21,7 @@ from bot.meta.graph import GraphClient, GraphError, MediaUrlRefused, error_from
 from bot.meta.media_hosts import MediaHosts
 from devtools.ports import free_port
 
-VERSION = "v21.0"
+VERSION = "v26.0"
 PHONE_NUMBER_ID = "106540352242922"
 IG_ACCOUNT = "17841400000012345"
 TOKEN = "test-graph-token-not-real-0123"

@@ -209,7 +209,7 @@ async def test_opening_the_link_sets_our_cookie_and_sends_the_browser_to_metas_d
     url = response.headers["location"]
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == (
-        "https://www.facebook.com/v21.0/dialog/oauth"
+        "https://www.facebook.com/v26.0/dialog/oauth"
     )
     query = query_of(url)
     assert query == {
@@ -480,7 +480,7 @@ async def test_an_instagram_account_is_connected(
     ]
     assert calls[0]["content_type"] == "application/x-www-form-urlencoded"
     assert (calls[0]["client_id"], calls[0]["redirect_uri"]) == (APP_ID, REDIRECT_URI)
-    assert (calls[2]["version"], calls[2]["fields"]) == ("v21.0", "user_id,username")
+    assert (calls[2]["version"], calls[2]["fields"]) == ("v26.0", "user_id,username")
     recorded = json.dumps(calls)
     assert token not in recorded and "ig-code" not in recorded and APP_SECRET not in recorded
 
@@ -588,7 +588,7 @@ async def test_a_connected_instagram_shop_answers_through_instagrams_graph_host(
             await asyncio.sleep(0.02)
         assert facebook.sent() == []
     [send] = graph.sent()
-    assert (send["account_id"], send["version"]) == (IG_USER_ID, "v21.0")
+    assert (send["account_id"], send["version"]) == (IG_USER_ID, "v26.0")
     assert send["token"] == "…" + token[-4:]
     assert send["body"]["message"] == {"text": "welcome"}
 
@@ -649,7 +649,7 @@ async def test_two_callbacks_racing_with_one_state_connect_once(graph: GraphDoub
         graph.add_oauth_code(code, waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID)
     dialog = oauth.open_link(query_of(connect_link())["link"])
     state = query_of(dialog.url)["state"]
-    client = GraphClient(graph.url, "v21.0")
+    client = GraphClient(graph.url, "v26.0")
 
     try:
         outcomes = await asyncio.gather(

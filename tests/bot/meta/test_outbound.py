@@ -10,12 +10,17 @@ from bot.meta.outbound import (
     INSTAGRAM_TEXT_LIMIT_BYTES,
     WHATSAPP_BODY_LIMIT,
     WHATSAPP_TEXT_LIMIT,
+    Recipient,
     instagram_messages,
     split_text,
+    whatsapp_authentication_template,
+    whatsapp_contact_request,
     whatsapp_messages,
 )
 
 BUYER = "2348012345678"
+BSUID = "NG.8462019375510"
+TO = Recipient(wa_id=BUYER, user_id=BSUID)
 IGSID = "6574321987654321"
 IMAGE = "https://shop.example/products/ankara.jpg"
 
@@ -149,7 +154,7 @@ def test_split_refuses_a_limit_below_one():
 
 
 def test_whatsapp_plain_text_is_one_text_message():
-    assert whatsapp_messages(BUYER, "Your order ORD-7F3K9Q is confirmed.") == [
+    assert whatsapp_messages(TO, "Your order ORD-7F3K9Q is confirmed.") == [
         {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -161,19 +166,19 @@ def test_whatsapp_plain_text_is_one_text_message():
 
 
 def test_whatsapp_text_at_the_limit_is_one_message_and_one_past_is_two():
-    at_limit = whatsapp_messages(BUYER, "a" * WHATSAPP_TEXT_LIMIT)
-    past_limit = whatsapp_messages(BUYER, "a" * (WHATSAPP_TEXT_LIMIT + 1))
+    at_limit = whatsapp_messages(TO, "a" * WHATSAPP_TEXT_LIMIT)
+    past_limit = whatsapp_messages(TO, "a" * (WHATSAPP_TEXT_LIMIT + 1))
     assert texts(at_limit) == ["a" * WHATSAPP_TEXT_LIMIT]
     assert texts(past_limit) == ["a" * WHATSAPP_TEXT_LIMIT, "a"]
 
 
 def test_whatsapp_empty_text_without_buttons_sends_nothing():
-    assert whatsapp_messages(BUYER, "") == []
+    assert whatsapp_messages(TO, "") == []
 
 
 @pytest.mark.parametrize("count", [1, 2, 3])
 def test_whatsapp_up_to_three_buttons_are_reply_buttons(count):
-    (body,) = whatsapp_messages(BUYER, "Pay now or later?", buttons(count))
+    (body,) = whatsapp_messages(TO, "Pay now or later?", buttons(count))
     assert body["type"] == "interactive"
     assert body["interactive"] == {
         "type": "button",
@@ -189,26 +194,26 @@ def test_whatsapp_up_to_three_buttons_are_reply_buttons(count):
 
 def test_whatsapp_reply_body_at_the_limit_is_one_message():
     text = "a" * WHATSAPP_BODY_LIMIT
-    (body,) = whatsapp_messages(BUYER, text, buttons(2))
+    (body,) = whatsapp_messages(TO, text, buttons(2))
     assert body["interactive"]["body"]["text"] == text
 
 
 def test_whatsapp_reply_body_one_past_the_limit_sends_the_start_first():
-    first, second = whatsapp_messages(BUYER, "a" * (WHATSAPP_BODY_LIMIT + 1), buttons(2))
+    first, second = whatsapp_messages(TO, "a" * (WHATSAPP_BODY_LIMIT + 1), buttons(2))
     assert first["text"]["body"] == "a" * WHATSAPP_BODY_LIMIT
     assert second["interactive"]["body"]["text"] == "a"
 
 
 def test_whatsapp_reply_body_starts_at_a_word_boundary():
     text = "Intro. " + "b" * (WHATSAPP_BODY_LIMIT - 7) + " end"
-    first, second = whatsapp_messages(BUYER, text, buttons(2))
+    first, second = whatsapp_messages(TO, text, buttons(2))
     assert first["text"]["body"] == "Intro. " + "b" * (WHATSAPP_BODY_LIMIT - 7)
     assert second["interactive"]["body"]["text"] == "end"
 
 
 def test_whatsapp_long_text_with_buttons_keeps_everything_in_order():
     text = "\n\n".join(words(n) for n in (4000, 3000, 1500))
-    bodies = whatsapp_messages(BUYER, text, buttons(3))
+    bodies = whatsapp_messages(TO, text, buttons(3))
     assert_whatsapp_within_limits(bodies)
     assert [body["type"] for body in bodies[:-1]] == ["text"] * (len(bodies) - 1)
     parts = texts(bodies) + [bodies[-1]["interactive"]["body"]["text"]]
@@ -221,7 +226,7 @@ def test_whatsapp_reply_titles_are_cut_at_twenty_with_an_ellipsis():
         {"title": "U" * 21, "payload": "b"},
         {"title": "Pay on delivery please", "payload": "c"},
     ]
-    (body,) = whatsapp_messages(BUYER, "How?", choices)
+    (body,) = whatsapp_messages(TO, "How?", choices)
     titles = [item["reply"]["title"] for item in body["interactive"]["action"]["buttons"]]
     assert titles == ["T" * 20, "U" * 19 + "…", "Pay on delivery ple…"]
 
@@ -232,7 +237,7 @@ def test_whatsapp_reply_titles_made_equal_by_cutting_are_made_unique():
         {"title": "Deliver to my office address in Ikeja", "payload": "ikeja"},
         {"title": "Deliver to my office address in Yaba", "payload": "yaba"},
     ]
-    (body,) = whatsapp_messages(BUYER, "Where?", choices)
+    (body,) = whatsapp_messages(TO, "Where?", choices)
     titles = [item["reply"]["title"] for item in body["interactive"]["action"]["buttons"]]
     assert titles == ["Deliver to my offic…", "Deliver to my off… 2", "Deliver to my off… 3"]
     assert_whatsapp_within_limits([body])
@@ -240,21 +245,21 @@ def test_whatsapp_reply_titles_made_equal_by_cutting_are_made_unique():
 
 def test_whatsapp_equal_short_titles_are_made_unique():
     choices = [{"title": "Yes", "payload": "a"}, {"title": "Yes", "payload": "b"}]
-    (body,) = whatsapp_messages(BUYER, "Sure?", choices)
+    (body,) = whatsapp_messages(TO, "Sure?", choices)
     titles = [item["reply"]["title"] for item in body["interactive"]["action"]["buttons"]]
     assert titles == ["Yes", "Yes 2"]
 
 
 def test_whatsapp_reply_ids_are_cut_at_256():
     choices = [{"title": "a", "payload": "p" * 256}, {"title": "b", "payload": "q" * 257}]
-    (body,) = whatsapp_messages(BUYER, "Pick", choices)
+    (body,) = whatsapp_messages(TO, "Pick", choices)
     ids = [item["reply"]["id"] for item in body["interactive"]["action"]["buttons"]]
     assert ids == ["p" * 256, "q" * 256]
 
 
 @pytest.mark.parametrize("count", [4, 10])
 def test_whatsapp_four_to_ten_buttons_are_a_list(count):
-    (body,) = whatsapp_messages(BUYER, "Which order?", buttons(count))
+    (body,) = whatsapp_messages(TO, "Which order?", buttons(count))
     assert body["interactive"] == {
         "type": "list",
         "body": {"text": "Which order?"},
@@ -280,7 +285,7 @@ def test_whatsapp_list_rows_are_cut_with_the_full_title_as_description():
         {"title": "T" * 72, "payload": "k"},
         {"title": "U" * 73, "payload": "l"},
     ]
-    (body,) = whatsapp_messages(BUYER, "Pick", choices)
+    (body,) = whatsapp_messages(TO, "Pick", choices)
     rows = body["interactive"]["action"]["sections"][0]["rows"]
     assert rows == [
         {"id": "i" * 200, "title": "R" * 24},
@@ -291,57 +296,57 @@ def test_whatsapp_list_rows_are_cut_with_the_full_title_as_description():
 
 
 def test_whatsapp_more_than_ten_buttons_are_numbered_text():
-    (body,) = whatsapp_messages(BUYER, "Pick a colour:", buttons(11, title="Colour {}"))
+    (body,) = whatsapp_messages(TO, "Pick a colour:", buttons(11, title="Colour {}"))
     expected = "Pick a colour:\n\n" + "\n".join(f"{n}. Colour {n}" for n in range(1, 12))
     assert body["type"] == "text"
     assert body["text"]["body"] == expected
 
 
 def test_whatsapp_numbered_text_without_text_is_only_the_list():
-    (body,) = whatsapp_messages(BUYER, "", buttons(11))
+    (body,) = whatsapp_messages(TO, "", buttons(11))
     assert body["text"]["body"].startswith("1. Option 1\n2. Option 2")
 
 
 def test_whatsapp_long_numbered_text_is_split_at_the_blank_line():
     text = words(4000)
-    bodies = whatsapp_messages(BUYER, text, buttons(11))
+    bodies = whatsapp_messages(TO, text, buttons(11))
     assert texts(bodies)[1].startswith("1. Option 1")
     assert_whatsapp_within_limits(bodies)
 
 
 def test_whatsapp_image_with_caption():
-    (body,) = whatsapp_messages(BUYER, "Ankara, 6 yards", image_url=IMAGE)
+    (body,) = whatsapp_messages(TO, "Ankara, 6 yards", image_url=IMAGE)
     assert body["type"] == "image"
     assert body["image"] == {"link": IMAGE, "caption": "Ankara, 6 yards"}
 
 
 def test_whatsapp_image_without_text_has_no_caption():
-    (body,) = whatsapp_messages(BUYER, "", image_url=IMAGE)
+    (body,) = whatsapp_messages(TO, "", image_url=IMAGE)
     assert body["image"] == {"link": IMAGE}
 
 
 def test_whatsapp_caption_at_the_limit_is_one_message_and_one_past_adds_a_text():
-    (at_limit,) = whatsapp_messages(BUYER, "c" * 1024, image_url=IMAGE)
-    image, rest = whatsapp_messages(BUYER, "c" * 1025, image_url=IMAGE)
+    (at_limit,) = whatsapp_messages(TO, "c" * 1024, image_url=IMAGE)
+    image, rest = whatsapp_messages(TO, "c" * 1025, image_url=IMAGE)
     assert at_limit["image"]["caption"] == "c" * 1024
     assert image["image"]["caption"] == "c" * 1024
     assert rest["text"]["body"] == "c"
 
 
 def test_whatsapp_caption_ends_at_a_word_boundary():
-    image, rest = whatsapp_messages(BUYER, "c" * 1023 + " dd", image_url=IMAGE)
+    image, rest = whatsapp_messages(TO, "c" * 1023 + " dd", image_url=IMAGE)
     assert image["image"]["caption"] == "c" * 1023
     assert rest["text"]["body"] == "dd"
 
 
 def test_whatsapp_image_with_reply_buttons_is_one_message_with_an_image_header():
-    (body,) = whatsapp_messages(BUYER, "Buy this?", buttons(2), image_url=IMAGE)
+    (body,) = whatsapp_messages(TO, "Buy this?", buttons(2), image_url=IMAGE)
     assert body["interactive"]["header"] == {"type": "image", "image": {"link": IMAGE}}
     assert body["interactive"]["body"] == {"text": "Buy this?"}
 
 
 def test_whatsapp_image_with_a_list_goes_first_on_its_own():
-    image, choice = whatsapp_messages(BUYER, "Which size?", buttons(5), image_url=IMAGE)
+    image, choice = whatsapp_messages(TO, "Which size?", buttons(5), image_url=IMAGE)
     assert image["image"] == {"link": IMAGE}
     assert choice["interactive"]["type"] == "list"
     assert choice["interactive"]["body"] == {"text": "Which size?"}
@@ -349,7 +354,7 @@ def test_whatsapp_image_with_a_list_goes_first_on_its_own():
 
 @pytest.mark.parametrize("count", [1, 4])
 def test_whatsapp_buttons_without_text_still_have_a_body(count):
-    (body,) = whatsapp_messages(BUYER, "", buttons(count))
+    (body,) = whatsapp_messages(TO, "", buttons(count))
     assert body["interactive"]["body"]["text"]
 
 
@@ -452,5 +457,46 @@ LONG_TITLES = "A very long button title that keeps going {} and going"
 )
 def test_no_body_exceeds_any_limit(text, count, image_url, title):
     choices = buttons(count, title=title, payload="/choose" + "z" * 1200 + "{}")
-    assert_whatsapp_within_limits(whatsapp_messages(BUYER, text, choices, image_url))
+    assert_whatsapp_within_limits(whatsapp_messages(TO, text, choices, image_url))
     assert_instagram_within_limits(instagram_messages(IGSID, text, choices, image_url))
+
+
+def test_whatsapp_goes_to_the_number_when_known_and_never_puts_a_user_id_in_to():
+    (to_number,) = whatsapp_messages(TO, "Hello")
+    (to_user_id,) = whatsapp_messages(Recipient(wa_id=None, user_id=BSUID), "Hello")
+    assert (to_number["to"], "recipient" in to_number) == (BUYER, False)
+    assert to_user_id["recipient"] == BSUID
+    assert "to" not in to_user_id
+    assert to_user_id["recipient_type"] == "individual"
+
+
+def test_a_recipient_needs_a_number_or_a_user_id():
+    with pytest.raises(ValueError):
+        Recipient(wa_id=None).envelope()
+
+
+def test_whatsapp_contact_request_asks_for_the_buyers_own_number():
+    (body,) = whatsapp_contact_request(Recipient(wa_id=None, user_id=BSUID), "Share your number?")
+    assert body["recipient"] == BSUID
+    assert body["interactive"] == {
+        "type": "request_contact_info",
+        "body": {"text": "Share your number?"},
+        "action": {"name": "request_contact_info"},
+    }
+
+
+def test_whatsapp_contact_request_keeps_long_text_before_the_button():
+    text = "a" * (WHATSAPP_BODY_LIMIT + 10)
+    first, button = whatsapp_contact_request(TO, text)
+    assert first["type"] == "text"
+    assert button["interactive"]["type"] == "request_contact_info"
+    assert len(button["interactive"]["body"]["text"]) <= WHATSAPP_BODY_LIMIT
+
+
+def test_authentication_template_carries_the_code_in_body_and_button_to_a_number():
+    body = whatsapp_authentication_template(BUYER, "trustguard_code", "en", "K7#M@P2Q")
+    assert body["to"] == BUYER and "recipient" not in body
+    template = body["template"]
+    assert (template["name"], template["language"]) == ("trustguard_code", {"code": "en"})
+    texts = [p["text"] for c in template["components"] for p in c["parameters"]]
+    assert texts == ["K7#M@P2Q", "K7#M@P2Q"]

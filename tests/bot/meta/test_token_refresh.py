@@ -48,7 +48,7 @@ def refresh_env(restore_environ: None, meta_app: None) -> None:
 def instagram_token(graph: GraphDoubleThread, code: str, ig_user_id: str = IG_USER_ID) -> str:
     """A long-lived Instagram Login token, obtained as connecting a shop obtains it."""
     graph.add_oauth_code(code, ig_user_id=ig_user_id)
-    login = InstagramLogin(graph.url, graph.url, "v21.0")
+    login = InstagramLogin(graph.url, graph.url, "v26.0")
 
     async def connect() -> str:
         short = await login.exchange_code(APP_ID, APP_SECRET, REDIRECT_URI, code)

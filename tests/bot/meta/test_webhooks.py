@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 
 from bot.meta.webhooks import (
+    IdentityChange,
     InboundMessage,
     Media,
+    SharedContact,
     StatusUpdate,
+    WhatsAppUser,
     parse_instagram,
     parse_whatsapp,
 )
@@ -109,6 +112,7 @@ def only_message(parsed: tuple[list[InboundMessage], list[StatusUpdate]]) -> Inb
                 original_type="text",
                 text="hello",
                 sender_name="Ada",
+                whatsapp=WhatsAppUser(wa_id=BUYER, user_id=None),
             ),
         ),
         (
@@ -200,7 +204,6 @@ def test_whatsapp_document_without_caption():
         ("sticker", {"mime_type": "image/webp", "sha256": "c3RpY2tlcg==", "id": "5566"}),
         ("audio", {"mime_type": "audio/ogg; codecs=opus", "sha256": "YXVkaW8=", "id": "7788"}),
         ("video", {"mime_type": "video/mp4", "sha256": "dmlkZW8=", "id": "9900"}),
-        ("contacts", [{"name": {"formatted_name": "Chidi"}, "phones": [{"phone": "+234"}]}]),
         ("unsupported", None),
         ("interactive", {"type": "nfm_reply", "nfm_reply": {"response_json": "{}"}}),
     ],
@@ -223,10 +226,11 @@ def test_whatsapp_types_the_bot_cannot_read_are_unsupported(message_type, conten
         ("revoke", {"original_message_id": "wamid.EARLIER"}),
     ],
 )
-def test_whatsapp_notices_about_the_buyer_are_not_messages(message_type, content, caplog):
-    """A changed number or a deleted message is not something the buyer said: never answered."""
+def test_whatsapp_notices_about_the_buyer_are_never_answered(message_type, content, caplog):
+    """A changed number or a deleted message is not something the buyer said: read (a changed
+    number re-keys the buyer), never answered."""
     message = wa_message(message_type, content)
-    assert parse_whatsapp(wa_payload(wa_change([message]))) == ([], [])
+    assert not only_message(parse_whatsapp(wa_payload(wa_change([message])))).answered
     assert caplog.records == []
 
 
@@ -419,7 +423,7 @@ UNSTORABLE_IDS = ["234\x00801", "\ud800", "2348 0123", "wamid.\u00e9"]
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [*(("from", value) for value in UNSTORABLE_IDS), ("from", "9" * 129), ("id", "w" * 256)],
+    [*(("from", value) for value in UNSTORABLE_IDS), ("from", "9" * 161), ("id", "w" * 256)],
 )
 def test_whatsapp_ids_no_database_could_store_are_malformed(field, value):
     """Meta's ids are printable ASCII: a NUL, a lone surrogate or an id longer than its inbox
@@ -430,7 +434,7 @@ def test_whatsapp_ids_no_database_could_store_are_malformed(field, value):
     assert parse_whatsapp(wa_payload(other_number)) == ([], [])
 
 
-@pytest.mark.parametrize("value", [*UNSTORABLE_IDS, "1" * 129])
+@pytest.mark.parametrize("value", [*UNSTORABLE_IDS, "1" * 161])
 def test_instagram_ids_no_database_could_store_are_malformed(value):
     assert parse_instagram(ig_payload(ig_event(sender={"id": value}, message={"mid": "m"}))) == (
         [],
@@ -443,10 +447,10 @@ def test_instagram_ids_no_database_could_store_are_malformed(value):
 
 
 def test_the_longest_ids_the_inbox_holds_are_read():
-    message = wa_message("text", {"body": "x"}, **{"from": "9" * 128, "id": "w" * 255})
+    message = wa_message("text", {"body": "x"}, **{"from": "9" * 160, "id": "w" * 255})
     change = wa_change([message], phone_number_id="1" * 64)
     parsed = only_message(parse_whatsapp(wa_payload(change)))
-    assert (len(parsed.account_id), len(parsed.sender), len(parsed.message_id)) == (64, 128, 255)
+    assert (len(parsed.account_id), len(parsed.sender), len(parsed.message_id)) == (64, 160, 255)
 
 
 def test_text_keeps_no_nul_nor_unpaired_surrogate():
@@ -659,3 +663,210 @@ def test_a_message_stored_by_an_older_release_is_still_read():
     stored["context_id"] = "wamid.OURS"
     stored["media"] = {**stored["media"], "caption": "paid", "filename": None}
     assert InboundMessage.from_json(stored) == parsed
+
+
+# WhatsApp usernames and business-scoped user ids (Meta, "Business-scoped user IDs", 2026)
+
+BSUID = "NG.8462019375510"
+PARENT_BSUID = "NG.ENT.11815799212886844830"
+
+
+def bsuid_contact(*, wa_id: str | None = BUYER, username: str | None = None) -> dict:
+    """A ``contacts[]`` entry as Meta sends it since April 2026: the user id always, the number
+    only when the user shows it, the username when they have one."""
+    profile: dict[str, Any] = {"name": "Ada"}
+    if username is not None:
+        profile["username"] = username
+    contact: dict[str, Any] = {"profile": profile, "user_id": BSUID}
+    if wa_id is not None:
+        contact["wa_id"] = wa_id
+    return contact
+
+
+def bsuid_text(*, phone: bool = True, **extra: Any) -> dict[str, Any]:
+    message = wa_message("text", {"body": "hello"}, from_user_id=BSUID, **extra)
+    if not phone:
+        del message["from"]
+    return message
+
+
+def test_a_message_with_phone_and_user_id_carries_both():
+    payload = wa_payload(wa_change([bsuid_text()], contacts=[bsuid_contact()]))
+    message = only_message(parse_whatsapp(payload))
+    assert message.sender == BUYER
+    assert message.whatsapp == WhatsAppUser(wa_id=BUYER, user_id=BSUID)
+    assert message.sender_name == "Ada"
+
+
+def test_a_username_user_without_a_phone_is_known_by_the_user_id():
+    """``from`` and ``wa_id`` are absent (not empty) for a username user the shop has not
+    messaged in 30 days: the message is still read, and addressed by the user id."""
+    contact = bsuid_contact(wa_id=None, username="ada.buys")
+    payload = wa_payload(wa_change([bsuid_text(phone=False)], contacts=[contact]))
+    message = only_message(parse_whatsapp(payload))
+    assert (message.sender, message.kind, message.text) == (BSUID, "text", "hello")
+    assert message.whatsapp == WhatsAppUser(wa_id=None, user_id=BSUID, username="ada.buys")
+    assert message.answered
+
+
+def test_a_username_user_who_shows_their_phone_has_all_three():
+    contact = bsuid_contact(username="ada.buys")
+    payload = wa_payload(wa_change([bsuid_text()], contacts=[contact]))
+    message = only_message(parse_whatsapp(payload))
+    assert message.whatsapp == WhatsAppUser(wa_id=BUYER, user_id=BSUID, username="ada.buys")
+
+
+def test_parent_user_ids_of_managed_businesses_are_read():
+    contact = {**bsuid_contact(wa_id=None), "parent_user_id": PARENT_BSUID}
+    message = bsuid_text(phone=False, from_parent_user_id=PARENT_BSUID)
+    parsed = only_message(parse_whatsapp(wa_payload(wa_change([message], contacts=[contact]))))
+    assert parsed.whatsapp == WhatsAppUser(wa_id=None, user_id=BSUID, parent_user_id=PARENT_BSUID)
+
+
+def test_the_user_id_may_come_from_the_contact_alone():
+    payload = wa_payload(
+        wa_change([wa_message("text", {"body": "hi"})], contacts=[bsuid_contact()])
+    )
+    assert only_message(parse_whatsapp(payload)).whatsapp == WhatsAppUser(BUYER, BSUID)
+
+
+def test_a_message_with_neither_phone_nor_user_id_is_skipped(caplog):
+    message = wa_message("text", {"body": "hello"})
+    del message["from"]
+    messages, _ = parse_whatsapp(wa_payload(wa_change([message], contacts=[{"profile": {}}])))
+    assert messages == []
+    assert [r.reason for r in caplog.records] == ["from and from_user_id are missing"]
+
+
+@pytest.mark.parametrize("phone", [True, False], ids=["with phone", "phone-less"])
+@pytest.mark.parametrize(
+    ("message_type", "content", "kind"),
+    [
+        (
+            "interactive",
+            {"type": "button_reply", "button_reply": {"id": "/affirm", "title": "Yes"}},
+            "button",
+        ),
+        ("button", {"payload": "/affirm", "text": "Yes"}, "button"),
+        ("image", {"id": "1234", "mime_type": "image/jpeg", "sha256": "YWJj"}, "media"),
+        ("location", {"latitude": 6.45, "longitude": 3.39}, "unsupported"),
+        ("reaction", {"message_id": "wamid.OURS", "emoji": "\U0001f44d"}, "unsupported"),
+        ("revoke", {"original_message_id": "wamid.EARLIER"}, "deleted"),
+        (
+            "edit",
+            {
+                "original_message_id": "wamid.EARLIER",
+                "message": {"type": "text", "text": {"body": "x"}},
+            },
+            "edited",
+        ),
+    ],
+)
+def test_every_message_type_is_read_with_or_without_a_phone(message_type, content, kind, phone):
+    message = wa_message(message_type, content, from_user_id=BSUID)
+    if not phone:
+        del message["from"]
+    contact = bsuid_contact(wa_id=BUYER if phone else None)
+    parsed = only_message(parse_whatsapp(wa_payload(wa_change([message], contacts=[contact]))))
+    assert parsed.kind == kind
+    assert parsed.whatsapp.user_id == BSUID
+    assert parsed.sender == (BUYER if phone else BSUID)
+
+
+def test_deletions_and_edits_are_never_answered():
+    for message_type in ("revoke", "edit"):
+        message = wa_message(message_type, {"original_message_id": "wamid.EARLIER"})
+        assert not only_message(parse_whatsapp(wa_payload(wa_change([message])))).answered
+
+
+def test_user_changed_number_carries_the_new_number_and_ids():
+    """Meta's system notice (no contacts array): the old number in ``from``, the new one in
+    ``system.wa_id``, the new and previous user ids."""
+    system = {
+        "body": "User Ada changed from 2348012345678 to 2348099998888",
+        "wa_id": "2348099998888",
+        "type": "user_changed_number",
+        "user_id": "NG.1111111111111",
+        "previous_user_id": BSUID,
+    }
+    message = wa_message("system", system)
+    parsed = only_message(parse_whatsapp(wa_payload(wa_change([message], contacts=[]))))
+    assert (parsed.kind, parsed.answered) == ("identity_change", False)
+    assert parsed.whatsapp == WhatsAppUser(wa_id=BUYER, user_id=BSUID)
+    assert parsed.identity_change == IdentityChange(
+        type="user_changed_number",
+        wa_id="2348099998888",
+        user_id="NG.1111111111111",
+        previous_user_id=BSUID,
+    )
+
+
+def test_user_changed_user_id_without_a_phone():
+    system = {
+        "body": f"User Ada changed from {BSUID} to NG.2222222222222",
+        "type": "user_changed_user_id",
+        "user_id": "NG.2222222222222",
+        "previous_user_id": BSUID,
+    }
+    message = wa_message("system", system)
+    del message["from"]
+    parsed = only_message(parse_whatsapp(wa_payload(wa_change([message], contacts=[]))))
+    assert parsed.sender == BSUID
+    assert parsed.identity_change.user_id == "NG.2222222222222"
+    assert not parsed.answered
+
+
+@pytest.mark.parametrize(
+    ("origin", "own"), [("contact_request", True), ("other", False), (None, False)]
+)
+def test_a_shared_contact_proves_the_number_only_when_it_answers_our_request(origin, own):
+    card: dict[str, Any] = {
+        "name": {"formatted_name": "Ada Obi"},
+        "phones": [{"phone": "+234 801 234 5678", "wa_id": BUYER, "type": "CELL"}],
+    }
+    if origin is not None:
+        card["origin"] = origin
+    message = wa_message("contacts", None, contacts=[card], from_user_id=BSUID)
+    del message["from"]
+    parsed = only_message(
+        parse_whatsapp(wa_payload(wa_change([message], contacts=[bsuid_contact(wa_id=None)])))
+    )
+    assert parsed.kind == "contact"
+    assert parsed.contact == SharedContact(wa_id=BUYER, phone="+234 801 234 5678", origin=origin)
+    assert parsed.contact.is_senders_own is own
+
+
+def test_a_contact_card_without_a_phone_shares_nothing():
+    message = wa_message("contacts", None, contacts=[{"name": {"formatted_name": "Chidi"}}])
+    parsed = only_message(parse_whatsapp(wa_payload(wa_change([message]))))
+    assert (parsed.kind, parsed.contact) == ("contact", None)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"recipient_id": BUYER, "recipient_user_id": BSUID},
+        {"recipient_user_id": BSUID},
+        {"recipient_user_id": BSUID, "recipient_parent_user_id": PARENT_BSUID},
+        {"recipient_user_id": BSUID, "parent_recipient_user_id": PARENT_BSUID},
+        {"contacts": [{"wa_id": BUYER, "user_id": BSUID, "profile": {"username": "ada.buys"}}]},
+        {},
+    ],
+    ids=["both", "user id only", "parent", "parent, old spelling", "contacts", "none"],
+)
+@pytest.mark.parametrize("status", ["sent", "delivered", "read", "failed"])
+def test_statuses_are_joined_by_message_id_whatever_recipient_fields_they_carry(fields, status):
+    update = {"id": "wamid.OURS", "status": status, "timestamp": WA_TIMESTAMP, **fields}
+    _, (parsed,) = parse_whatsapp(wa_payload(wa_change(statuses=[update])))
+    assert (parsed.message_id, parsed.status) == ("wamid.OURS", status)
+    named_both = "recipient_id" in fields or "contacts" in fields
+    assert (parsed.recipient is not None) is named_both
+    if named_both:
+        assert (parsed.recipient.wa_id, parsed.recipient.user_id) == (BUYER, BSUID)
+
+
+def test_statuses_never_need_the_conversation_or_pricing_objects():
+    """v24.0+ omits them; a status without either is read the same."""
+    update = {"id": "wamid.OURS", "status": "delivered", "timestamp": WA_TIMESTAMP}
+    _, (parsed,) = parse_whatsapp(wa_payload(wa_change(statuses=[update])))
+    assert parsed.status == "delivered"

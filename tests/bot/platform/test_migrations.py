@@ -17,10 +17,16 @@ def fresh_url(tmp_path):
     return f"sqlite:///{tmp_path / 'fresh.db'}"
 
 
-def head_revision():
+def alembic_config(url: str | None = None) -> Config:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(PROJECT_ROOT / "bot" / "platform" / "migrations"))
-    return ScriptDirectory.from_config(config).get_current_head()
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+def head_revision():
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def test_migrate_creates_every_model_table(fresh_url):
@@ -84,3 +90,94 @@ def test_the_test_database_is_migrated_too(session):
     """The per-test database from conftest has the same tables (it came from migrate)."""
     tables = set(sa.inspect(session.get_bind()).get_table_names())
     assert set(Base.metadata.tables) <= tables
+
+
+# Buyers carried over to identities (0005), on SQLite and on the machine's PostgreSQL
+
+
+def migrate_to(url: str, revision: str, downgrade: bool = False) -> None:
+    from alembic import command
+
+    (command.downgrade if downgrade else command.upgrade)(alembic_config(url), revision)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'carried.db'}"
+        return
+    from tests.helpers.postgres import throwaway_database
+
+    with throwaway_database() as url:
+        yield url
+
+
+def test_buyers_are_carried_over_with_their_conversations_and_orders(any_url):
+    migrate_to(any_url, "0004")
+    engine = db.engine_for(any_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO shops (id, name, settings, created_at) VALUES"
+                " ('mama-put', 'Mama Put', '{}', '2026-01-01'),"
+                " ('iya-basket', 'Iya Basket', '{}', '2026-01-01')"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO buyers (shop_id, channel, channel_user_id, verified_at, created_at)"
+                " VALUES ('mama-put', 'whatsapp', '2348012345678', '2026-01-02', '2026-01-01'),"
+                " ('iya-basket', 'whatsapp', '2348012345678', NULL, '2026-01-01'),"
+                " ('mama-put', 'instagram', 'IGSID-1', NULL, '2026-01-01'),"
+                " ('mama-put', 'rest', 'ada', NULL, '2026-01-01'),"
+                " ('mama-put', 'whatsapp', '15550001234', NULL, '2026-01-01')"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO orders (id, shop_id, buyer_id, amount_kobo, description, status,"
+                " created_at, updated_at) VALUES ('ORD-7F3K9Q', 'mama-put', 1, 2500000,"
+                " 'Ankara', 'pending', '2026-01-01', '2026-01-01')"
+            )
+        )
+    migrate_to(any_url, "head")
+
+    with engine.connect() as connection:
+        identities = connection.execute(
+            sa.text(
+                "SELECT buyer_id, shop_id, channel, key, wa_id FROM buyer_identities ORDER BY id"
+            )
+        ).all()
+        phones = connection.execute(
+            sa.text("SELECT id, phone, phone_verified_at IS NOT NULL FROM buyers ORDER BY id")
+        ).all()
+        owner = connection.execute(
+            sa.text("SELECT buyer_id FROM orders WHERE id = 'ORD-7F3K9Q'")
+        ).scalar_one()
+    assert [tuple(row) for row in identities] == [
+        (1, "mama-put", "whatsapp", "2348012345678", "2348012345678"),
+        (2, "iya-basket", "whatsapp", "2348012345678", "2348012345678"),
+        (3, "mama-put", "instagram", "IGSID-1", None),
+        (4, "mama-put", "rest", "ada", None),
+        (5, "mama-put", "whatsapp", "15550001234", "15550001234"),
+    ]
+    assert [tuple(row) for row in phones] == [
+        (1, "+2348012345678", True),
+        (2, "+2348012345678", True),
+        (3, None, False),
+        (4, None, False),
+        (5, None, False),  # not a valid number: the conversation is kept, no phone is claimed
+    ]
+    assert owner == 1
+
+    migrate_to(any_url, "0004", downgrade=True)
+    with engine.connect() as connection:
+        restored = connection.execute(
+            sa.text("SELECT id, channel, channel_user_id FROM buyers ORDER BY id")
+        ).all()
+    assert [tuple(row) for row in restored][:4] == [
+        (1, "whatsapp", "2348012345678"),
+        (2, "whatsapp", "2348012345678"),
+        (3, "instagram", "IGSID-1"),
+        (4, "rest", "ada"),
+    ]

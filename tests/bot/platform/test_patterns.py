@@ -5,12 +5,16 @@ import re
 import pytest
 import yaml
 
-from bot.platform.patterns import ORDER_ID_PATTERN, OTP_CODE_PATTERN
+from bot.platform.patterns import ORDER_ID_PATTERN, OTP_CODE_PATTERN, PHONE_NUMBER_PATTERN
 from bot.platform.settings import PROJECT_ROOT
 from bot.shop.order_ids import normalize_order_id
 
 DATA = PROJECT_ROOT / "data"
-PATTERNS = {"order_id": ORDER_ID_PATTERN, "otp_code": OTP_CODE_PATTERN}
+PATTERNS = {
+    "order_id": ORDER_ID_PATTERN,
+    "otp_code": OTP_CODE_PATTERN,
+    "phone_number": PHONE_NUMBER_PATTERN,
+}
 # `[text](entity)` or `[text]{"entity": "entity", ...}`
 ANNOTATION_RE = re.compile(r'\[([^\]]+)\](?:\((\w+)\)|\{"entity":\s*"(\w+)"[^}]*\})')
 
@@ -35,10 +39,18 @@ def regexes():
     return found
 
 
+def intent_items():
+    """Every intent item of the training data's own files (shops' phrasings are theirs)."""
+    for path in sorted(DATA.glob("*.yml")):
+        for item in yaml.safe_load(path.read_text()).get("nlu") or []:
+            if "intent" in item:
+                yield item
+
+
 def annotated_examples():
-    """(plain text, [(entity, start, end)]) for every intent example in data/nlu.yml."""
+    """(plain text, [(entity, start, end)]) for every intent example of the training data."""
     result = []
-    for item in nlu_items(DATA / "nlu.yml"):
+    for item in intent_items():
         if "intent" not in item:
             continue
         for example in examples_of(item):

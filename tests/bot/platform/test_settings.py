@@ -56,6 +56,13 @@ def test_a_code_lifetime_within_ten_minutes_is_kept(ttl: str, seconds: int) -> N
     assert Settings.from_env({**SECRETS, "OTP_TTL_SECONDS": ttl}).otp_ttl_seconds == seconds
 
 
+def test_the_graph_api_version_is_one_meta_still_serves_and_can_be_set():
+    """v21.0 stops working on Jan 21, 2027; v25.0 lives until Jul 29, 2028."""
+    default = Settings.from_env(SECRETS).graph_api_version
+    assert int(default.removeprefix("v").split(".")[0]) >= 25
+    assert Settings.from_env({**SECRETS, "GRAPH_API_VERSION": "v25.0"}).graph_api_version == "v25.0"
+
+
 def test_metas_media_hosts_are_the_default() -> None:
     assert (
         Settings.from_env(SECRETS).meta_media_hosts

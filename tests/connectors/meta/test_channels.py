@@ -28,7 +28,14 @@ from bot.meta.signature import signature_header
 from bot.meta.webhooks import InboundMessage
 from bot.platform import db
 from bot.platform import secrets as secret_store
-from bot.platform.models import AuditEvent, InboxMessage, OutboundMessage, utcnow
+from bot.platform.models import (
+    AuditEvent,
+    Buyer,
+    BuyerIdentity,
+    InboxMessage,
+    OutboundMessage,
+    utcnow,
+)
 from bot.platform.settings import get_settings
 from bot.shop.profile import default_variants
 from connectors.instagram import InstagramInput
@@ -40,6 +47,7 @@ from tests.helpers.channels import RasaStandIn, app_for
 from tests.helpers.meta import (
     APP_SECRET,
     BUYER,
+    BUYER_BSUID,
     IG_ACCOUNT_ID,
     OTHER_PHONE_NUMBER_ID,
     PHONE_NUMBER_ID,
@@ -48,9 +56,11 @@ from tests.helpers.meta import (
     ig_event,
     instagram,
     signed,
+    wa_from_user,
     wa_message,
     wa_photo,
     wa_status,
+    wa_system,
     wa_text,
     whatsapp,
 )
@@ -302,6 +312,117 @@ async def test_one_number_buying_from_two_shops_has_two_conversations(
     assert sorted(s["account_id"] for s in graph.sent()) == sorted(
         [PHONE_NUMBER_ID, OTHER_PHONE_NUMBER_ID]
     )
+
+
+# WhatsApp usernames and business-scoped user ids
+
+
+async def test_a_phone_less_message_is_answered_through_the_user_id(
+    graph: GraphDoubleThread,
+) -> None:
+    """A username user who withholds their number: acknowledged, answered, and the reply
+    addressed by ``recipient`` with no ``to`` (a user id in ``to`` is delivered nowhere)."""
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    message = wa_from_user("text", {"text": {"body": "hello"}}, phone=None)
+    payload = whatsapp([message], usernames={BUYER_BSUID: "ada.buys"})
+    assert (await post(app, WA_URL, payload)).status == 200
+    await until(lambda: len(graph.sent()) == 1)
+    assert rasa.messages[0].sender_id == f"mama-put:whatsapp:{BUYER_BSUID}"
+    body = graph.sent()[0]["body"]
+    assert body["recipient"] == BUYER_BSUID and "to" not in body
+    with db.session_scope() as session:
+        identity = session.execute(sa.select(BuyerIdentity)).scalar_one()
+    assert (identity.bsuid, identity.wa_id, identity.username) == (BUYER_BSUID, None, "ada.buys")
+
+
+async def test_the_conversation_survives_a_withheld_and_then_a_changed_number(
+    graph: GraphDoubleThread,
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    new_number, new_user_id = "2348099998888", "NG.1111111111111"
+    await post(app, WA_URL, whatsapp([wa_from_user("text", {"text": {"body": "one"}})]))
+    await until(lambda: len(graph.sent()) == 1)
+    withheld = wa_from_user("text", {"text": {"body": "two"}}, phone=None)
+    await post(app, WA_URL, whatsapp([withheld]))
+    await until(lambda: len(graph.sent()) == 2)
+    notice = wa_system(
+        "user_changed_number",
+        phone=BUYER,
+        previous_user_id=BUYER_BSUID,
+        wa_id=new_number,
+        user_id=new_user_id,
+    )
+    await post(app, WA_URL, whatsapp([notice]))
+    after = wa_from_user("text", {"text": {"body": "three"}}, phone=new_number, user_id=new_user_id)
+    await post(app, WA_URL, whatsapp([after]))
+    await until(lambda: len(graph.sent()) == 3)
+    assert rasa.texts == ["one", "two", "three"]
+    assert {m.sender_id for m in rasa.messages} == {f"mama-put:whatsapp:{BUYER}"}
+    assert [s["body"].get("to") for s in graph.sent()] == [BUYER, BUYER, new_number]
+    with db.session_scope() as session:
+        buyer = session.execute(sa.select(Buyer)).scalar_one()
+    assert buyer.phone == "+2348099998888"
+
+
+@pytest.mark.parametrize(
+    "notice",
+    [
+        wa_system(
+            "user_changed_user_id",
+            phone=None,
+            previous_user_id=BUYER_BSUID,
+            user_id="NG.2222222222222",
+        ),
+        wa_system(
+            "user_changed_number", phone=BUYER, previous_user_id=BUYER_BSUID, wa_id="2348099998888"
+        ),
+        wa_from_user("revoke", {"revoke": {"original_message_id": "wamid.EARLIER"}}),
+        wa_from_user(
+            "edit",
+            {
+                "edit": {
+                    "original_message_id": "wamid.EARLIER",
+                    "message": {"type": "text", "text": {"body": "x"}},
+                }
+            },
+        ),
+    ],
+    ids=["user id changed", "number changed", "deleted", "edited"],
+)
+async def test_notices_about_the_buyer_are_recorded_and_never_answered(
+    notice: dict, graph: GraphDoubleThread
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    assert (await post(app, WA_URL, whatsapp([notice]))).status == 200
+    assert (await post(app, WA_URL, whatsapp([notice]))).status == 200
+    await asyncio.sleep(0.3)
+    assert rasa.messages == [] and graph.sent() == []
+    assert [r.state for r in inbox_rows()] == ["done"]
+
+
+@pytest.mark.parametrize(
+    ("origin", "text"), [("contact_request", "/link_phone"), ("other", "/help")]
+)
+async def test_a_number_shared_by_request_is_bound_before_the_turn(
+    origin: str, text: str, graph: GraphDoubleThread
+) -> None:
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    card = {
+        "name": {"formatted_name": "Ada Obi"},
+        "phones": [{"phone": "+234 801 234 5678", "wa_id": BUYER, "type": "CELL"}],
+        "origin": origin,
+    }
+    shared = wa_from_user("contacts", {"contacts": [card]}, phone=None)
+    await post(app, WA_URL, whatsapp([shared]))
+    await until(lambda: len(rasa.messages) == 1)
+    assert rasa.texts == [text]
+    with db.session_scope() as session:
+        buyer = session.execute(sa.select(Buyer)).scalar_one()
+    assert (buyer.phone == "+2348012345678") is (origin == "contact_request")
 
 
 async def test_buttons_map_to_the_payload_the_bot_sent() -> None:
@@ -676,7 +797,8 @@ async def test_a_shop_without_a_token_records_one_failed_send_and_runs_the_turn_
     with db.session_scope() as session:
         audited = session.execute(sa.select(AuditEvent.action, AuditEvent.detail)).all()
     assert audited == [
-        ("reply.unsendable", {"channel": "whatsapp", "reason": "no token to send with"})
+        ("buyer.registered", {"channel": "whatsapp"}),
+        ("reply.unsendable", {"channel": "whatsapp", "reason": "no token to send with"}),
     ]
     with db.session_scope() as session:
         failures = inbox.recent_failures(session, "mama-put", utcnow() - dt.timedelta(hours=1))

@@ -32,7 +32,7 @@ from bot.meta import inbox
 from bot.meta.signature import signature_header
 from bot.meta.webhooks import InboundMessage, parse_instagram, parse_whatsapp
 from bot.platform import db
-from bot.platform.models import InboxMessage
+from bot.platform.models import AuditEvent, Buyer, BuyerIdentity, InboxMessage
 from bot.platform.settings import get_settings
 from connectors.instagram import InstagramInput
 from connectors.meta import turns
@@ -70,8 +70,10 @@ def _key(account: Any, sender: Any, message_id: Any) -> set[Key]:
 
 def whatsapp_buyer_messages(document: Any) -> set[Key]:
     """A buyer's WhatsApp message is an item of ``value.messages`` of a ``messages`` change, as
-    (receiving number, sender, message id), except WhatsApp's notices about the buyer
-    (``system``: a changed number) and deletions (``revoke``). Statuses are about our messages."""
+    (receiving number, sender, message id) for each id the sender is known by (``from``, the
+    number, and ``from_user_id``, the business-scoped user id), except WhatsApp's notices about
+    the buyer (``system``: a changed number or user id), deletions (``revoke``) and edits of a
+    message already answered (``edit``). Statuses are about our messages."""
     found: set[Key] = set()
     if _field(document, "object") != "whatsapp_business_account":
         return found
@@ -80,8 +82,27 @@ def whatsapp_buyer_messages(document: Any) -> set[Key]:
             value = change.get("value") if change.get("field") == "messages" else None
             account = _field(value, "metadata", "phone_number_id")
             for item in _items(value, "messages"):
-                if item.get("type") not in ("system", "revoke"):
-                    found |= _key(account, item.get("from"), item.get("id"))
+                if item.get("type") not in ("system", "revoke", "edit"):
+                    for sender in (item.get("from"), item.get("from_user_id")):
+                        found |= _key(account, sender, item.get("id"))
+    return found
+
+
+def whatsapp_new_addresses(document: Any) -> set[tuple[str, str]]:
+    """(receiving number, id) of the number and user id a ``system`` notice moves a buyer to:
+    a reply to the buyer's earlier message may rightly go there."""
+    found: set[tuple[str, str]] = set()
+    if _field(document, "object") != "whatsapp_business_account":
+        return found
+    for entry in _items(document, "entry"):
+        for change in _items(entry, "changes"):
+            value = change.get("value") if change.get("field") == "messages" else None
+            account = _field(value, "metadata", "phone_number_id")
+            for item in _items(value, "messages"):
+                if item.get("type") == "system":
+                    for new in (_field(item, "system", "wa_id"), _field(item, "system", "user_id")):
+                        if isinstance(account, str) and isinstance(new, str):
+                            found.add((account, new))
     return found
 
 
@@ -114,6 +135,7 @@ class Route:
     input_class: type
     parse: Callable[[Any], tuple[list[InboundMessage], list[Any]]]
     buyer_messages: Callable[[Any], set[Key]]
+    new_addresses: Callable[[Any], set[tuple[str, str]]]
     platform_object: str
     payloads: Callable[[str], st.SearchStrategy[Any]]  # given the Graph API double's url
 
@@ -127,6 +149,7 @@ WHATSAPP = Route(
     WhatsAppInput,
     parse_whatsapp,
     whatsapp_buyer_messages,
+    whatsapp_new_addresses,
     "whatsapp_business_account",
     lambda _: whatsapp_payloads(MEDIA_ID, OUR_MESSAGE_IDS),
 )
@@ -135,6 +158,7 @@ INSTAGRAM = Route(
     InstagramInput,
     parse_instagram,
     instagram_buyer_messages,
+    lambda _: set(),
     "instagram",
     lambda graph_url: instagram_payloads(f"{graph_url}/__files/{MEDIA_ID}"),
 )
@@ -198,45 +222,44 @@ class Fuzzer:
         buyer_messages = self.route.buyer_messages(document)
         received = []
         for message in self.rasa.messages:
-            shop, sender = message.metadata["shop_id"], message.metadata["user_id"]
-            assert message.sender_id == f"{shop}:{self.route.channel}:{sender}"
+            # The conversation is named after the first id its sender was seen with in the body:
+            # any of the sender's ids.
+            shop, key = message.metadata["shop_id"], message.metadata["user_id"]
+            assert message.sender_id == f"{shop}:{self.route.channel}:{key}"
             assert any(
                 SHOP_OF_ACCOUNT.get((self.route.channel, account)) == shop
                 for account, who, message_id in buyer_messages
-                if (who, message_id) == (sender, message.message_id)
+                if message_id == message.message_id
             ), "something that is not a buyer's message reached Rasa"
-            received.append((shop, sender, message.message_id))
+            assert key in {who for _, who, _ in buyer_messages}
+            received.append((shop, message.message_id))
         assert collections.Counter(received) == collections.Counter(due)
-        self._check_replies(buyer_messages)
+        self._check_replies(buyer_messages, self.route.new_addresses(document))
         self.examples += 1
         self.turns += len(received)
 
-    def _turns_due(self, document: Any) -> tuple[list[Key], bool]:
-        """One turn for each message the parser reads that is for a shop's account and not
-        stale (a second message with the same id is a redelivery); and whether any message is
-        stored in the inbox."""
+    def _turns_due(self, document: Any) -> tuple[list[tuple[str, str]], bool]:
+        """One turn for each message the parser reads that is for a shop's account, is answered
+        (not a notice) and is not stale (a second message with the same id is a redelivery); and
+        whether any message is stored in the inbox."""
         due: dict[tuple[str, str], Key] = {}
         stored = False
         messages, _ = self.route.parse(document)
         for message in messages:
             shop = SHOP_OF_ACCOUNT.get((self.route.channel, message.account_id))
             stored = stored or shop is not None
-            if shop and message.timestamp > time.time() - self.stale_after:
-                due.setdefault(
-                    (message.account_id, message.message_id),
-                    (shop, message.sender, message.message_id),
-                )
+            if shop and message.answered and message.timestamp > time.time() - self.stale_after:
+                due.setdefault((message.account_id, message.message_id), (shop, message.message_id))
         return list(due.values()), stored
 
-    def _check_replies(self, buyer_messages: set[Key]) -> None:
-        senders = {(account, sender) for account, sender, _ in buyer_messages}
+    def _check_replies(self, buyer_messages: set[Key], new_addresses: set[tuple[str, str]]) -> None:
+        senders = {(account, sender) for account, sender, _ in buyer_messages} | new_addresses
         sends = self.graph.sent()
         for send in sends:
             assert (send["account_id"], recipient_of(send["body"])) in senders, (
                 "a reply went to someone who sent no buyer's message"
             )
-        answered = {recipient_of(send["body"]) for send in sends}
-        assert {message.metadata["user_id"] for message in self.rasa.messages} <= answered
+        assert len(sends) >= len(self.rasa.messages), "a turn went unanswered"
 
     def _post(self, body: bytes) -> int:
         headers = {
@@ -258,8 +281,10 @@ class Fuzzer:
         self.handler.records.clear()
         self.died.clear()
         if self.stored:
+            # Who wrote before is forgotten too, so each body's senders are new to the shop.
             with db.session_scope() as session:
-                session.execute(sa.delete(InboxMessage))
+                for model in (InboxMessage, AuditEvent, BuyerIdentity, Buyer):
+                    session.execute(sa.delete(model))
             self.stored = False
 
 
