@@ -144,15 +144,7 @@ def update_settings(
     if set(enable) & set(disable):
         raise ProfileError("a feature cannot be enabled and disabled at once")
     if code_template is not None:
-        if not _TEMPLATE_NAME_RE.fullmatch(code_template.name):
-            raise ProfileError(
-                f"template name {code_template.name!r} must be lower-case letters, digits and "
-                "underscores, as in WhatsApp Manager"
-            )
-        if not _TEMPLATE_LANGUAGE_RE.fullmatch(code_template.language):
-            raise ProfileError(
-                f"template language {code_template.language!r} must be a code such as en or en_US"
-            )
+        check_template(code_template.name, code_template.language)
     for label, text, allowed in (
         ("welcome", welcome, WELCOME_PLACEHOLDERS),
         ("contact line", contact_line, WELCOME_PLACEHOLDERS),
@@ -178,6 +170,17 @@ def update_settings(
     if code_template is not None:
         settings["code_template"] = {"name": code_template.name, "language": code_template.language}
     shop.settings = settings
+
+
+def check_template(name: str, language: str) -> None:
+    """A WhatsApp message template's name and language as Meta spells them; ProfileError if not."""
+    if not _TEMPLATE_NAME_RE.fullmatch(name):
+        raise ProfileError(
+            f"template name {name!r} must be lower-case letters, digits and underscores, "
+            "as in WhatsApp Manager"
+        )
+    if not _TEMPLATE_LANGUAGE_RE.fullmatch(language):
+        raise ProfileError(f"template language {language!r} must be a code such as en or en_US")
 
 
 def describe_settings(profile: ShopProfile) -> list[str]:

@@ -42,10 +42,11 @@ from bot.meta.webhooks import (
 )
 from bot.platform import secrets
 from bot.platform.db import session_scope
-from bot.platform.models import InboxState, utcnow
+from bot.platform.models import Channel, InboxState, utcnow
 from bot.platform.settings import Settings, get_settings
 from bot.shop.shops import conversation_id
 from connectors.meta.output import MetaOutput
+from connectors.meta.owners import answered_owner
 from connectors.meta.turns import TURNS, OnNewMessage, run_turn
 
 logger = logging.getLogger(__name__)
@@ -232,6 +233,9 @@ class MetaInput(InputChannel, abc.ABC):
         if utcnow() - claimed.sent_at > self._stale_after:
             logger.info("stale message recorded and skipped", extra=log)
             await asyncio.to_thread(inbox.close, inbox_id, InboxState.STALE)
+            return
+        if self.channel == Channel.WHATSAPP and await answered_owner(claimed, self._output):
+            await asyncio.to_thread(inbox.close, inbox_id, InboxState.DONE)
             return
         message = claimed.message
         text = await self._text_for_rasa(claimed, inbox_id)
