@@ -52,6 +52,10 @@ class Settings:
     instagram_access_token: str | None = None
     inbox_stale_after_seconds: int = 3600
     meta_media_hosts: tuple[str, ...] = META_MEDIA_HOSTS
+    api_port: int = 5080
+    api_rate_limit: int = 120
+    outbox_poll_seconds: float = 1.0
+    outbox_retry_base_seconds: float = 30.0
     jwt_issuer: str = "trustguard"
     jwt_audience: str = "trustguard-buyer-portal"
 
@@ -82,6 +86,10 @@ class Settings:
             instagram_access_token=env.get("INSTAGRAM_ACCESS_TOKEN") or None,
             inbox_stale_after_seconds=_positive_int(env, "INBOX_STALE_AFTER_SECONDS", 3600),
             meta_media_hosts=_media_hosts(env),
+            api_port=_positive_int(env, "API_PORT", 5080, maximum=65535),
+            api_rate_limit=_positive_int(env, "API_RATE_LIMIT", 120),
+            outbox_poll_seconds=_positive_seconds(env, "OUTBOX_POLL_SECONDS", 1.0),
+            outbox_retry_base_seconds=_positive_seconds(env, "OUTBOX_RETRY_BASE_SECONDS", 30.0),
         )
 
     @property
@@ -134,13 +142,24 @@ def _positive_int(
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigurationError(
-            f"{name} must be a whole number of seconds, not {raw!r}."
-        ) from None
+        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}.") from None
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive, not {value}.")
     if maximum is not None and value > maximum:
         raise ConfigurationError(f"{name} may be at most {maximum}, not {value}.")
+    return value
+
+
+def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, not {raw!r}.") from None
+    if not 0 < value < 86400:
+        raise ConfigurationError(f"{name} must be more than 0 and less than a day, not {raw}.")
     return value
 
 

@@ -12,6 +12,7 @@ from bot.platform.phones import InvalidPhone, normalise_phone, phone_of_wa_id
 from bot.shop.profile import ProfileError
 
 SETTINGS_KEY = "owner_whatsapp"
+MAX_OWNERS = 10
 
 
 def owner_numbers(shop: Shop) -> list[str]:
@@ -28,6 +29,8 @@ def checked_numbers(typed: Iterable[str]) -> list[str]:
             raise ProfileError(f"owner number {number!r}: {error}") from None
         if phone not in numbers:
             numbers.append(phone)
+    if len(numbers) > MAX_OWNERS:
+        raise ProfileError(f"a shop has at most {MAX_OWNERS} owner numbers")
     return numbers
 
 

@@ -293,6 +293,11 @@ def import_responses(session: Session, shop: Shop, text: str) -> list[str]:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ProfileError(f"not valid YAML: {error}") from error
+    return import_document(session, shop, document)
+
+
+def import_document(session: Session, shop: Shop, document: Any) -> list[str]:
+    """``import_responses`` of a file already read (the API's JSON body, say)."""
     problems = validate_responses(document)
     if problems:
         raise ProfileError("\n".join(problems))
@@ -312,13 +317,18 @@ def import_responses(session: Session, shop: Shop, text: str) -> list[str]:
 
 def export_responses(profile: ShopProfile) -> str:
     """Every response as the shop's buyers get it now, ready to edit and import."""
-    document = {
+    return yaml.safe_dump(
+        responses_document(profile), allow_unicode=True, sort_keys=False, width=100
+    )
+
+
+def responses_document(profile: ShopProfile) -> dict[str, Any]:
+    return {
         "responses": {
             name: profile.responses.get(name) or default_variants(name, profile.tone)
             for name in sorted(domain_responses())
         }
     }
-    return yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=100)
 
 
 def diff_responses(profile: ShopProfile) -> str:
