@@ -47,9 +47,12 @@ def create_order(
     reference = (reference or "").strip() or None
     if reference and by_reference(session, buyer.shop_id, reference) is not None:
         raise DuplicateReference(f"the shop already has an order with reference {reference!r}")
+    now = utcnow()
     for _ in range(attempts):
         order = Order(
             id=new_order_id(),
+            created_at=now,
+            updated_at=now,
             shop_id=buyer.shop_id,
             buyer_id=buyer.id,
             amount_kobo=amount_kobo,
