@@ -1,7 +1,7 @@
 """``python -m bot.launcher``: start the action server, the Rasa server and the shops' API
 together (make run).
 
-All listen on loopback; Ctrl-C stops them, the API first and the action server last.
+All listen on loopback; Ctrl-C stops them newest first: Rasa, the API, then the action server.
 ``--shell`` runs ``rasa shell`` instead of the Rasa server and the API, for talking to the
 assistant in the terminal.
 """
@@ -152,15 +152,16 @@ def main(argv: list[str] | None = None) -> int:
                 env=env,
             )
             return shell.returncode
+        # Before Rasa, so that it is stopped after Rasa: it delivers what the last turns queued.
+        api = subprocess.Popen([sys.executable, "-m", "bot.api"], cwd=PROJECT_ROOT, env=env)
+        processes.append(api)
+        api_url = f"http://127.0.0.1:{env['API_PORT']}/api/v1"
+        wait_until_ready(f"{api_url}/openapi.json", api, 60, what="the shops' API")
         server = subprocess.Popen(rasa_server_command(MODELS, env), cwd=PROJECT_ROOT, env=env)
         processes.append(server)
         wait_until_ready(
             f"http://127.0.0.1:{env['RASA_PORT']}/", server, 300, what="the Rasa server"
         )
-        api = subprocess.Popen([sys.executable, "-m", "bot.api"], cwd=PROJECT_ROOT, env=env)
-        processes.append(api)
-        api_url = f"http://127.0.0.1:{env['API_PORT']}/api/v1"
-        wait_until_ready(f"{api_url}/openapi.json", api, 60, what="the shops' API")
         port = env["RASA_PORT"]
         shop = get_settings().default_shop
         print(
@@ -186,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if any(process.poll() is None for process in processes):
             print(
-                "Stopping: the API finishes its deliveries, the Rasa server the conversations "
-                "in progress, then the action server stops.",
+                "Stopping: the Rasa server finishes the conversations in progress, the API its "
+                "deliveries, then the action server stops.",
                 file=sys.stderr,
                 flush=True,
             )

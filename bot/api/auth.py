@@ -21,7 +21,8 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="trustguard"'}
 
 @dataclass(frozen=True)
 class Caller:
-    """A valid key: its id, its shop, and how the audit trail names it."""
+    """A valid key: its id, its shop, and how the audit trail names it (by id: no part of a
+    key is ever written down)."""
 
     key_id: int
     shop_id: str
@@ -45,7 +46,7 @@ def caller_of(authorization: str | None) -> Caller:
             raise ApiError(
                 401, "unauthorized", "This API key is not valid or was revoked.", headers=_CHALLENGE
             )
-        return Caller(key.id, key.shop_id, f"api {key.prefix}")
+        return Caller(key.id, key.shop_id, f"api key {key.id}")
 
 
 class RateLimiter:

@@ -13,7 +13,7 @@ import requests
 import sqlalchemy as sa
 
 from devtools.graph_double import GraphDoubleThread
-from tests.e2e.harness import Assistant, add_kemi_and_tunde, cli
+from tests.e2e.harness import Assistant, add_kemi_and_tunde, cli, is_order_notice
 from tests.e2e.test_meta_conversation import body_text, code_in
 from tests.helpers.meta import (
     OTHER_PHONE_NUMBER_ID,
@@ -59,7 +59,8 @@ class Person:
         def matches(send: dict[str, Any]) -> bool:
             body = send["body"]
             address = body.get("to") if shown else body.get("recipient")
-            return send["account_id"] == account and address == (WA_ID if shown else BSUID)
+            mine = send["account_id"] == account and address == (WA_ID if shown else BSUID)
+            return mine and not is_order_notice(body)
 
         before = len([s for s in self.graph.sent() if matches(s)])
         message = wa_from_user(
@@ -71,7 +72,8 @@ class Person:
     def instagram(self, text: str, igsid: str = "IGSID-9") -> str:
         def matches(send: dict[str, Any]) -> bool:
             recipient = send["body"].get("recipient")
-            return isinstance(recipient, dict) and recipient.get("id") == igsid
+            mine = isinstance(recipient, dict) and recipient.get("id") == igsid
+            return mine and not is_order_notice(send["body"])
 
         before = len([s for s in self.graph.sent() if matches(s)])
         self._post("instagram", instagram([ig_event({"text": text}, sender=igsid)]))
