@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.meta import inbox
 from bot.meta.accounts import AccountDirectory
 from bot.meta.graph import GraphClient, GraphError
 from bot.meta.outbound import (
@@ -26,6 +25,7 @@ from bot.meta.outbound import (
     whatsapp_messages,
     whatsapp_template,
 )
+from bot.meta.sends import send_recorded
 from bot.meta.whatsapp_users import recipient_of
 from bot.platform.db import session_scope
 from bot.platform.masking import mask_user_id
@@ -114,20 +114,8 @@ class NoticeSender:
         graph = self._graphs[ready.channel]
         first_id: str | None = None
         for body in ready.bodies:
-            message_id, error = None, None
-            try:
-                message_id = await graph.send_message(ready.account_id, token, body)
-            except GraphError as failure:
-                error = failure
-            await asyncio.to_thread(
-                inbox.record_send,
-                shop_id,
-                ready.channel,
-                ready.account_id,
-                ready.recipient,
-                message_id,
-                error.code if error else None,
-                error.title if error else None,
+            message_id, error = await send_recorded(
+                graph, shop_id, ready.channel, ready.account_id, token, ready.recipient, body
             )
             if error is not None:
                 logger.warning(

@@ -31,8 +31,16 @@ def test_an_event_is_retried_until_delivered_and_delivered_once(api: Api, key: s
             return event if event["state"] == "done" else None
 
         event = eventually(delivered, what="the event's delivery")
-        time.sleep(1.5)  # some poll rounds: a delivered event is never delivered again
-        attempts = receiver.received
+        # Once the next event is delivered too, a second delivery of the first would be seen.
+        api.call(
+            "POST",
+            f"/orders/{order['id']}/status",
+            key,
+            json={"status": "cancelled", "reason": "x"},
+        )
+        eventually(lambda: len(receiver.received) == 4, what="the next event's delivery")
+        attempts = receiver.received[:3]
+        assert json.loads(receiver.received[3].body)["type"] == "order.cancelled"
 
     assert [a.status for a in attempts] == [500, 503, 200]
     assert all(a.signed for a in attempts), "every delivery carries a valid signature"

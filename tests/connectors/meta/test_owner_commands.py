@@ -17,28 +17,30 @@ from bot.platform.models import (
     OutboundMessage,
     Shop,
 )
-from bot.platform.settings import get_settings
-from bot.shop import buyers, orders, owners, shops
+from bot.shop import buyers, orders, owners
 from connectors.whatsapp import WhatsAppInput
 from devtools.graph_double import GraphDoubleThread, recipient_of
-from tests.connectors.meta.test_channels import WA_URL, RasaStandIn, app_for, post, until
-from tests.helpers.meta import APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN, wa_text, whatsapp
+from tests.connectors.meta.test_channels import (  # noqa: F401  (meta_env: a fixture)
+    WA_URL,
+    RasaStandIn,
+    app_for,
+    meta_env,
+    post,
+    until,
+)
+from tests.helpers.meta import wa_text, whatsapp
 
 OWNER = "2348120001111"
 BUYER = "2348031234567"
 
 
 @pytest.fixture(autouse=True)
-def shop_with_owner(monkeypatch: pytest.MonkeyPatch, graph: GraphDoubleThread) -> str:
-    monkeypatch.setenv("META_APP_SECRET", APP_SECRET)
-    monkeypatch.setenv("META_VERIFY_TOKEN", VERIFY_TOKEN)
-    monkeypatch.setenv("GRAPH_API_URL", graph.url)
-    monkeypatch.setenv("WHATSAPP_ACCESS_TOKEN", "test-whatsapp-token")
-    get_settings.cache_clear()
+def shop_with_owner(request: pytest.FixtureRequest) -> None:
+    """The channels' shops (``meta_env``); Mama Put's owner writes from 0812 000 1111."""
+    request.getfixturevalue("meta_env")
     with db.session_scope() as session:
-        shop = shops.add_shop(session, "mama-put", "Mama Put", whatsapp_phone_id=PHONE_NUMBER_ID)
+        shop = session.get(Shop, "mama-put")
         owners.set_owner_numbers(shop, owners.checked_numbers(["0812 000 1111"]))
-    return "mama-put"
 
 
 def order(status: str = "confirmed", description: str = "Ankara, 6 yards") -> str:
