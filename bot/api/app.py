@@ -17,7 +17,7 @@ from bot.api import openapi
 from bot.api.auth import RateLimiter
 from bot.api.errors import ApiError
 from bot.api.operations import OPERATIONS, PREFIX, serve
-from bot.api.routes import buyers, history, orders, receipts, shop  # noqa: F401  (declare)
+from bot.api.routes import buyers, history, orders, receipts, shop
 from bot.api.worker import OutboxWorker
 from bot.platform.settings import get_settings
 
@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 # Bodies are small JSON documents; a shop's whole set of responses is some 50 kB.
 MAX_BODY_BYTES = 1024 * 1024
 _CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+# The modules whose handlers declare the operations (``operations.operation``).
+ROUTES = (orders, receipts, buyers, shop, history)
 
 
 def create_app(name: str = "trustguard-api", *, worker: bool = True) -> Sanic:

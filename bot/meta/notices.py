@@ -45,7 +45,6 @@ logger = logging.getLogger(__name__)
 WINDOW_CLOSED = 131047
 # Attempts (each with the Graph client's own retries) before a transient failure is final.
 MAX_ATTEMPTS = 8
-RETRY_BASE_SECONDS = 30.0
 MAX_RETRY_DELAY = dt.timedelta(hours=1)
 MESSAGE, TEMPLATE = "message", "template"
 
@@ -77,8 +76,11 @@ class Settled:
 class NoticeSender:
     """Sends claimed notifications; one per process, its coroutines may run concurrently."""
 
-    def __init__(self, whatsapp: GraphClient, instagram: GraphClient) -> None:
+    def __init__(
+        self, whatsapp: GraphClient, instagram: GraphClient, retry_base_seconds: float
+    ) -> None:
         self._graphs = {Channel.WHATSAPP.value: whatsapp, Channel.INSTAGRAM.value: instagram}
+        self._retry_base = retry_base_seconds
 
     @classmethod
     def from_settings(cls) -> NoticeSender:
@@ -86,6 +88,7 @@ class NoticeSender:
         return cls(
             GraphClient(settings.graph_api_url, settings.graph_api_version),
             GraphClient(settings.instagram_graph_api_url, settings.graph_api_version),
+            settings.outbox_retry_base_seconds,
         )
 
     async def send(self, notification_id: int, claimed_at: dt.datetime, shop_id: str) -> None:
@@ -99,7 +102,7 @@ class NoticeSender:
         except Exception:
             logger.exception("notification failed", extra={"notification_id": notification_id})
             settled = Settled(OutboxState.PENDING, "internal error", retry=True)
-        await asyncio.to_thread(_settle, notification_id, claimed_at, settled)
+        await asyncio.to_thread(_settle, notification_id, claimed_at, settled, self._retry_base)
 
     async def close(self) -> None:
         for graph in self._graphs.values():
@@ -220,7 +223,9 @@ def _text(
     return text, buttons
 
 
-def _settle(notification_id: int, claimed_at: dt.datetime, settled: Settled) -> None:
+def _settle(
+    notification_id: int, claimed_at: dt.datetime, settled: Settled, retry_base: float
+) -> None:
     with session_scope() as session:
         notification = session.get(Notification, notification_id)
         if notification is None:
@@ -230,9 +235,7 @@ def _settle(notification_id: int, claimed_at: dt.datetime, settled: Settled) -> 
             if notification.attempts >= MAX_ATTEMPTS:
                 state = OutboxState.FAILED
             else:
-                retry_in = outbox.backoff(
-                    notification.attempts, RETRY_BASE_SECONDS, MAX_RETRY_DELAY
-                )
+                retry_in = outbox.backoff(notification.attempts, retry_base, MAX_RETRY_DELAY)
         decided_here = settled.error_code is None
         if (
             state is OutboxState.WAITING

@@ -286,3 +286,14 @@ def test_owners_are_told_of_confirmations_in_their_window_or_by_template(
     assert eventually(owners_told) == ["***0000", "***1111"]
     with db.session_scope() as session:
         assert owners.owner_numbers(session.get(Shop, shop)) == ["+2348120001111", "+2348039990000"]
+
+
+def test_a_throttled_send_is_tried_again_later(api: Api, graph: GraphDoubleThread) -> None:
+    shop, key, phone_id = shop_the_buyer_wrote_to()
+    # Throttled through every attempt the Graph client makes: the outbox tries again later.
+    graph.fail_next(code=130429, http_status=400, times=5, account_id=phone_id)
+    order = order_for(api, key, phone="0803 123 4567")
+
+    sent = notification(api, key, order["id"], "done")
+    assert sent["attempts"] == 2 and sent["error_code"] is None
+    assert [s["status"] for s in sends_to(graph, phone_id, BUYER)] == [400] * 5 + [200]
