@@ -9,13 +9,14 @@ from rasa_sdk.events import SlotSet
 from sqlalchemy.orm import Session
 
 from actions.base import Outcome, Reply, VerifiedBuyerAction
-from actions.orders import choose_order, describe
+from actions.orders import choose_order
 from actions.turn import Turn
 from bot.platform.models import Buyer, Order, OrderStatus, Shop
 from bot.platform.patterns import ORDER_ID_PATTERN
-from bot.shop import audit
-from bot.shop.audit import AuditAction
-from bot.shop.orders import OPEN, Change, change_status, get_buyer_order
+from bot.shop import order_changes
+from bot.shop.order_changes import BUYER
+from bot.shop.orders import OPEN, Change, get_buyer_order
+from bot.shop.wording import describe
 
 ASKING_ACTION = "action_request_cancellation"
 NO_REASON = "no reason given"
@@ -99,11 +100,11 @@ class ActionCancelOrder(_AnswerToCancellation):
         self, session: Session, turn: Turn, shop: Shop, buyer: Buyer, order: Order
     ) -> Outcome:
         reason = turn.slots.get("cancel_reason") or NO_REASON
-        if change_status(session, order, OrderStatus.CANCELLED.value, reason) is not Change.DONE:
-            return _refusal(order)
-        audit.record(
-            session, shop.id, AuditAction.ORDER_CANCELLED, buyer, order_id=order.id, reason=reason
+        change = order_changes.move(
+            session, order, OrderStatus.CANCELLED.value, by=BUYER, reason=reason
         )
+        if change is not Change.DONE:
+            return _refusal(order)
         return Outcome(
             [Reply("utter_order_cancelled", {**describe(order), "reason": reason})], list(_CLEARED)
         )

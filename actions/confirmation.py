@@ -13,14 +13,15 @@ from sqlalchemy.orm import Session
 
 from actions.address import ADDRESS_SLOTS
 from actions.base import Outcome, Reply, VerifiedBuyerAction
-from actions.orders import choose_order, describe
+from actions.orders import choose_order
 from actions.turn import Turn
 from bot.platform.models import Buyer, Order, OrderStatus, Shop
-from bot.shop import audit
+from bot.shop import order_changes
 from bot.shop.addresses import format_address
-from bot.shop.audit import AuditAction
-from bot.shop.orders import Change, change_status, get_buyer_order
+from bot.shop.order_changes import BUYER
+from bot.shop.orders import Change, get_buyer_order
 from bot.shop.profile import shop_offers
+from bot.shop.wording import describe
 
 _CLEAR_ADDRESS: list[dict[str, Any]] = [
     SlotSet(slot, None) for slot in (*ADDRESS_SLOTS, "confirming_order_id")
@@ -79,9 +80,8 @@ class ActionConfirmOrder(VerifiedBuyerAction):
 
     @staticmethod
     def _confirm(session: Session, shop: Shop, buyer: Buyer, order: Order) -> Outcome:
-        change = change_status(session, order, OrderStatus.CONFIRMED.value)
+        change = order_changes.move(session, order, OrderStatus.CONFIRMED.value, by=BUYER)
         if change is Change.DONE:
-            audit.record(session, shop.id, AuditAction.ORDER_CONFIRMED, buyer, order_id=order.id)
             if order.delivery_address:
                 address = format_address(order.delivery_address)
                 return Outcome(

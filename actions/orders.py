@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -15,25 +14,6 @@ from bot.shop.order_ids import normalize_order_id
 from bot.shop.orders import buyer_orders, get_buyer_order
 
 MAX_CHOICES = 10
-STATUS_TEXT = {
-    "pending": "waiting for your confirmation",
-    "confirmed": "confirmed and being prepared",
-    "shipped": "on its way to you",
-    "delivered": "delivered",
-    "cancelled": "cancelled",
-}
-
-
-def describe(order: Order) -> dict[str, Any]:
-    """Placeholder values for responses about one order."""
-    return {
-        "order_id": order.id,
-        "description": order.description,
-        "amount": format_naira(order.amount_kobo),
-        "status": order.status,
-        "status_text": STATUS_TEXT.get(order.status, order.status),
-        "updated": f"{order.updated_at:%d %b %Y, %H:%M} UTC",
-    }
 
 
 def choose_order(

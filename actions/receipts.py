@@ -8,11 +8,11 @@ import math
 from sqlalchemy.orm import Session
 
 from actions.base import Outcome, Reply, VerifiedBuyerAction
-from actions.orders import choose_order, describe
+from actions.orders import choose_order
 from actions.turn import Turn
 from bot.platform.models import META_CHANNELS, Buyer, Order, OrderStatus, Shop
 from bot.platform.settings import get_settings
-from bot.shop import audit
+from bot.shop import audit, order_changes
 from bot.shop.audit import AuditAction
 from bot.shop.orders import OPEN
 from bot.shop.receipts import (
@@ -22,6 +22,7 @@ from bot.shop.receipts import (
     attach_receipt,
     create_upload_link,
 )
+from bot.shop.wording import describe
 
 logger = logging.getLogger(__name__)
 _PROBLEM_REPLIES = {
@@ -71,16 +72,7 @@ class ActionReceiptUpload(VerifiedBuyerAction):
         except UploadsUnavailable as error:
             logger.warning("receipt not attached", extra={"shop_id": shop.id, "reason": str(error)})
             return Outcome([Reply("utter_receipt_unreadable")])
-        audit.record(
-            session,
-            shop.id,
-            AuditAction.RECEIPT_RECEIVED,
-            buyer,
-            order_id=order.id,
-            key=receipt.s3_key,
-            content_type=receipt.content_type,
-            size_bytes=receipt.size_bytes,
-        )
+        order_changes.receipt_received(session, order, buyer, receipt)
         return Outcome([Reply("utter_receipt_received", describe(order))])
 
     @staticmethod

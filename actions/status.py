@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from actions.base import Outcome, Reply, VerifiedBuyerAction
-from actions.orders import choose_order, describe
+from actions.orders import choose_order
 from actions.turn import Turn
 from bot.platform.models import Buyer, Shop
+from bot.shop.wording import describe
 
 
 class ActionOrderStatus(VerifiedBuyerAction):

@@ -1,7 +1,9 @@
-"""``python -m bot.launcher``: start the action server and the Rasa server together (make run).
+"""``python -m bot.launcher``: start the action server, the Rasa server and the shops' API
+together (make run).
 
-Both listen on loopback; Ctrl-C stops both. ``--shell`` runs ``rasa shell`` instead of the Rasa
-server, for talking to the assistant in the terminal.
+All listen on loopback; Ctrl-C stops them newest first: Rasa, the API, then the action server.
+``--shell`` runs ``rasa shell`` instead of the Rasa server and the API, for talking to the
+assistant in the terminal.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def child_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("RASA_PORT", "5005")
     env.setdefault("ACTIONS_PORT", "5055")
+    env.setdefault("API_PORT", "5080")
     env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{env['ACTIONS_PORT']}/webhook")
     env.setdefault("TRACKER_STORE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'tracker.db'}")
     env.setdefault("SANIC_HOST", "127.0.0.1")
@@ -88,7 +91,7 @@ def _stop_with_launcher() -> None:
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM (a service manager stopping us) unwinds like Ctrl-C: both servers are stopped."""
+    """SIGTERM (a service manager stopping us) unwinds like Ctrl-C: every server is stopped."""
     raise KeyboardInterrupt
 
 
@@ -149,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
                 env=env,
             )
             return shell.returncode
+        # Before Rasa, so that it is stopped after Rasa: it delivers what the last turns queued.
+        api = subprocess.Popen([sys.executable, "-m", "bot.api"], cwd=PROJECT_ROOT, env=env)
+        processes.append(api)
+        api_url = f"http://127.0.0.1:{env['API_PORT']}/api/v1"
+        wait_until_ready(f"{api_url}/openapi.json", api, 60, what="the shops' API")
         server = subprocess.Popen(rasa_server_command(MODELS, env), cwd=PROJECT_ROOT, env=env)
         processes.append(server)
         wait_until_ready(
@@ -160,11 +168,12 @@ def main(argv: list[str] | None = None) -> int:
             f"\nTrustGuard Assistant is running (shop {shop!r}).\n"
             f"  Rasa server:   http://127.0.0.1:{port}  (REST channel and HTTP API)\n"
             f"  Action server: http://127.0.0.1:{env['ACTIONS_PORT']}\n"
+            f"  Shops' API:    {api_url}  (keys: python -m bot apikey create --shop {shop})\n"
             "Talk to it:\n"
             f"  curl -s localhost:{port}/webhooks/rest/webhook -H 'Content-Type: application/json' "
             '-d \'{"sender": "ada", "message": "hi"}\'\n'
             "or run `make shell` in another terminal (stop this one first: both use the same ports"
-            " unless RASA_PORT/ACTIONS_PORT differ). Ctrl-C stops both servers.\n",
+            " unless RASA_PORT/ACTIONS_PORT/API_PORT differ). Ctrl-C stops them all.\n",
             flush=True,
         )
         while all(process.poll() is None for process in processes):
@@ -178,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if any(process.poll() is None for process in processes):
             print(
-                "Stopping: the Rasa server finishes the conversations in progress, then the "
-                "action server stops.",
+                "Stopping: the Rasa server finishes the conversations in progress, the API its "
+                "deliveries, then the action server stops.",
                 file=sys.stderr,
                 flush=True,
             )

@@ -13,9 +13,10 @@ from bot.platform.settings import PROJECT_ROOT
 
 # Each layer and the layers it must never import.
 FORBIDDEN = {
-    "bot.platform": ("bot.shop", "bot.meta", "bot.cli", "bot.launcher"),
-    "bot.shop": ("bot.meta", "bot.cli", "bot.launcher"),
-    "bot.meta": ("bot.cli", "bot.launcher"),
+    "bot.platform": ("bot.shop", "bot.meta", "bot.api", "bot.cli", "bot.launcher"),
+    "bot.shop": ("bot.meta", "bot.api", "bot.cli", "bot.launcher"),
+    "bot.meta": ("bot.api", "bot.cli", "bot.launcher"),
+    "bot.api": ("bot.cli", "bot.launcher"),
     "bot": ("rasa", "connectors", "actions", "devtools", "bench", "tests"),
     "actions": ("rasa", "connectors", "devtools", "bench", "tests"),
 }

@@ -13,9 +13,11 @@ from bot.meta.whatsapp_users import identity_of_sender
 from bot.platform import db
 from bot.platform.models import Buyer, Channel, Order, OrderStatus
 from bot.platform.phones import InvalidPhone, normalise_phone
-from bot.shop import audit, buyers, orders
-from bot.shop.audit import AuditAction
+from bot.shop import buyers, order_changes, orders
 from bot.shop.money import parse_naira
+
+# Who the audit trail says changed an order from the command line.
+CLI = "cli"
 
 
 def cmd_order_create(args: argparse.Namespace) -> None:
@@ -27,10 +29,12 @@ def cmd_order_create(args: argparse.Namespace) -> None:
         shop = require_shop(session, args.shop)
         buyer = _buyer_of(session, shop.id, args)
         try:
-            order = orders.create_order(session, buyer, amount, args.description)
+            order = orders.create_order(
+                session, buyer, amount, args.description, reference=args.reference
+            )
         except orders.OrderError as error:
             raise CliError(str(error)) from error
-        audit.record(session, shop.id, AuditAction.ORDER_CREATED, buyer, order_id=order.id)
+        order_changes.created(session, order, by=CLI)
         print_order(order)
         print(order.id)
 
@@ -80,19 +84,9 @@ def cmd_order_show(args: argparse.Namespace) -> None:
 def cmd_order_set_status(args: argparse.Namespace) -> None:
     with db.session_scope() as session:
         order = _shop_order(session, args)
-        before = order.status
-        change = orders.change_status(session, order, args.status)
+        change = order_changes.move(session, order, args.status, by=CLI, reason=args.reason)
         if change is orders.Change.NOT_ALLOWED:
             raise CliError(f"an order that is {order.status} cannot become {args.status}")
-        if change is orders.Change.DONE:
-            audit.record(
-                session,
-                args.shop,
-                AuditAction.ORDER_STATUS_CHANGED,
-                order_id=order.id,
-                before=before,
-                after=order.status,
-            )
         print_order(order)
 
 
@@ -109,6 +103,7 @@ def register(groups: Any) -> None:
     )
     create.add_argument("--amount", required=True, help="in Naira, e.g. 25000 or 25,000.50")
     create.add_argument("--description", required=True)
+    create.add_argument("--reference", help="the shop's own id of the order (unique per shop)")
     listing = command(order, "list", cmd_order_list, "a shop's orders")
     listing.add_argument("--shop", required=True)
     listing.add_argument("--status", choices=[s.value for s in OrderStatus])
@@ -121,3 +116,4 @@ def register(groups: Any) -> None:
     status.add_argument("order_id")
     status.add_argument("--shop", required=True)
     status.add_argument("--status", required=True, choices=[s.value for s in OrderStatus])
+    status.add_argument("--reason", help="why, when cancelling (the buyer is told)")

@@ -8,11 +8,12 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
+from bot.cli import shop_notices
 from bot.cli.common import CliError, command, print_shop, require_shop, subgroup
 from bot.meta import inbox
 from bot.platform import db, secrets
-from bot.platform.models import Channel, utcnow
-from bot.shop import orders, shops
+from bot.platform.models import Channel, Shop, utcnow
+from bot.shop import orders, owners, shops
 from bot.shop import profile as shop_profile
 
 if TYPE_CHECKING:
@@ -144,11 +145,21 @@ def cmd_shop_settings(args: argparse.Namespace) -> None:
                     else None
                 ),
             )
+            if args.owner_whatsapp or args.remove_owner_whatsapp:
+                owners.set_owner_numbers(shop, _owners_after(shop, args))
         except shop_profile.ProfileError as error:
             raise CliError(str(error)) from error
         session.flush()
         for line in shop_profile.describe_settings(shop_profile.load_profile(session, shop)):
             print(line)
+        print("owners on WhatsApp: " + (", ".join(owners.owner_numbers(shop)) or "none"))
+
+
+def _owners_after(shop: Shop, args: argparse.Namespace) -> list[str]:
+    """The owners' numbers with those given added and those to remove taken out (any spelling)."""
+    removed = set(owners.checked_numbers(args.remove_owner_whatsapp))
+    kept = [number for number in owners.owner_numbers(shop) if number not in removed]
+    return owners.checked_numbers([*kept, *args.owner_whatsapp])
 
 
 def cmd_shop_demo(args: argparse.Namespace) -> None:
@@ -233,11 +244,21 @@ def register(groups: Any) -> None:
     )
     settings.add_argument("--code-template-language", default="en", help="e.g. en or en_US")
     settings.add_argument(
+        "--owner-whatsapp",
+        action="append",
+        default=[],
+        metavar="NUMBER",
+        help="an owner's WhatsApp number, told of confirmations, cancellations and receipts, "
+        "who may send commands to the shop (repeat for several)",
+    )
+    settings.add_argument("--remove-owner-whatsapp", action="append", default=[], metavar="NUMBER")
+    settings.add_argument(
         "--enable", action="append", default=[], choices=list(shop_profile.FEATURES)
     )
     settings.add_argument(
         "--disable", action="append", default=[], choices=list(shop_profile.FEATURES)
     )
+    shop_notices.register(shop)
     command(shop, "list", cmd_shop_list, "list shops")
     show = command(shop, "show", cmd_shop_show, "one shop and its order counts")
     show.add_argument("id")

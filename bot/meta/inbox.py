@@ -30,7 +30,7 @@ from bot.platform.masking import mask_user_id, pseudonym
 from bot.platform.models import Base, Channel, InboxMessage, InboxState, OutboundMessage, utcnow
 from bot.platform.settings import get_settings
 from bot.platform.signing import derived_key
-from bot.shop import audit, buyers
+from bot.shop import audit, buyers, notifications, owners
 from bot.shop.audit import AuditAction
 from bot.shop.shops import conversation_id, shop_for_account
 
@@ -264,6 +264,7 @@ def _store_message(
         if message.kind == IDENTITY_CHANGE
         else _conversation_key(session, shop_id, channel, message)
     )
+    sent_at = dt.datetime.fromtimestamp(message.timestamp, dt.timezone.utc).replace(tzinfo=None)
     inbox_id = accept(
         session,
         shop_id=shop_id,
@@ -272,7 +273,7 @@ def _store_message(
         platform_message_id=message.message_id,
         sender=key,
         message=message.to_json(),
-        sent_at=dt.datetime.fromtimestamp(message.timestamp, dt.timezone.utc).replace(tzinfo=None),
+        sent_at=sent_at,
         state=InboxState.RECEIVED if message.answered else InboxState.DONE,
     )
     if inbox_id is None:
@@ -288,12 +289,16 @@ def _store_message(
             extra={"channel": channel, "shop_id": shop_id, "kind": message.kind},
         )
         return None
+    notifications.someone_wrote(session, shop_id, channel, key, sent_at)
     return inbox_id, conversation_id(shop_id, channel, key)
 
 
 def _conversation_key(session: Session, shop_id: str, channel: str, message: InboundMessage) -> str:
     """The key of the sender's conversation: their identity's, made on first contact."""
     if channel == Channel.WHATSAPP and message.whatsapp is not None:
+        if owners.owner_of(session, shop_id, message.whatsapp.wa_id):
+            # An owner writing to their own shop is not a buyer (connectors.meta.owners).
+            return message.whatsapp.wa_id or message.sender
         identity = whatsapp_users.identity_of_sender(
             session, shop_id, message.whatsapp, message.sender_name
         )

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.meta import inbox
 from bot.meta.accounts import AccountDirectory
-from bot.meta.graph import GraphClient, GraphError
+from bot.meta.graph import GraphClient
 from bot.meta.outbound import whatsapp_authentication_template
+from bot.meta.sends import send_recorded
 from bot.platform.masking import mask_user_id
 from bot.platform.models import Channel
 from bot.platform.phones import wa_id_of_phone
@@ -39,24 +39,12 @@ async def send_code_to_phone(shop_id: str, phone: str, code: str, template: Code
     graph = GraphClient(settings.graph_api_url, settings.graph_api_version)
     to = wa_id_of_phone(phone)
     body = whatsapp_authentication_template(to, template.name, template.language, code)
-    message_id: str | None = None
-    error: GraphError | None = None
     try:
-        message_id = await graph.send_message(account_id, token, body)
-    except GraphError as failure:
-        error = failure
+        _, error = await send_recorded(
+            graph, shop_id, Channel.WHATSAPP, account_id, token, to, body
+        )
     finally:
         await graph.close()
-    await asyncio.to_thread(
-        inbox.record_send,
-        shop_id,
-        Channel.WHATSAPP,
-        account_id,
-        to,
-        message_id,
-        error.code if error else None,
-        error.title if error else None,
-    )
     if error is not None:
         logger.warning(
             "code not sent to phone",

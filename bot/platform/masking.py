@@ -36,6 +36,9 @@ _KEYED_SECRET_RE = re.compile(
     r"""|awsaccesskeyid)\\?["']?\s*[:=]\s*\\?["']?)[^"'\\\s,;&}]+"""
 )
 _POLICY_RE = re.compile(r"""(?i)(?<![\w-])(policy\\?["']?\s*[:=]\s*\\?["']?)[A-Za-z0-9+/=]{40,}""")
+# A shop's API key and webhook signing secret, by the prefixes they are made with
+# (bot.shop.api_keys, bot.shop.events): shown once to their owner, never written to a log.
+_SHOP_SECRET_RE = re.compile(r"(?<![\w-])(?:tgk|whsec)_[A-Za-z0-9_-]{16,}")
 # Anchored at the start of a run, so each run is looked at once: linear.
 _OTP_RE = re.compile(OTP_CODE_PATTERN)
 _PHONE_RE = re.compile(r"(?<![\w-])\+?\d[\d ]{6,18}(\d{4})(?!\w)")
@@ -55,7 +58,8 @@ def pseudonym(user_id: str, key: bytes) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Remove one-time codes, tokens, signed URLs and forms, and phone numbers from free text."""
+    """Remove one-time codes, tokens, signed URLs and forms, shops' API keys and webhook secrets,
+    and phone numbers from free text."""
     # The two searches that call back into Python for each run or word go only over text that
     # can hold what they look for: in ordinary text they were two thirds of the cost.
     if "eyJ" in text:
@@ -64,6 +68,7 @@ def redact_text(text: str) -> str:
         text = _TOKEN_RE.sub(lambda m: _without_signed_query(m.group(0)), text)
     text = _KEYED_SECRET_RE.sub(lambda m: m.group(1) + REDACTED, text)
     text = _POLICY_RE.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _SHOP_SECRET_RE.sub(REDACTED, text)
     text = _OTP_RE.sub(REDACTED, text)
     return _PHONE_RE.sub(lambda m: "***" + m.group(1), text)
 

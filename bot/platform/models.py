@@ -154,6 +154,8 @@ class OtpChallenge(Base):
 
 class Order(Base):
     __tablename__ = "orders"
+    # ``reference``: the shop's own id of the order (its storefront's, say), one per order.
+    __table_args__ = (sa.Index("uq_orders_shop_id_reference", "shop_id", "reference", unique=True),)
 
     id = sa.Column(sa.String(16), primary_key=True)
     shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
@@ -163,6 +165,7 @@ class Order(Base):
     status = sa.Column(sa.String(16), nullable=False, default=OrderStatus.PENDING.value)
     cancel_reason = sa.Column(sa.String(500))
     delivery_address = sa.Column(sa.JSON)
+    reference = sa.Column(sa.String(100))
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
     updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
 
@@ -271,3 +274,134 @@ class OAuthState(Base):
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
     expires_at = sa.Column(sa.DateTime, nullable=False)
     used_at = sa.Column(sa.DateTime)
+
+
+# The shops' own systems (the HTTP API) and what they and the people involved are told.
+
+
+class ApiKey(Base):
+    """A key a shop's own systems call the API with. Only its SHA-256 is kept; ``prefix``, the
+    key's first characters, names it in lists."""
+
+    __tablename__ = "api_keys"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
+    name = sa.Column(sa.String(100), nullable=False)
+    prefix = sa.Column(sa.String(16), nullable=False)
+    key_hash = sa.Column(sa.String(64), nullable=False, unique=True)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    last_used_at = sa.Column(sa.DateTime)
+    revoked_at = sa.Column(sa.DateTime)
+
+
+class IdempotentRequest(Base):
+    """The answer given to a request with an ``Idempotency-Key``, given again to its retries."""
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "key"),)
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False)
+    key = sa.Column(sa.String(255), nullable=False)
+    # SHA-256 of the method, path and body: the same key with another request is refused.
+    fingerprint = sa.Column(sa.String(64), nullable=False)
+    status_code = sa.Column(sa.Integer, nullable=False)
+    response = sa.Column(sa.JSON, nullable=False)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+
+class ShopWebhook(Base):
+    """Where a shop's system hears of its orders, and the secret that signs what it hears."""
+
+    __tablename__ = "shop_webhooks"
+
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), primary_key=True)
+    url = sa.Column(sa.String(2000), nullable=False)
+    secret = sa.Column(sa.String(100), nullable=False)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+
+class OutboxState(str, enum.Enum):
+    PENDING = "pending"  # due at next_attempt_at
+    DONE = "done"  # delivered (an event) or sent (a notification)
+    WAITING = "waiting"  # a notification that can go only once its recipient writes
+    FAILED = "failed"  # given up: a permanent error, or retried for too long
+    SKIPPED = "skipped"  # nothing to deliver any more (no webhook, an order moved on)
+
+
+class Outboxed:
+    """The columns of a durable delivery: its state, attempts, when it is due, and the claim a
+    worker holds on it while it tries (``bot.shop.outbox``)."""
+
+    state = sa.Column(sa.String(16), nullable=False, default=OutboxState.PENDING.value, index=True)
+    attempts = sa.Column(sa.Integer, nullable=False, default=0)
+    next_attempt_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    claimed_at = sa.Column(sa.DateTime)
+    last_error = sa.Column(sa.String(255))
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+
+class ShopEvent(Outboxed, Base):
+    """Something that happened to a shop's order, POSTed to the shop's webhook."""
+
+    __tablename__ = "shop_events"
+
+    id = sa.Column(sa.String(40), primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
+    type = sa.Column(sa.String(40), nullable=False)
+    data = sa.Column(sa.JSON, nullable=False)
+    delivered_at = sa.Column(sa.DateTime)
+
+
+class EventDelivery(Base):
+    """One attempt at POSTing an event to the shop's webhook, and how it went."""
+
+    __tablename__ = "event_deliveries"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False)
+    event_id = sa.Column(sa.String(40), sa.ForeignKey("shop_events.id"), nullable=False, index=True)
+    url = sa.Column(sa.String(2000), nullable=False)
+    status_code = sa.Column(sa.Integer)
+    error = sa.Column(sa.String(255))
+    succeeded = sa.Column(sa.Boolean, nullable=False)
+    attempted_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+
+class Notification(Outboxed, Base):
+    """A message to a buyer or an owner about an order, sent through Meta as the shop.
+
+    A buyer's notification names the order, whose buyer it goes to (orders move with a buyer
+    found to be one person with another); an owner's names the owner's number (E.164).
+    """
+
+    __tablename__ = "notifications"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
+    order_id = sa.Column(sa.String(16), sa.ForeignKey("orders.id"), nullable=False, index=True)
+    kind = sa.Column(sa.String(40), nullable=False)
+    owner_phone = sa.Column(sa.String(20))
+    detail = sa.Column(sa.JSON, nullable=False, default=dict)
+    channel = sa.Column(sa.String(16))
+    via = sa.Column(sa.String(16))
+    platform_message_id = sa.Column(sa.String(255))
+    error_code = sa.Column(sa.Integer)
+    sent_at = sa.Column(sa.DateTime)
+
+
+class ServiceWindow(Base):
+    """When someone last wrote to a shop on a channel (``key`` is their conversation's):
+    free-form messages reach them for 24 hours after, Meta's customer service window."""
+
+    __tablename__ = "service_windows"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "channel", "key"),)
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False)
+    channel = sa.Column(sa.String(16), nullable=False)
+    key = sa.Column(sa.String(160), nullable=False)
+    last_message_at = sa.Column(sa.DateTime, nullable=False)

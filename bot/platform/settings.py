@@ -56,6 +56,10 @@ class Settings:
     inbox_stale_after_seconds: int = 3600
     meta_media_hosts: tuple[str, ...] = META_MEDIA_HOSTS
     inbox_retention_days: int = 30
+    api_port: int = 5080
+    api_rate_limit: int = 120
+    outbox_poll_seconds: float = 1.0
+    outbox_retry_base_seconds: float = 30.0
     jwt_issuer: str = "trustguard"
     jwt_audience: str = "trustguard-buyer-portal"
 
@@ -94,6 +98,10 @@ class Settings:
                 unit="days",
                 why="Meta redelivers webhooks for 7 days",
             ),
+            api_port=_positive_int(env, "API_PORT", 5080, maximum=65535),
+            api_rate_limit=_positive_int(env, "API_RATE_LIMIT", 120),
+            outbox_poll_seconds=_positive_seconds(env, "OUTBOX_POLL_SECONDS", 1.0),
+            outbox_retry_base_seconds=_positive_seconds(env, "OUTBOX_RETRY_BASE_SECONDS", 30.0),
         )
 
     @property
@@ -161,6 +169,19 @@ def _positive_int(
         raise ConfigurationError(f"{name} must be at least {minimum}{because}, not {value}.")
     if maximum is not None and value > maximum:
         raise ConfigurationError(f"{name} may be at most {maximum}, not {value}.")
+    return value
+
+
+def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, not {raw!r}.") from None
+    if not 0 < value < 86400:
+        raise ConfigurationError(f"{name} must be more than 0 and less than a day, not {raw}.")
     return value
 
 

@@ -26,29 +26,56 @@ class OrderError(ValueError):
     """An order change that is not allowed; the message says why."""
 
 
+class DuplicateReference(OrderError):
+    """Another order of the shop has this reference."""
+
+
 def create_order(
-    session: Session, buyer: Buyer, amount_kobo: int, description: str, attempts: int = 5
+    session: Session,
+    buyer: Buyer,
+    amount_kobo: int,
+    description: str,
+    attempts: int = 5,
+    reference: str | None = None,
 ) -> Order:
-    """A new pending order with a fresh id (retried on the rare id collision)."""
+    """A new pending order with a fresh id (retried on the rare id collision). ``reference``,
+    the shop's own id of the order, is one order's only (DuplicateReference otherwise)."""
     if amount_kobo <= 0:
         raise OrderError("amount must be positive")
     if not description.strip():
         raise OrderError("description must not be empty")
+    reference = (reference or "").strip() or None
+    if reference and by_reference(session, buyer.shop_id, reference) is not None:
+        raise DuplicateReference(f"the shop already has an order with reference {reference!r}")
+    now = utcnow()
     for _ in range(attempts):
         order = Order(
             id=new_order_id(),
+            created_at=now,
+            updated_at=now,
             shop_id=buyer.shop_id,
             buyer_id=buyer.id,
             amount_kobo=amount_kobo,
             description=description.strip(),
+            reference=reference,
         )
         try:
             with session.begin_nested():
                 session.add(order)
             return order
         except IntegrityError:
+            if reference and by_reference(session, buyer.shop_id, reference) is not None:
+                raise DuplicateReference(
+                    f"the shop already has an order with reference {reference!r}"
+                ) from None
             continue
     raise OrderError("could not allocate an order id; try again")
+
+
+def by_reference(session: Session, shop_id: str, reference: str) -> Order | None:
+    return session.execute(
+        sa.select(Order).where(Order.shop_id == shop_id, Order.reference == reference)
+    ).scalar_one_or_none()
 
 
 def get_shop_order(session: Session, shop_id: str, order_id: str) -> Order | None:

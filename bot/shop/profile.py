@@ -144,15 +144,7 @@ def update_settings(
     if set(enable) & set(disable):
         raise ProfileError("a feature cannot be enabled and disabled at once")
     if code_template is not None:
-        if not _TEMPLATE_NAME_RE.fullmatch(code_template.name):
-            raise ProfileError(
-                f"template name {code_template.name!r} must be lower-case letters, digits and "
-                "underscores, as in WhatsApp Manager"
-            )
-        if not _TEMPLATE_LANGUAGE_RE.fullmatch(code_template.language):
-            raise ProfileError(
-                f"template language {code_template.language!r} must be a code such as en or en_US"
-            )
+        check_template(code_template.name, code_template.language)
     for label, text, allowed in (
         ("welcome", welcome, WELCOME_PLACEHOLDERS),
         ("contact line", contact_line, WELCOME_PLACEHOLDERS),
@@ -178,6 +170,17 @@ def update_settings(
     if code_template is not None:
         settings["code_template"] = {"name": code_template.name, "language": code_template.language}
     shop.settings = settings
+
+
+def check_template(name: str, language: str) -> None:
+    """A WhatsApp message template's name and language as Meta spells them; ProfileError if not."""
+    if not _TEMPLATE_NAME_RE.fullmatch(name):
+        raise ProfileError(
+            f"template name {name!r} must be lower-case letters, digits and underscores, "
+            "as in WhatsApp Manager"
+        )
+    if not _TEMPLATE_LANGUAGE_RE.fullmatch(language):
+        raise ProfileError(f"template language {language!r} must be a code such as en or en_US")
 
 
 def describe_settings(profile: ShopProfile) -> list[str]:
@@ -290,6 +293,11 @@ def import_responses(session: Session, shop: Shop, text: str) -> list[str]:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ProfileError(f"not valid YAML: {error}") from error
+    return import_document(session, shop, document)
+
+
+def import_document(session: Session, shop: Shop, document: Any) -> list[str]:
+    """``import_responses`` of a file already read (the API's JSON body, say)."""
     problems = validate_responses(document)
     if problems:
         raise ProfileError("\n".join(problems))
@@ -309,13 +317,18 @@ def import_responses(session: Session, shop: Shop, text: str) -> list[str]:
 
 def export_responses(profile: ShopProfile) -> str:
     """Every response as the shop's buyers get it now, ready to edit and import."""
-    document = {
+    return yaml.safe_dump(
+        responses_document(profile), allow_unicode=True, sort_keys=False, width=100
+    )
+
+
+def responses_document(profile: ShopProfile) -> dict[str, Any]:
+    return {
         "responses": {
             name: profile.responses.get(name) or default_variants(name, profile.tone)
             for name in sorted(domain_responses())
         }
     }
-    return yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=100)
 
 
 def diff_responses(profile: ShopProfile) -> str:

@@ -149,3 +149,22 @@ def attach_receipt(session: Session, bucket: str, buyer: Buyer, order: Order, ke
     )
     session.add(receipt)
     return receipt
+
+
+DOWNLOAD_TTL = dt.timedelta(minutes=5)
+
+
+def download_link(bucket: str, receipt: Receipt) -> tuple[str, dt.datetime] | None:
+    """A presigned GET of a received receipt, valid ``DOWNLOAD_TTL``, and when it expires; None
+    for a receipt not received yet. Raises ``UploadsUnavailable`` when S3 is not configured."""
+    if not receipt.s3_key:
+        return None
+    try:
+        url = _s3_client().generate_presigned_url(
+            "get_object",
+            Params={"Bucket": bucket, "Key": receipt.s3_key},
+            ExpiresIn=int(DOWNLOAD_TTL.total_seconds()),
+        )
+    except (BotoCoreError, ClientError) as error:
+        raise UploadsUnavailable(error.__class__.__name__) from error
+    return url, utcnow() + DOWNLOAD_TTL

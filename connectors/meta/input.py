@@ -43,10 +43,11 @@ from bot.meta.webhooks import (
 )
 from bot.platform import secrets
 from bot.platform.db import session_scope
-from bot.platform.models import InboxState, utcnow
+from bot.platform.models import Channel, InboxState, utcnow
 from bot.platform.settings import Settings, get_settings
 from bot.shop.shops import conversation_id
 from connectors.meta.output import MetaOutput
+from connectors.meta.owners import answered_owner
 from connectors.meta.pruning import start_pruning, stop_pruning
 from connectors.meta.server import OnNewMessage, RasaServer
 from connectors.meta.turns import TURNS, run_turn
@@ -246,6 +247,9 @@ class MetaInput(InputChannel, abc.ABC):
         sender_id = conversation_id(claimed.shop_id, self.name(), claimed.key)
         if utcnow() - claimed.sent_at > self._stale_after:
             await self._skip_stale(inbox_id, sender_id, server, log)
+            return
+        if self.channel == Channel.WHATSAPP and await answered_owner(claimed, self._output):
+            await asyncio.to_thread(inbox.close, inbox_id, InboxState.DONE)
             return
         text = await self._text_for_rasa(claimed, inbox_id)
         metadata = {

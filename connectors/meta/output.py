@@ -11,7 +11,8 @@ from rasa.core.channels.channel import OutputChannel
 
 from bot.meta import inbox
 from bot.meta.accounts import AccountDirectory
-from bot.meta.graph import GraphClient, GraphError
+from bot.meta.graph import GraphClient
+from bot.meta.sends import send_recorded
 from bot.platform.masking import mask_user_id
 from bot.shop.shops import parse_conversation_id
 
@@ -103,30 +104,18 @@ class MetaOutput(OutputChannel, abc.ABC):
         extra = custom if isinstance(custom, dict) else {}
         for body in self.bodies(address, text, list(buttons or []), image_url, extra):
             self.sends_attempted += 1
-            message_id, error = None, None
-            try:
-                message_id = await self._graph.send_message(account_id, token, body)
-            except GraphError as failure:
-                error = failure
+            _, error = await send_recorded(
+                self._graph, shop_id, self.name(), account_id, token, user_id, body
+            )
+            if error is not None:
                 logger.warning(
                     "send failed",
                     extra={
                         "shop_id": shop_id,
                         "channel": self.name(),
                         "recipient": mask_user_id(user_id),
-                        "code": failure.code,
-                        "retryable": failure.retryable,
+                        "code": error.code,
+                        "retryable": error.retryable,
                     },
                 )
-            await asyncio.to_thread(
-                inbox.record_send,
-                shop_id,
-                self.name(),
-                account_id,
-                user_id,
-                message_id,
-                error.code if error else None,
-                error.title if error else None,
-            )
-            if error is not None:
                 return

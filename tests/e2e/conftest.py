@@ -47,6 +47,7 @@ def env(tmp_path: Path, database_url: str, s3_server: str) -> dict[str, str]:
         "DEFAULT_SHOP": DEFAULT_SHOP,
         "RASA_PORT": str(free_port()),
         "ACTIONS_PORT": str(free_port()),
+        "API_PORT": str(free_port()),
         "RASA_API_TOKEN": API_TOKEN,
         "AWS_ENDPOINT_URL": s3_server,
         "PYTHONPATH": str(PROJECT_ROOT),

@@ -18,6 +18,17 @@ MODEL = PROJECT_ROOT / "models" / "trustguard.tar.gz"
 API_TOKEN = "e2e-api-token"
 
 
+def is_order_notice(body: dict) -> bool:
+    """A new order's message to its buyer (its first button: Confirm), which the API's worker
+    sends when the buyer writes, whenever it gets to it: never a reply to what the buyer said."""
+    interactive = body.get("interactive") or {}
+    buttons = [
+        b.get("reply", {}).get("title") for b in interactive.get("action", {}).get("buttons", [])
+    ]
+    quick = [q.get("title") for q in (body.get("message") or {}).get("quick_replies", [])]
+    return "Confirm" in (buttons[:1] + quick[:1])
+
+
 def cli(env: dict[str, str], *args: str) -> list[str]:
     """``python -m bot ...``; its output lines."""
     done = subprocess.run(

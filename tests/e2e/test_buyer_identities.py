@@ -13,7 +13,7 @@ import requests
 import sqlalchemy as sa
 
 from devtools.graph_double import GraphDoubleThread, recipient_of
-from tests.e2e.harness import Assistant, add_kemi_and_tunde, cli
+from tests.e2e.harness import Assistant, add_kemi_and_tunde, cli, is_order_notice
 from tests.e2e.test_meta_conversation import body_text, code_in
 from tests.helpers.meta import (
     OTHER_PHONE_NUMBER_ID,
@@ -59,7 +59,9 @@ class Person:
         """Replies reach her by number once the shop knows it, shown or not."""
 
         def matches(send: dict[str, Any]) -> bool:
-            return send["account_id"] == account and recipient_of(send["body"]) == WA_ID
+            body = send["body"]
+            mine = send["account_id"] == account and recipient_of(body) == WA_ID
+            return mine and not is_order_notice(body)
 
         before = len([s for s in self.graph.sent() if matches(s)])
         message = wa_from_user(
@@ -71,7 +73,8 @@ class Person:
     def instagram(self, text: str, igsid: str = "IGSID-9") -> str:
         def matches(send: dict[str, Any]) -> bool:
             recipient = send["body"].get("recipient")
-            return isinstance(recipient, dict) and recipient.get("id") == igsid
+            mine = isinstance(recipient, dict) and recipient.get("id") == igsid
+            return mine and not is_order_notice(send["body"])
 
         before = len([s for s in self.graph.sent() if matches(s)])
         self._post("instagram", instagram([ig_event({"text": text}, sender=igsid)]))

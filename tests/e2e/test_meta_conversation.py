@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from bot.platform.patterns import OTP_CODE_PATTERN
 from bot.shop.profile import default_variants
 from devtools.graph_double import GraphDoubleThread, recipient_of
-from tests.e2e.harness import Assistant, add_kemi_and_tunde, add_shop, cli
+from tests.e2e.harness import Assistant, add_kemi_and_tunde, add_shop, cli, is_order_notice
 from tests.helpers.meta import (
     IG_ACCOUNT_ID,
     OTHER_PHONE_NUMBER_ID,
@@ -44,7 +44,8 @@ class Chat:
         def to_me(send: dict[str, Any]) -> bool:
             recipient = recipient_of(send["body"])
             account = self.who.get("phone_number_id") or self.who.get("account_id")
-            return recipient == self.user and send["account_id"] == account
+            mine = recipient == self.user and send["account_id"] == account
+            return mine and not is_order_notice(send["body"])
 
         return [send for send in self.graph.sent() if to_me(send)]
 

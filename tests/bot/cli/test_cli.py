@@ -191,12 +191,12 @@ def test_audit_tail_shows_events_with_masked_buyer(capsys):
     tail = ok(capsys, "audit", "tail", "--shop", "mama-put")
     assert len(tail) == 2
     created = tail[0].split("\t")
-    assert created[1:] == ["order.created", "***5678", f"order_id={order_id}"]
+    assert created[1:] == ["order.created", "***5678", f"by=cli order_id={order_id}"]
     changed = tail[1].split("\t")
     assert changed[1:] == [
         "order.status_changed",
         "-",
-        f"after=confirmed before=pending order_id={order_id}",
+        f"after=confirmed before=pending by=cli order_id={order_id}",
     ]
     assert all(PHONE not in line for line in tail)
 
@@ -205,7 +205,7 @@ def test_audit_tail_limit(capsys):
     add_shop(capsys)
     ids = [create_order(capsys, amount=str(n))[1] for n in (1, 2, 3)]
     tail = ok(capsys, "audit", "tail", "--shop", "mama-put", "--limit", "2")
-    assert [line.split("\t")[3] for line in tail] == [f"order_id={i}" for i in ids[1:]]
+    assert [line.split("\t")[3] for line in tail] == [f"by=cli order_id={i}" for i in ids[1:]]
 
 
 def test_unknown_shop_is_refused(capsys):

@@ -217,3 +217,14 @@ def test_a_signed_form_written_out_as_text_loses_its_secrets(written):
 )
 def test_words_that_name_secrets_are_left_alone_in_ordinary_text(text):
     assert redact_text(text) == text
+
+
+def test_shops_api_keys_and_webhook_secrets_are_redacted() -> None:
+    key = "tgk_" + "Ab3-_x" * 7
+    secret = "whsec_" + "Zz9_-q" * 7
+    line = f"Authorization: Bearer {key} signed with {secret}; see tgk_ docs, whsec_short"
+    redacted = redact_text(line)
+    assert key not in redacted and secret not in redacted
+    assert redacted == (
+        "Authorization: Bearer [redacted] signed with [redacted]; see tgk_ docs, whsec_short"
+    )

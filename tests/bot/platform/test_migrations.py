@@ -181,3 +181,48 @@ def test_buyers_are_carried_over_with_their_conversations_and_orders(any_url):
         (3, "instagram", "IGSID-1"),
         (4, "rest", "ada"),
     ]
+
+
+# The shops' own systems (0006), on SQLite and on the machine's PostgreSQL
+
+
+def test_api_tables_come_and_go_and_orders_keep_their_rows(any_url):
+    migrate_to(any_url, "0005")
+    engine = db.engine_for(any_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO shops (id, name, settings, created_at)"
+                " VALUES ('mama-put', 'Mama Put', '{}', '2026-01-01')"
+            )
+        )
+        connection.execute(
+            sa.text("INSERT INTO buyers (shop_id, created_at) VALUES ('mama-put', '2026-01-01')")
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO orders (id, shop_id, buyer_id, amount_kobo, description, status,"
+                " created_at, updated_at) VALUES ('ORD-7F3K9Q', 'mama-put', 1, 2500000,"
+                " 'Ankara', 'pending', '2026-01-01', '2026-01-01')"
+            )
+        )
+    migrate_to(any_url, "head")
+    insert = (
+        "INSERT INTO orders (id, shop_id, buyer_id, amount_kobo, description, status, reference,"
+        " created_at, updated_at) VALUES (:id, 'mama-put', 1, 100, 'x', 'pending', :reference,"
+        " '2026-01-01', '2026-01-01')"
+    )
+    with engine.begin() as connection:
+        connection.execute(sa.text(insert), {"id": "ORD-AAAAAA", "reference": "shopify-1"})
+        connection.execute(sa.text(insert), {"id": "ORD-BBBBBB", "reference": None})
+    # One reference per order of a shop; orders without one are many.
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        connection.execute(sa.text(insert), {"id": "ORD-CCCCCC", "reference": "shopify-1"})
+
+    migrate_to(any_url, "0005", downgrade=True)
+    with engine.connect() as connection:
+        ids = connection.execute(sa.text("SELECT id FROM orders ORDER BY id")).scalars().all()
+        tables = set(sa.inspect(connection).get_table_names())
+    assert ids == ["ORD-7F3K9Q", "ORD-AAAAAA", "ORD-BBBBBB"]
+    assert not tables & {"api_keys", "shop_events", "notifications", "service_windows"}
+    migrate_to(any_url, "head")

@@ -139,3 +139,35 @@ def test_an_inbox_retention_within_metas_redeliveries_is_refused(days: str, prob
 @pytest.mark.parametrize("days, kept", [("", 30), ("8", 8), ("365", 365)])
 def test_an_inbox_retention_of_eight_days_or_more_is_kept(days: str, kept: int) -> None:
     assert Settings.from_env({**SECRETS, "INBOX_RETENTION_DAYS": days}).inbox_retention_days == kept
+
+
+def test_the_shops_api_and_its_outbox_have_defaults_and_take_their_settings() -> None:
+    default = Settings.from_env(SECRETS)
+    assert (default.api_port, default.api_rate_limit) == (5080, 120)
+    assert (default.outbox_poll_seconds, default.outbox_retry_base_seconds) == (1.0, 30.0)
+    env = {
+        "API_PORT": "6080",
+        "API_RATE_LIMIT": "10",
+        "OUTBOX_POLL_SECONDS": "0.25",
+        "OUTBOX_RETRY_BASE_SECONDS": "2",
+    }
+    settings = Settings.from_env({**SECRETS, **env})
+    assert (settings.api_port, settings.api_rate_limit) == (6080, 10)
+    assert (settings.outbox_poll_seconds, settings.outbox_retry_base_seconds) == (0.25, 2.0)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("API_PORT", "70000"),
+        ("API_PORT", "http"),
+        ("API_RATE_LIMIT", "0"),
+        ("OUTBOX_POLL_SECONDS", "0"),
+        ("OUTBOX_POLL_SECONDS", "soon"),
+        ("OUTBOX_RETRY_BASE_SECONDS", "86400"),
+        ("OUTBOX_RETRY_BASE_SECONDS", "nan"),
+    ],
+)
+def test_a_malformed_api_or_outbox_setting_is_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_env({**SECRETS, name: value})
