@@ -18,8 +18,8 @@ ARGS ?=
 export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup run shell chat-whatsapp train lint format test test-unit test-dialogues \
-	test-e2e bench reload clean
+.PHONY: help setup system system-test run shell chat-whatsapp train lint format test test-unit \
+	test-dialogues test-e2e bench reload clean
 
 help:
 	@echo "make run     set everything up and start the assistant (REST channel, port 5005)"
@@ -42,7 +42,15 @@ $(DEV_INSTALLED): requirements-dev.txt $(INSTALLED)
 	$(PY) -m pip check
 	@touch $@
 
-setup: $(INSTALLED)
+# Debian's Tesseract for the receipt checks (and, for the tests, Chromium and fonts): installed
+# with apt-get when missing, or a clear message saying what to install.
+system:
+	scripts/system-packages run
+
+system-test:
+	scripts/system-packages test
+
+setup: $(INSTALLED) system
 	$(PY) -m bot env init
 	$(PY) -m bot db upgrade
 	$(PY) -m bot shop demo
@@ -84,13 +92,13 @@ format: $(DEV_INSTALLED)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test-unit: $(DEV_INSTALLED)
+test-unit: $(DEV_INSTALLED) system-test
 	$(PY) -m pytest -m "not e2e"
 
 test-dialogues: $(MODEL) $(DEV_INSTALLED)
 	$(BIN)/rasa test core --model $(MODEL) --stories tests/stories --e2e --fail-on-prediction-errors --out results/core
 
-test-e2e: $(MODEL) $(DEV_INSTALLED)
+test-e2e: $(MODEL) $(DEV_INSTALLED) system-test
 	$(PY) -m pytest -m e2e
 
 test: lint test-unit test-dialogues test-e2e

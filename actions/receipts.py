@@ -1,8 +1,8 @@
-"""Payment receipts: sent as a photo or PDF in the chat, or uploaded through a presigned S3 form."""
+"""Payment receipts: sent as a photo or PDF in the chat, or uploaded through a link to the
+upload page (any channel)."""
 
 from __future__ import annotations
 
-import logging
 import math
 
 from sqlalchemy.orm import Session
@@ -11,24 +11,21 @@ from actions.base import Outcome, Reply, VerifiedBuyerAction
 from actions.orders import choose_order
 from actions.turn import Turn
 from bot.platform.models import META_CHANNELS, Buyer, Order, OrderStatus, Shop
-from bot.platform.settings import get_settings
-from bot.shop import audit, order_changes
-from bot.shop.audit import AuditAction
 from bot.shop.orders import OPEN
-from bot.shop.receipts import (
-    LINK_TTL,
-    MAX_BYTES,
-    UploadsUnavailable,
-    attach_receipt,
-    create_upload_link,
-)
+from bot.shop.receipt_uploads import upload_url
+from bot.shop.receipts import ReceiptRefused, RefusalReason, attach_chat_receipt
+from bot.shop.upload_links import LINK_TTL, issue_link
 from bot.shop.wording import describe
 
-logger = logging.getLogger(__name__)
 _PROBLEM_REPLIES = {
     "too_large": "utter_receipt_too_large",
     "wrong_type": "utter_receipt_wrong_type",
     "storage": "utter_uploads_unavailable",
+}
+_REFUSAL_REPLIES = {
+    RefusalReason.NOT_YOURS: "utter_receipt_unreadable",
+    RefusalReason.ALREADY_ATTACHED: "utter_receipt_already_attached",
+    RefusalReason.DUPLICATE: "utter_receipt_duplicate",
 }
 
 
@@ -60,52 +57,26 @@ class ActionReceiptUpload(VerifiedBuyerAction):
         if order.status == OrderStatus.CANCELLED.value:
             return Outcome([Reply("utter_order_already_cancelled", describe(order))])
         if received:
-            return self._attach(session, shop, buyer, order, received)
-        if turn.channel in META_CHANNELS:
-            return Outcome([Reply("utter_receipt_send_here", describe(order))])
-        return self._upload_form(session, shop, buyer, order)
+            return _attach(session, buyer, order, received)
+        return _upload_link(session, turn, buyer, order)
 
-    @staticmethod
-    def _attach(session: Session, shop: Shop, buyer: Buyer, order: Order, key: str) -> Outcome:
-        try:
-            receipt = attach_receipt(session, get_settings().receipts_bucket, buyer, order, key)
-        except UploadsUnavailable as error:
-            logger.warning("receipt not attached", extra={"shop_id": shop.id, "reason": str(error)})
-            return Outcome([Reply("utter_receipt_unreadable")])
-        order_changes.receipt_received(session, order, buyer, receipt)
-        return Outcome([Reply("utter_receipt_received", describe(order))])
 
-    @staticmethod
-    def _upload_form(session: Session, shop: Shop, buyer: Buyer, order: Order) -> Outcome:
-        try:
-            link = create_upload_link(session, get_settings().receipts_bucket, buyer, order)
-        except UploadsUnavailable as error:
-            logger.warning(
-                "receipt upload link unavailable", extra={"shop_id": shop.id, "reason": str(error)}
-            )
-            return Outcome([Reply("utter_uploads_unavailable")])
-        audit.record(
-            session,
-            shop.id,
-            AuditAction.UPLOAD_LINK_ISSUED,
-            buyer,
-            order_id=order.id,
-            key_prefix=link.key_prefix,
-        )
-        upload = {
-            "order_id": order.id,
-            "url": link.url,
-            "fields": link.forms,
-            "max_bytes": MAX_BYTES,
-            "expires_at": link.expires_at.isoformat() + "Z",
-        }
-        minutes = math.ceil(LINK_TTL.total_seconds() / 60)
-        return Outcome(
-            [
-                Reply(
-                    "utter_upload_link",
-                    {"order_id": order.id, "minutes": minutes},
-                    custom={"receipt_upload": upload},
-                )
-            ]
-        )
+def _attach(session: Session, buyer: Buyer, order: Order, key: str) -> Outcome:
+    """The buyer's own receipt, stored by the channel, to the order they chose: once."""
+    try:
+        attach_chat_receipt(session, buyer, order, key)
+    except ReceiptRefused as refused:
+        return Outcome([Reply(_REFUSAL_REPLIES[refused.reason], describe(order))])
+    return Outcome([Reply("utter_receipt_received", describe(order))])
+
+
+def _upload_link(session: Session, turn: Turn, buyer: Buyer, order: Order) -> Outcome:
+    """A link to the upload page; on WhatsApp and Instagram beside "send the photo here"."""
+    link = issue_link(session, buyer, order, turn.channel, turn.user_id)
+    values = {
+        **describe(order),
+        "upload_url": upload_url(link.token),
+        "minutes": math.ceil(LINK_TTL.total_seconds() / 60),
+    }
+    response = "utter_receipt_send_here" if turn.channel in META_CHANNELS else "utter_upload_link"
+    return Outcome([Reply(response, values)])

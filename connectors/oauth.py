@@ -12,7 +12,6 @@ the paths without their queries.
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +27,7 @@ from bot.platform.db import session_scope
 from bot.platform.secrets import check_jwt_key
 from bot.platform.settings import get_settings
 from bot.shop.shops import get_shop
+from connectors.pages import hide_query_in_access_log, message_page
 
 logger = logging.getLogger(__name__)
 
@@ -40,21 +40,6 @@ _HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'none'",
 }
-
-
-class HideConnectQuery(logging.Filter):
-    """Drops the query (the signed link; code and state) from Sanic's access-log lines for the
-    start route and the callback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        request = getattr(record, "request", None)
-        routes = (f"{MetaConnectInput.name()}{path}?" for path in (START_PATH, CALLBACK_PATH))
-        if isinstance(request, str) and any(route in request for route in routes):
-            record.request = request.split("?", 1)[0] + "?[redacted]"
-        return True
-
-
-_ACCESS_LOG_FILTER = HideConnectQuery()
 
 
 class MetaConnectInput(InputChannel):
@@ -74,9 +59,8 @@ class MetaConnectInput(InputChannel):
         return cls(GraphClient(settings.graph_api_url, settings.graph_api_version))
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        access_log = logging.getLogger("sanic.access")
-        if _ACCESS_LOG_FILTER not in access_log.filters:
-            access_log.addFilter(_ACCESS_LOG_FILTER)
+        for path in (START_PATH, CALLBACK_PATH):
+            hide_query_in_access_log(f"/webhooks/{self.name()}{path}")
         connect = Blueprint("meta_connect", __name__)
 
         @connect.route(START_PATH, methods=["GET"])
@@ -109,14 +93,14 @@ class MetaConnectInput(InputChannel):
                 "shop owner declined the connection",
                 extra={"error": declined, "reason": request.args.get("error_reason")},
             )
-            return _page(
+            return message_page(
                 400,
                 "Not connected",
                 "You did not allow TrustGuard to use your account, so nothing was connected. "
                 "To try again, ask for a new connect link (run the connect-url command again).",
             )
         if not code or not state:
-            return _page(
+            return message_page(
                 400,
                 "Not connected",
                 "This link is incomplete. Ask for a new connect link (run the connect-url "
@@ -125,11 +109,11 @@ class MetaConnectInput(InputChannel):
         try:
             connected = await oauth.complete(state, code, self._graph, request.cookies.get(COOKIE))
         except oauth.OAuthError as error:
-            return _page(400, "Not connected", str(error))
+            return message_page(400, "Not connected", str(error))
         except Exception as error:
             # No traceback: a database error would print its parameters, among them the nonce.
             logger.error("connecting a shop failed", extra={"error": type(error).__name__})
-            return _page(
+            return message_page(
                 500,
                 "Not connected",
                 "Something went wrong on our side and nothing was connected. Please try again "
@@ -138,14 +122,14 @@ class MetaConnectInput(InputChannel):
         shop_name = await asyncio.to_thread(_shop_name, connected.shop_id)
         what = oauth.PLATFORM_NAMES[connected.platform]
         message = f"Your {what} is connected to {shop_name}. You can close this page."
-        return _page(200, "Connected", message)
+        return message_page(200, "Connected", message)
 
 
 async def _start(request: Request) -> HTTPResponse:
     """Binds the connection to this browser with a cookie, then on to Meta's dialog."""
     link = request.args.get("link")
     if not link:
-        return _page(
+        return message_page(
             400,
             "Not connected",
             "This link is incomplete. Ask for a new connect link (run the connect-url command "
@@ -154,7 +138,7 @@ async def _start(request: Request) -> HTTPResponse:
     try:
         dialog = await asyncio.to_thread(oauth.open_link, link)
     except oauth.OAuthError as error:
-        return _page(400, "Not connected", str(error))
+        return message_page(400, "Not connected", str(error))
     redirect = response.redirect(dialog.url, headers=_HEADERS)
     _set_cookie(redirect, _cookie_path(request), dialog.browser_nonce, max_age=dialog.expires_in)
     return redirect
@@ -181,14 +165,3 @@ def _shop_name(shop_id: str) -> str:
     with session_scope() as session:
         shop = get_shop(session, shop_id)
         return shop.name if shop else shop_id
-
-
-def _page(status: int, title: str, message: str) -> HTTPResponse:
-    body = (
-        "<!doctype html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)} · TrustGuard</title></head>"
-        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>\n"
-    )
-    return response.html(body, status=status, headers=_HEADERS)

@@ -4,6 +4,8 @@ Each typed line becomes a signed WhatsApp Cloud API webhook POSTed to the assist
 are read back from the Graph API double (``python -m devtools.graph_double``), which the
 WhatsApp channel must be pointed at. When the assistant offers buttons or a list, typing a
 row's number sends the matching ``button_reply``/``list_reply``, so buttons work here too.
+``/file <path>`` sends a photo (JPEG, PNG, WebP) or a PDF, as a payment receipt would be sent:
+the file is registered with the double as WhatsApp media, and the webhook carries its media id.
 
 Webhooks carry the number and the business-scoped user id (BSUID), as Meta's have since April
 2026. With ``--username`` the buyer has a WhatsApp username and shows no number: webhooks carry
@@ -20,14 +22,17 @@ the number with the contact card WhatsApp sends when the buyer taps its button.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
+import mimetypes
 import os
 import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import phonenumbers
@@ -51,6 +56,9 @@ HTTP_TIMEOUT = 10.0
 # that taps it here.
 CONTACT_REQUEST = "request_contact_info"
 SHARE = "share"
+FILE_COMMAND = "/file"
+# What WhatsApp delivers as an image message; anything else goes as a document.
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 
 Payload = dict[str, Any]
 Record = dict[str, Any]
@@ -183,6 +191,33 @@ def whatsapp_shared_number_webhook(wa_id: str, *, phone_number_id: str, buyer: B
     return _webhook(message, phone_number_id, buyer)
 
 
+def whatsapp_media_webhook(
+    media_id: str,
+    content: bytes,
+    mime_type: str,
+    filename: str,
+    *,
+    phone_number_id: str,
+    buyer: Buyer,
+) -> Payload:
+    """The webhook for a photo (an ``image``) or another file (a ``document``) the buyer sent,
+    as WhatsApp describes it: its media id, type and SHA-256."""
+    kind = "image" if mime_type in IMAGE_TYPES else "document"
+    media: Payload = {
+        "id": media_id,
+        "mime_type": mime_type,
+        "sha256": hashlib.sha256(content).hexdigest(),
+    }
+    if kind == "document":
+        media["filename"] = filename
+    message = {**_message(buyer, kind), kind: media}
+    return _webhook(message, phone_number_id, buyer)
+
+
+class ChatInputError(ValueError):
+    """A line that cannot be sent (a file that cannot be read); the message says why."""
+
+
 def encode(payload: Payload) -> bytes:
     """The exact bytes that are both signed and sent."""
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
@@ -313,8 +348,42 @@ def post_webhook(config: ChatConfig, payload: Payload) -> requests.Response:
     return requests.post(config.webhook, data=body, headers=headers, timeout=HTTP_TIMEOUT)
 
 
+def register_media(config: ChatConfig, content: bytes, mime_type: str) -> str:
+    """Hand the file to the Graph API double, which serves it as WhatsApp media; its id."""
+    answer = requests.post(
+        f"{config.graph}/__control/media",
+        json={"content_b64": base64.b64encode(content).decode(), "mime_type": mime_type},
+        timeout=HTTP_TIMEOUT,
+    )
+    answer.raise_for_status()
+    return str(answer.json()["id"])
+
+
+def _file_payload(path_text: str, config: ChatConfig) -> Payload:
+    path = Path(path_text).expanduser()
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise ChatInputError(f"cannot read {path}: {error.strerror or error}") from error
+    mime_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    media_id = register_media(config, content, mime_type)
+    return whatsapp_media_webhook(
+        media_id,
+        content,
+        mime_type,
+        path.name,
+        phone_number_id=config.phone_number_id,
+        buyer=config.buyer,
+    )
+
+
 def _payload_for(line: str, choices: list[Choice], config: ChatConfig) -> Payload:
     shop, buyer = config.phone_number_id, config.buyer
+    command, _, argument = line.partition(" ")
+    if command == FILE_COMMAND:
+        if not argument.strip():
+            raise ChatInputError(f"say which file: {FILE_COMMAND} path/to/receipt.jpg")
+        return _file_payload(argument.strip(), config)
     choice = pick(line, choices)
     if choice is None:
         return whatsapp_text_webhook(line, phone_number_id=shop, buyer=buyer)
@@ -339,7 +408,12 @@ def _turn(
     write: Callable[[str], None],
 ) -> tuple[list[Choice], int]:
     """Send one line, print the replies; returns what is now on offer and the next log index."""
-    response = post_webhook(config, _payload_for(line, choices, config))
+    try:
+        payload = _payload_for(line, choices, config)
+    except ChatInputError as error:
+        write(f"! {error}")
+        return choices, since
+    response = post_webhook(config, payload)
     if response.status_code != 200:
         write(f"! webhook answered {response.status_code}: {response.text[:200]}")
         return choices, since
@@ -433,8 +507,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"Chatting as {_shown(buyer)} with phone number id {config.phone_number_id}. Type a "
-        f'number to pick an offered button, "{SHARE}" to send your number when asked; '
-        "Ctrl-D quits."
+        f'number to pick an offered button, "{SHARE}" to send your number when asked, '
+        f"{FILE_COMMAND} <path> to send a photo or PDF; Ctrl-D quits."
     )
     try:
         chat(config, lambda: input("you> "), print)

@@ -17,7 +17,7 @@ from moto import mock_aws
 from rasa_sdk import Tracker
 from sqlalchemy.orm import Session
 
-from bot.platform import db
+from bot.platform import db, storage
 from bot.platform import secrets as secret_store
 from bot.platform.models import Buyer, Shop, utcnow
 from bot.platform.settings import get_settings
@@ -67,12 +67,21 @@ def environment(
     monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path
 ) -> Iterator[None]:
     """Every test starts from a known environment, whatever the developer's shell or .env say."""
-    for name in ("DEFAULT_SHOP", "BUYER_PORTAL_URL", "OTP_TTL_SECONDS", "JWT_TTL_SECONDS"):
+    for name in (
+        "DEFAULT_SHOP",
+        "BUYER_PORTAL_URL",
+        "OTP_TTL_SECONDS",
+        "JWT_TTL_SECONDS",
+        "RECEIPTS_BUCKET",
+        "PUBLIC_BASE_URL",
+        "RASA_PORT",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("JWT_SECRET", JWT_SECRET)
     monkeypatch.setenv("OTP_SECRET", OTP_SECRET)
-    monkeypatch.setenv("RECEIPTS_BUCKET", BUCKET)
+    # The embedded default: receipts in a directory of the test's own.
+    monkeypatch.setenv("RECEIPTS_DIR", str(tmp_path / "receipts"))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -83,9 +92,11 @@ def environment(
     monkeypatch.setenv("SHOP_SECRETS_FILE", str(tmp_path / "shop-secrets.json"))
     get_settings.cache_clear()
     secret_store.reset_cache()
+    storage.reset_cache()
     yield
     get_settings.cache_clear()
     secret_store.reset_cache()
+    storage.reset_cache()
 
 
 @pytest.fixture
@@ -123,15 +134,16 @@ def session() -> Iterator[Session]:
 
 
 @pytest.fixture
-def s3() -> Iterator[Any]:
-    from bot.shop import receipts
-
-    receipts._s3_client.cache_clear()
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Receipts in S3 (moto in this process) instead of the local directory."""
+    monkeypatch.setenv("RECEIPTS_BUCKET", BUCKET)
+    get_settings.cache_clear()
+    storage.reset_cache()
     with mock_aws():
         client = boto3.client("s3")
         client.create_bucket(Bucket=BUCKET)
         yield client
-    receipts._s3_client.cache_clear()
+    storage.reset_cache()
 
 
 def make_shop(shop_id: str = "mama-put", name: str = "Mama Put Fabrics") -> Shop:

@@ -1,6 +1,6 @@
-"""The production configuration publishes the Meta webhooks and the connect routes (start and
-callback), and nothing a client could use to speak for a buyer: no REST channel and no HTTP
-API."""
+"""The production configuration publishes the Meta webhooks, the connect routes (start and
+callback) and the receipt upload page, and nothing a client could use to speak for a buyer: no
+REST channel and no HTTP API."""
 
 from __future__ import annotations
 
@@ -47,6 +47,8 @@ async def test_the_meta_webhooks_and_the_connect_routes_are_served(production_ap
     assert callback.status == 400
     _, start = await production_app.asgi_client.get("/webhooks/connect/start")
     assert start.status == 400 and "incomplete" in start.text
+    _, upload = await production_app.asgi_client.get("/webhooks/receipts/upload?t=unknown")
+    assert upload.status == 404 and "Type upload in the chat" in upload.text
 
 
 async def test_the_development_configuration_does_have_the_rest_channel(monkeypatch) -> None:

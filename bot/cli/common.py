@@ -8,10 +8,11 @@ from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session
 
-from bot.platform.models import Order, Shop
+from bot.platform.models import Order, Receipt, Shop
 from bot.shop import shops
 from bot.shop.money import format_naira
 from bot.shop.order_ids import normalize_order_id
+from bot.shop.receipts import verdict_of
 
 Handler = Callable[[argparse.Namespace], None]
 
@@ -62,4 +63,15 @@ def print_order(order: Order) -> None:
         f"{order.id}\t{order.status}\t{format_naira(order.amount_kobo)}\t{order.description}"
         f"\tupdated {order.updated_at:%Y-%m-%d %H:%M} UTC"
         + (f"\treason: {order.cancel_reason}" if order.cancel_reason else "")
+    )
+
+
+def print_receipt(receipt: Receipt) -> None:
+    """One receipt and its verdict (``FLAGGED: ...`` when the owner should look)."""
+    verdict = verdict_of(receipt)
+    when = receipt.attached_at or receipt.created_at
+    print(
+        f"{receipt.order_id}\treceipt {receipt.id}\t{when:%Y-%m-%d %H:%M} UTC\t"
+        f"{'upload page' if receipt.source == 'link' else 'chat'}\t{receipt.content_type}\t"
+        + (verdict.describe() if verdict else "not checked")
     )

@@ -7,13 +7,21 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.cli.common import CliError, command, order_id, print_order, require_shop, subgroup
+from bot.cli.common import (
+    CliError,
+    command,
+    order_id,
+    print_order,
+    print_receipt,
+    require_shop,
+    subgroup,
+)
 from bot.meta.webhooks import WhatsAppUser
 from bot.meta.whatsapp_users import identity_of_sender
 from bot.platform import db
 from bot.platform.models import Buyer, Channel, Order, OrderStatus
 from bot.platform.phones import InvalidPhone, normalise_phone
-from bot.shop import buyers, order_changes, orders
+from bot.shop import buyers, order_changes, orders, receipts
 from bot.shop.money import parse_naira
 
 # Who the audit trail says changed an order from the command line.
@@ -77,8 +85,20 @@ def _shop_order(session: Session, args: argparse.Namespace) -> Order:
 
 
 def cmd_order_show(args: argparse.Namespace) -> None:
+    """The order, then each of its receipts with its verdict."""
     with db.session_scope() as session:
-        print_order(_shop_order(session, args))
+        order = _shop_order(session, args)
+        print_order(order)
+        for receipt in receipts.order_receipts(session, args.shop, order.id):
+            print_receipt(receipt)
+
+
+def cmd_order_receipts(args: argparse.Namespace) -> None:
+    """A shop's receipts, newest first; ``--flagged``: only those to look at."""
+    with db.session_scope() as session:
+        require_shop(session, args.shop)
+        for receipt in receipts.shop_receipts(session, args.shop, flagged_only=args.flagged):
+            print_receipt(receipt)
 
 
 def cmd_order_set_status(args: argparse.Namespace) -> None:
@@ -110,6 +130,13 @@ def register(groups: Any) -> None:
     show = command(order, "show", cmd_order_show, "one order")
     show.add_argument("order_id")
     show.add_argument("--shop", required=True)
+    receipts_command = command(
+        order, "receipts", cmd_order_receipts, "a shop's receipts and their verdicts"
+    )
+    receipts_command.add_argument("--shop", required=True)
+    receipts_command.add_argument(
+        "--flagged", action="store_true", help="only receipts the checks flagged"
+    )
     status = command(
         order, "set-status", cmd_order_set_status, "move an order along (e.g. shipped)"
     )

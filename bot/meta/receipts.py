@@ -16,12 +16,12 @@ from typing import Protocol
 from bot.meta.graph import GraphClient, GraphError, MediaUrlRefused
 from bot.meta.media_hosts import MediaHosts
 from bot.meta.webhooks import Media
+from bot.platform.storage import StorageUnavailable
 from bot.shop.receipts import (
     CHAT_RECEIPT_TYPES,
     MAX_BYTES,
-    UploadsUnavailable,
     sniff_content_type,
-    store_incoming_receipt,
+    store_chat_receipt,
 )
 
 logger = logging.getLogger(__name__)
@@ -50,12 +50,9 @@ class ReceiptIntake:
     """WhatsApp: media id → URL → bytes with the shop's token; Instagram: the attachment URL.
     Either URL is fetched only from ``hosts``."""
 
-    def __init__(
-        self, graph: GraphClient, accounts: TokenSource, bucket: str, hosts: MediaHosts
-    ) -> None:
+    def __init__(self, graph: GraphClient, accounts: TokenSource, hosts: MediaHosts) -> None:
         self._graph = graph
         self._accounts = accounts
-        self._bucket = bucket
         self._hosts = hosts
 
     async def take(self, shop_id: str, inbox_id: int, media: Media) -> str:
@@ -94,10 +91,11 @@ class ReceiptIntake:
         if not content or not all(_checksum_matches(content, sha) for sha in declared):
             return receipt_message(receipt_problem="unreadable")
         try:
+            # Stored as the sender's and read (OCR) in a worker thread.
             key = await asyncio.to_thread(
-                store_incoming_receipt, self._bucket, shop_id, inbox_id, content, content_type
+                store_chat_receipt, shop_id, inbox_id, content, content_type
             )
-        except UploadsUnavailable as error:
+        except StorageUnavailable as error:
             logger.warning(
                 "receipt could not be stored", extra={"shop_id": shop_id, "reason": str(error)}
             )

@@ -49,8 +49,13 @@ class OrderStatus(str, enum.Enum):
 
 
 class ReceiptStatus(str, enum.Enum):
-    EXPECTED = "expected"
-    RECEIVED = "received"
+    INCOMING = "incoming"  # sent in the chat and stored, not yet attached to an order
+    RECEIVED = "received"  # attached to its order and checked
+
+
+class ReceiptSource(str, enum.Enum):
+    CHAT = "chat"  # a photo or PDF sent in a WhatsApp or Instagram chat
+    LINK = "link"  # uploaded through the upload page
 
 
 class Shop(Base):
@@ -171,20 +176,52 @@ class Order(Base):
 
 
 class Receipt(Base):
+    """A stored receipt file, bound to the buyer who sent it and, once attached, to one order.
+
+    What was read from it (``sha256``, ``phash``, amount, date, reference) is kept with it, and
+    the checks' ``verdict`` is made when it is attached; ``flagged`` says the owner should look.
+    """
+
     __tablename__ = "receipts"
 
     id = sa.Column(sa.Integer, primary_key=True)
     shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
-    order_id = sa.Column(sa.String(16), sa.ForeignKey("orders.id"), nullable=False, index=True)
+    order_id = sa.Column(sa.String(16), sa.ForeignKey("orders.id"), index=True)
     buyer_id = sa.Column(sa.Integer, sa.ForeignKey("buyers.id"), nullable=False)
-    s3_key_prefix = sa.Column(sa.String(500), nullable=False)
-    status = sa.Column(sa.String(16), nullable=False, default=ReceiptStatus.EXPECTED.value)
-    s3_key = sa.Column(sa.String(500))
+    status = sa.Column(sa.String(16), nullable=False, default=ReceiptStatus.INCOMING.value)
+    source = sa.Column(sa.String(16), nullable=False)
+    storage_key = sa.Column(sa.String(500), nullable=False)
     content_type = sa.Column(sa.String(64))
     size_bytes = sa.Column(sa.Integer)
-    sha256 = sa.Column(sa.String(64))
-    expires_at = sa.Column(sa.DateTime, nullable=False)
+    sha256 = sa.Column(sa.String(64), index=True)
+    phash = sa.Column(sa.String(64))
+    amount_read_kobo = sa.Column(sa.BigInteger)
+    paid_on = sa.Column(sa.Date)
+    paid_time = sa.Column(sa.Time)
+    reference = sa.Column(sa.String(64))
+    verdict = sa.Column(sa.JSON)
+    flagged = sa.Column(sa.Boolean, nullable=False, default=False, server_default=sa.false())
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    attached_at = sa.Column(sa.DateTime)
+
+
+class UploadLink(Base):
+    """A link to the upload page for one order of one buyer: only a hash of its token is kept,
+    it expires, and a conditional update makes it usable once. The conversation it was asked
+    for in is where the buyer hears that the receipt arrived."""
+
+    __tablename__ = "upload_links"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    token_hash = sa.Column(sa.String(64), nullable=False, unique=True)
+    shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
+    order_id = sa.Column(sa.String(16), sa.ForeignKey("orders.id"), nullable=False)
+    buyer_id = sa.Column(sa.Integer, sa.ForeignKey("buyers.id"), nullable=False)
+    channel = sa.Column(sa.String(16), nullable=False)
+    conversation_key = sa.Column(sa.String(160), nullable=False)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    expires_at = sa.Column(sa.DateTime, nullable=False)
+    used_at = sa.Column(sa.DateTime)
 
 
 class AuditEvent(Base):

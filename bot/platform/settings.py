@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'trustguard.db'}"
@@ -30,6 +31,8 @@ _MEDIA_HOST = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+")
 # Meta redelivers a webhook for up to 7 days: a finished inbox row (and its dedupe key) is kept
 # longer than that, so a late redelivery is still dropped.
 MIN_INBOX_RETENTION_DAYS = 8
+DEFAULT_RECEIPTS_DIR = PROJECT_ROOT / "var" / "receipts"
+DEFAULT_RASA_PORT = "5005"
 
 
 class ConfigurationError(RuntimeError):
@@ -42,9 +45,13 @@ class Settings:
     otp_secret: str
     otp_ttl_seconds: int
     jwt_ttl_seconds: int
-    receipts_bucket: str
     default_shop: str | None
     buyer_portal_url: str | None
+    # Receipts go to this S3 bucket when it is set, else to files under ``receipts_dir``.
+    receipts_bucket: str | None = None
+    receipts_dir: Path = DEFAULT_RECEIPTS_DIR
+    # Where buyers reach the Rasa server (upload links are made from it).
+    public_base_url: str = f"http://127.0.0.1:{DEFAULT_RASA_PORT}"
     meta_app_secret: str = ""
     meta_verify_token: str = ""
     graph_api_url: str = META_GRAPH_API_URL
@@ -73,7 +80,9 @@ class Settings:
             otp_secret=_required_secret(env, "OTP_SECRET"),
             otp_ttl_seconds=_positive_int(env, "OTP_TTL_SECONDS", 300, maximum=MAX_OTP_TTL_SECONDS),
             jwt_ttl_seconds=_positive_int(env, "JWT_TTL_SECONDS", 3600),
-            receipts_bucket=env.get("RECEIPTS_BUCKET") or "trustguard-receipts",
+            receipts_bucket=env.get("RECEIPTS_BUCKET") or None,
+            receipts_dir=Path(env.get("RECEIPTS_DIR") or DEFAULT_RECEIPTS_DIR),
+            public_base_url=_public_base_url(env),
             default_shop=env.get("DEFAULT_SHOP") or None,
             buyer_portal_url=(env.get("BUYER_PORTAL_URL") or "").rstrip("/") or None,
             meta_app_secret=env.get("META_APP_SECRET", ""),
@@ -133,6 +142,20 @@ def _media_hosts(env: Mapping[str, str]) -> tuple[str, ...]:
             f"(lookaside.fbsbx.com) or a domain's subdomains (*.fbcdn.net), not {malformed[0]!r}."
         )
     return hosts
+
+
+def _public_base_url(env: Mapping[str, str]) -> str:
+    """``PUBLIC_BASE_URL`` without a trailing slash; unset, the Rasa server on loopback."""
+    raw = env.get("PUBLIC_BASE_URL") or ""
+    if not raw:
+        return f"http://127.0.0.1:{env.get('RASA_PORT') or DEFAULT_RASA_PORT}"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigurationError(
+            f"PUBLIC_BASE_URL must be the address buyers reach the assistant at, such as "
+            f"https://bot.example.com, not {raw!r}."
+        )
+    return raw.rstrip("/")
 
 
 def _required_secret(env: Mapping[str, str], name: str) -> str:

@@ -16,7 +16,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.platform.masking import mask_user_id
-from bot.platform.models import Buyer, BuyerIdentity, Order, OtpChallenge, Receipt, utcnow
+from bot.platform.models import (
+    Buyer,
+    BuyerIdentity,
+    Order,
+    OtpChallenge,
+    Receipt,
+    UploadLink,
+    utcnow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +145,7 @@ def merge_buyers(session: Session, one: Buyer, other: Buyer) -> Buyer:
         .values(superseded_at=now)
         .execution_options(synchronize_session=False)
     )
-    for model in (BuyerIdentity, Order, Receipt, OtpChallenge):
+    for model in (BuyerIdentity, Order, Receipt, UploadLink, OtpChallenge):
         session.execute(
             sa.update(model)
             .where(model.shop_id == keep.shop_id, model.buyer_id == gone.id)

@@ -22,6 +22,7 @@ from bot.platform.models import (
     ShopEvent,
 )
 from bot.shop.money import format_naira
+from bot.shop.receipt_checks import Verdict
 
 
 def timestamp(at: dt.datetime | None) -> str | None:
@@ -80,6 +81,7 @@ def _account(identity: BuyerIdentity) -> dict[str, Any]:
 def receipt_document(
     receipt: Receipt, download_url: str | None, download_expires_at: dt.datetime | None
 ) -> dict[str, Any]:
+    verdict = Verdict.from_json(receipt.verdict) if receipt.verdict else None
     return {
         "id": receipt.id,
         "order_id": receipt.order_id,
@@ -87,9 +89,9 @@ def receipt_document(
         "content_type": receipt.content_type,
         "size_bytes": receipt.size_bytes,
         "sha256": receipt.sha256,
-        # Set by receipt checks where they run; read defensively until they do.
-        "verdict": getattr(receipt, "verdict", None),
-        "verdict_reason": getattr(receipt, "verdict_reason", None),
+        # What the receipt checks found: flagged (look before trusting it) or clear, and why.
+        "verdict": None if verdict is None else ("flagged" if verdict.flagged else "clear"),
+        "verdict_reason": None if verdict is None else verdict.describe(),
         "download_url": download_url,
         "download_expires_at": timestamp(download_expires_at),
         "created_at": timestamp(receipt.created_at),

@@ -94,20 +94,23 @@ def _moved(session: Session, order: Order, before: str, by: str) -> None:
 
 
 def receipt_received(session: Session, order: Order, buyer: Buyer, receipt: Receipt) -> None:
-    """The buyer sent a receipt for ``order``: audited, reported, and the owners are told (with
-    the receipt checks' verdict where they ran)."""
+    """The buyer sent a receipt for ``order``, checked: audited with the verdict, reported to
+    the shop's system, and the owners are told."""
     session.flush()
+    document = receipt_document(receipt, None, None)
     audit.record(
         session,
         order.shop_id,
         AuditAction.RECEIPT_RECEIVED,
         buyer,
         order_id=order.id,
-        key=receipt.s3_key,
+        source=receipt.source,
+        key=receipt.storage_key,
         content_type=receipt.content_type,
         size_bytes=receipt.size_bytes,
+        flagged=bool(receipt.flagged),
+        verdict=document["verdict_reason"],
     )
-    document = receipt_document(receipt, None, None)
     data = {"order": order_document(session, order), "receipt": document}
     events.emit(session, order.shop_id, events.RECEIPT_RECEIVED, data)
     notifications.notify_owners(
@@ -115,5 +118,5 @@ def receipt_received(session: Session, order: Order, buyer: Buyer, receipt: Rece
         order,
         NoticeKind.OWNER_RECEIPT_RECEIVED,
         receipt_id=receipt.id,
-        verdict=document["verdict"],
+        verdict=document["verdict_reason"],
     )

@@ -1,90 +1,51 @@
-"""Receipt uploads: a short-lived presigned S3 POST confined to one order's prefix."""
+"""Receipts: files kept as evidence, bound to the buyer who sent them and to one order, checked.
+
+A receipt sent in the chat is stored and recorded as the sender's (``incoming``) before the
+assistant sees it, then attached to an order the buyer names, once. A receipt uploaded through
+the upload page is attached at once to the order of its link. Either way it is checked
+(``receipt_checks``), its verdict kept with it and written to the audit trail.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import hashlib
+import enum
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot.platform.models import Buyer, Order, Receipt, ReceiptStatus, utcnow
+from bot.platform.db import session_scope
+from bot.platform.models import (
+    Buyer,
+    InboxMessage,
+    Order,
+    Receipt,
+    ReceiptSource,
+    ReceiptStatus,
+    utcnow,
+)
+from bot.platform.storage import receipt_store
+from bot.shop import order_changes
+from bot.shop.buyers import find_buyer
+from bot.shop.receipt_checks import Fingerprint, Verdict, fingerprint, judge
 
 MAX_BYTES = 10 * 1024 * 1024
-# S3 POST policies cannot say "one of these types", so each type gets its own signed form.
-EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}
-LINK_TTL = dt.timedelta(minutes=10)
-# Photos and PDFs buyers send in the chat; WhatsApp also delivers photos as WebP.
-CHAT_RECEIPT_TYPES = {**EXTENSIONS, "image/webp": "webp"}
+# What the upload page takes; WhatsApp also delivers photos sent in the chat as WebP.
+UPLOAD_TYPES = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}
+CHAT_RECEIPT_TYPES = {**UPLOAD_TYPES, "image/webp": "webp"}
 
 
-def receipts_prefix(shop_id: str, order_id: str) -> str:
-    return f"shops/{shop_id}/orders/{order_id}/receipts/"
+class RefusalReason(str, enum.Enum):
+    NOT_YOURS = "not_yours"  # no such receipt of this buyer (or of this shop)
+    ALREADY_ATTACHED = "already_attached"  # this stored receipt went to an order already
+    DUPLICATE = "duplicate"  # the same file is attached to this order already
 
 
-class UploadsUnavailable(RuntimeError):
-    """S3 is not configured or not reachable; the buyer is told to try later."""
-
-
-@functools.lru_cache(maxsize=1)
-def _s3_client() -> Any:
-    # boto3 reads AWS_REGION/AWS_DEFAULT_REGION, credentials and AWS_ENDPOINT_URL itself.
-    session = boto3.session.Session()
-    if session.get_credentials() is None:
-        raise UploadsUnavailable("no AWS credentials are configured")
-    return session.client("s3")
-
-
-@dataclass(frozen=True)
-class UploadLink:
-    """Where to POST, and the signed form fields for each accepted content type."""
-
-    url: str
-    forms: dict[str, dict[str, str]]
-    key_prefix: str
-    expires_at: dt.datetime
-
-
-def create_upload_link(session: Session, bucket: str, buyer: Buyer, order: Order) -> UploadLink:
-    """Sign POST policies (1 byte to 10 MiB, fixed key and type) and record the expected receipt.
-
-    Raises ``UploadsUnavailable`` when S3 is not configured.
-    """
-    prefix = receipts_prefix(order.shop_id, order.id)
-    name = uuid.uuid4().hex
-    url = ""
-    forms: dict[str, dict[str, str]] = {}
-    for content_type, extension in EXTENSIONS.items():
-        try:
-            post = _s3_client().generate_presigned_post(
-                Bucket=bucket,
-                Key=f"{prefix}{name}.{extension}",
-                Fields={"Content-Type": content_type},
-                Conditions=[
-                    ["content-length-range", 1, MAX_BYTES],
-                    {"Content-Type": content_type},
-                ],
-                ExpiresIn=int(LINK_TTL.total_seconds()),
-            )
-        except (BotoCoreError, ClientError) as error:
-            raise UploadsUnavailable(error.__class__.__name__) from error
-        url, forms[content_type] = post["url"], post["fields"]
-    expires_at = utcnow() + LINK_TTL
-    session.add(
-        Receipt(
-            shop_id=order.shop_id,
-            order_id=order.id,
-            buyer_id=buyer.id,
-            s3_key_prefix=f"{prefix}{name}",
-            expires_at=expires_at,
-        )
-    )
-    return UploadLink(url, forms, prefix, expires_at)
+class ReceiptRefused(Exception):
+    def __init__(self, reason: RefusalReason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
 
 
 def sniff_content_type(content: bytes) -> str | None:
@@ -100,71 +61,155 @@ def sniff_content_type(content: bytes) -> str | None:
     return None
 
 
+def order_receipts_prefix(shop_id: str, order_id: str) -> str:
+    return f"shops/{shop_id}/orders/{order_id}/receipts/"
+
+
 def incoming_prefix(shop_id: str) -> str:
     return f"shops/{shop_id}/receipts/incoming/"
 
 
-def store_incoming_receipt(
-    bucket: str, shop_id: str, inbox_id: int, content: bytes, content_type: str
-) -> str:
-    """Keep a receipt sent in the chat (it is evidence) before it is attached to an order."""
-    digest = hashlib.sha256(content).hexdigest()
-    key = f"{incoming_prefix(shop_id)}{inbox_id}-{digest[:16]}.{CHAT_RECEIPT_TYPES[content_type]}"
-    try:
-        _s3_client().put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=content,
-            ContentType=content_type,
-            Metadata={"sha256": digest},
+def store_chat_receipt(shop_id: str, inbox_id: int, content: bytes, content_type: str) -> str:
+    """Keep a receipt sent in the chat (it is evidence) as its sender's, before it is attached
+    to an order; its key. Slow (OCR): call it off the event loop. Raises StorageUnavailable."""
+    found = fingerprint(content, content_type)
+    extension = CHAT_RECEIPT_TYPES[content_type]
+    key = f"{incoming_prefix(shop_id)}{inbox_id}-{found.sha256[:16]}.{extension}"
+    receipt_store().put(key, content, content_type)
+    with session_scope() as session:
+        message = session.get(InboxMessage, inbox_id)
+        buyer = find_buyer(session, shop_id, message.channel, message.sender) if message else None
+        if buyer is None:
+            raise ValueError(f"inbox message {inbox_id} has no buyer in shop {shop_id}")
+        session.add(
+            _receipt(buyer, ReceiptSource.CHAT, key, content, content_type, found),
         )
-    except (BotoCoreError, ClientError) as error:
-        raise UploadsUnavailable(error.__class__.__name__) from error
     return key
 
 
-def attach_receipt(session: Session, bucket: str, buyer: Buyer, order: Order, key: str) -> Receipt:
-    """Record a stored chat receipt against the buyer's order.
+def attach_chat_receipt(session: Session, buyer: Buyer, order: Order, key: str) -> Receipt:
+    """Attach the buyer's own stored chat receipt to their order, once, and check it.
 
-    The key must be one the channel stored for this shop, and the object must exist: a key typed
-    into a payload by hand attaches nothing.
+    Raises ReceiptRefused for a key that is not this buyer's, a receipt attached already (an old
+    "which order?" button tapped again) or a file this order has already.
     """
-    if not key.startswith(incoming_prefix(order.shop_id)) or ".." in key:
-        raise UploadsUnavailable("not a receipt of this shop")
-    try:
-        head = _s3_client().head_object(Bucket=bucket, Key=key)
-    except (BotoCoreError, ClientError) as error:
-        raise UploadsUnavailable(error.__class__.__name__) from error
-    receipt = Receipt(
-        shop_id=order.shop_id,
-        order_id=order.id,
-        buyer_id=buyer.id,
-        s3_key_prefix=key.rsplit("/", 1)[0] + "/",
-        s3_key=key,
-        status=ReceiptStatus.RECEIVED.value,
-        content_type=head.get("ContentType"),
-        size_bytes=head.get("ContentLength"),
-        sha256=(head.get("Metadata") or {}).get("sha256"),
-        expires_at=utcnow(),
-    )
-    session.add(receipt)
+    receipt = session.execute(
+        sa.select(Receipt).where(Receipt.shop_id == order.shop_id, Receipt.storage_key == key)
+    ).scalar_one_or_none()
+    if receipt is None or receipt.buyer_id != buyer.id or order.buyer_id != buyer.id:
+        raise ReceiptRefused(RefusalReason.NOT_YOURS)
+    if receipt.status != ReceiptStatus.INCOMING.value:
+        raise ReceiptRefused(RefusalReason.ALREADY_ATTACHED)
+    _refuse_duplicate(session, order, receipt.sha256)
+    attached = session.execute(
+        sa.update(Receipt)
+        .where(Receipt.id == receipt.id, Receipt.status == ReceiptStatus.INCOMING.value)
+        .values(status=ReceiptStatus.RECEIVED.value, order_id=order.id, attached_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    if not attached:
+        raise ReceiptRefused(RefusalReason.ALREADY_ATTACHED)
+    _check(session, buyer, order, receipt)
     return receipt
 
 
 DOWNLOAD_TTL = dt.timedelta(minutes=5)
 
 
-def download_link(bucket: str, receipt: Receipt) -> tuple[str, dt.datetime] | None:
-    """A presigned GET of a received receipt, valid ``DOWNLOAD_TTL``, and when it expires; None
-    for a receipt not received yet. Raises ``UploadsUnavailable`` when S3 is not configured."""
-    if not receipt.s3_key:
+def download_link(receipt: Receipt) -> tuple[str, dt.datetime] | None:
+    """A link that downloads a received receipt for ``DOWNLOAD_TTL``, and when it expires; None
+    when the receipt has no file yet or the store gives no links (the local directory). Raises
+    ``StorageUnavailable``."""
+    if receipt.status != ReceiptStatus.RECEIVED.value or not receipt.storage_key:
         return None
-    try:
-        url = _s3_client().generate_presigned_url(
-            "get_object",
-            Params={"Bucket": bucket, "Key": receipt.s3_key},
-            ExpiresIn=int(DOWNLOAD_TTL.total_seconds()),
+    url = receipt_store().download_url(receipt.storage_key, int(DOWNLOAD_TTL.total_seconds()))
+    return (url, utcnow() + DOWNLOAD_TTL) if url else None
+
+
+def attach_uploaded_receipt(
+    session: Session,
+    buyer: Buyer,
+    order: Order,
+    content: bytes,
+    content_type: str,
+    found: Fingerprint,
+) -> Receipt:
+    """Store a file uploaded through the upload page as a receipt of the link's order, and
+    check it. Raises ReceiptRefused for a file the order has already, StorageUnavailable."""
+    _refuse_duplicate(session, order, found.sha256)
+    name = f"{found.sha256[:16]}-{uuid.uuid4().hex[:8]}.{UPLOAD_TYPES[content_type]}"
+    key = order_receipts_prefix(order.shop_id, order.id) + name
+    receipt_store().put(key, content, content_type)
+    receipt = _receipt(buyer, ReceiptSource.LINK, key, content, content_type, found)
+    receipt.status = ReceiptStatus.RECEIVED.value
+    receipt.order_id = order.id
+    receipt.attached_at = utcnow()
+    session.add(receipt)
+    session.flush()
+    _check(session, buyer, order, receipt)
+    return receipt
+
+
+def _receipt(
+    buyer: Buyer,
+    source: ReceiptSource,
+    key: str,
+    content: bytes,
+    content_type: str,
+    found: Fingerprint,
+) -> Receipt:
+    return Receipt(
+        shop_id=buyer.shop_id,
+        buyer_id=buyer.id,
+        status=ReceiptStatus.INCOMING.value,
+        source=source.value,
+        storage_key=key,
+        content_type=content_type,
+        size_bytes=len(content),
+        **found.columns(),
+    )
+
+
+def _refuse_duplicate(session: Session, order: Order, sha256: str | None) -> None:
+    duplicate = session.execute(
+        sa.select(Receipt.id).where(
+            Receipt.order_id == order.id,
+            Receipt.status == ReceiptStatus.RECEIVED.value,
+            Receipt.sha256 == sha256,
         )
-    except (BotoCoreError, ClientError) as error:
-        raise UploadsUnavailable(error.__class__.__name__) from error
-    return url, utcnow() + DOWNLOAD_TTL
+    ).first()
+    if duplicate is not None:
+        raise ReceiptRefused(RefusalReason.DUPLICATE)
+
+
+def _check(session: Session, buyer: Buyer, order: Order, receipt: Receipt) -> None:
+    """Check the receipt and keep the verdict with it; then the order has received it (audit,
+    the shop's event, the owners' alert: ``order_changes``)."""
+    verdict = judge(session, receipt, order)
+    receipt.verdict = verdict.as_json()
+    receipt.flagged = verdict.flagged
+    order_changes.receipt_received(session, order, buyer, receipt)
+
+
+def verdict_of(receipt: Receipt) -> Verdict | None:
+    return Verdict.from_json(receipt.verdict) if receipt.verdict else None
+
+
+def order_receipts(session: Session, shop_id: str, order_id: str) -> list[Receipt]:
+    return list(
+        session.execute(
+            sa.select(Receipt)
+            .where(Receipt.shop_id == shop_id, Receipt.order_id == order_id)
+            .order_by(Receipt.id)
+        ).scalars()
+    )
+
+
+def shop_receipts(session: Session, shop_id: str, *, flagged_only: bool = False) -> list[Receipt]:
+    """A shop's attached receipts, newest first."""
+    query = sa.select(Receipt).where(
+        Receipt.shop_id == shop_id, Receipt.status == ReceiptStatus.RECEIVED.value
+    )
+    if flagged_only:
+        query = query.where(Receipt.flagged.is_(True))
+    return list(session.execute(query.order_by(Receipt.id.desc())).scalars())

@@ -115,9 +115,7 @@ class MetaInput(InputChannel, abc.ABC):
             verify_token=settings.meta_verify_token,
             graph=graph,
             output=cls.output_class()(graph, accounts),
-            receipts=ReceiptIntake(
-                graph, accounts, settings.receipts_bucket, MediaHosts.from_settings(settings)
-            ),
+            receipts=ReceiptIntake(graph, accounts, MediaHosts.from_settings(settings)),
             stale_after=dt.timedelta(seconds=settings.inbox_stale_after_seconds),
             retention=dt.timedelta(days=settings.inbox_retention_days),
         )

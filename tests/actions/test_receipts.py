@@ -1,77 +1,114 @@
-"""Receipt upload links: a presigned POST that S3 (moto) enforces, recorded and audited."""
+"""Receipts through the action: a link to the upload page on every channel, and receipts sent
+in the chat attached to one order of their own sender, once."""
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
+import hashlib
 import json
+import re
+import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 import sqlalchemy as sa
 
 from actions.receipts import ActionReceiptUpload
 from bot.platform import db
-from bot.platform.models import AuditEvent, Receipt
-from bot.shop.receipts import MAX_BYTES
+from bot.platform.models import AuditEvent, InboxMessage, Receipt, UploadLink, utcnow
+from bot.shop import orders
+from bot.shop.buyers import find_buyer
+from bot.shop.receipts import store_chat_receipt
 from tests.actions.helpers import make_order, responses, run_action
-from tests.conftest import BUCKET, make_buyer, make_shop, tracker_for
+from tests.conftest import make_buyer, make_shop, tracker_for
+
+PDF = b"%PDF-1.4 transfer"
 
 
-async def test_upload_link_for_the_only_open_order(s3) -> None:
+def chat_receipt(user_id: str, content: bytes = PDF, channel: str = "whatsapp") -> str:
+    """A receipt as the channel stores it before the assistant sees it: sent by ``user_id``."""
+    with db.session_scope() as session:
+        message = InboxMessage(
+            shop_id="mama-put",
+            channel=channel,
+            account_id="100",
+            platform_message_id=f"wamid.{uuid.uuid4().hex}",
+            sender=user_id,
+            message={},
+            sent_at=utcnow(),
+        )
+        session.add(message)
+        session.flush()
+        inbox_id = message.id
+    return store_chat_receipt("mama-put", inbox_id, content, "application/pdf")
+
+
+def whatsapp_order(user_id: str, amount_kobo: int = 500_000) -> str:
+    with db.session_scope() as session:
+        buyer = find_buyer(session, "mama-put", "whatsapp", user_id)
+        return orders.create_order(session, buyer, amount_kobo, "Lace").id
+
+
+def link_token(text: str) -> str:
+    url = re.search(r"http://\S+", text).group(0)
+    assert urlsplit(url).path == "/webhooks/receipts/upload"
+    return parse_qs(urlsplit(url).query)["t"][0]
+
+
+async def test_upload_on_rest_gives_a_link_to_the_upload_page() -> None:
     make_shop()
     make_buyer("mama-put", "ada", verified=True)
     order_id = make_order("mama-put", "ada")
     messages, _ = await run_action(ActionReceiptUpload(), tracker_for("ada", "upload"))
     assert responses(messages) == ["utter_upload_link"]
-    upload = messages[0]["custom"]["receipt_upload"]
-    assert upload["order_id"] == order_id
-    assert upload["max_bytes"] == MAX_BYTES
-    assert set(upload["fields"]) == {"image/jpeg", "image/png", "application/pdf"}
-    for content_type, fields in upload["fields"].items():
-        assert fields["key"].startswith(f"shops/mama-put/orders/{order_id}/receipts/")
-        assert fields["Content-Type"] == content_type
+    assert messages[0]["order_id"] == order_id and messages[0]["minutes"] == 10
+    assert messages[0]["amount"] == "₦25,000.00"
+    token = link_token(messages[0]["upload_url"])
+    assert len(token) >= 22  # 128 random bits
 
     with db.session_scope() as session:
-        receipt = session.execute(sa.select(Receipt)).scalar_one()
-        assert (receipt.shop_id, receipt.order_id, receipt.status) == (
-            "mama-put",
-            order_id,
-            "expected",
-        )
+        link = session.execute(sa.select(UploadLink)).scalar_one()
+        # Only a hash of the token is kept: the database holds no usable link.
+        assert link.token_hash == hashlib.sha256(token.encode()).hexdigest()
+        assert token not in json.dumps([link.token_hash, link.conversation_key])
+        assert (link.order_id, link.channel, link.conversation_key) == (order_id, "rest", "ada")
+        assert link.used_at is None
+        assert 9 * 60 < (link.expires_at - utcnow()).total_seconds() <= 10 * 60
         audit = session.execute(
             sa.select(AuditEvent).where(AuditEvent.action == "receipt.upload_link_issued")
         ).scalar_one()
-        assert audit.detail["order_id"] == order_id
+        assert audit.detail == {"order_id": order_id}
 
 
-async def test_signed_policy_limits_key_type_size_and_time(s3) -> None:
-    """moto accepts the form but does not enforce policies, so read what was signed."""
+async def test_the_link_follows_public_base_url(monkeypatch) -> None:
+    from bot.platform.settings import get_settings
+
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://bot.example.com/")
+    get_settings.cache_clear()
     make_shop()
     make_buyer("mama-put", "ada", verified=True)
-    order_id = make_order("mama-put", "ada")
+    make_order("mama-put", "ada")
     messages, _ = await run_action(ActionReceiptUpload(), tracker_for("ada", "upload"))
-    upload = messages[0]["custom"]["receipt_upload"]
-    for content_type, fields in upload["fields"].items():
-        policy = json.loads(base64.b64decode(fields["policy"]))
-        conditions = policy["conditions"]
-        assert ["content-length-range", 1, 10 * 1024 * 1024] in conditions
-        assert {"Content-Type": content_type} in conditions
-        assert {"key": fields["key"]} in conditions
-        assert {"bucket": BUCKET} in conditions
-        expires = dt.datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ")
-        left = expires - dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        assert dt.timedelta(minutes=9) < left <= dt.timedelta(minutes=10)
-
-    pdf = upload["fields"]["application/pdf"]
-    files = {"file": ("receipt.pdf", b"%PDF-1.4 receipt", "application/pdf")}
-    assert requests.post(upload["url"], data=pdf, files=files).status_code < 300
-    stored = s3.get_object(Bucket=BUCKET, Key=pdf["key"])
-    assert stored["Body"].read() == b"%PDF-1.4 receipt"
-    assert pdf["key"].startswith(f"shops/mama-put/orders/{order_id}/receipts/")
+    assert messages[0]["upload_url"].startswith(
+        "https://bot.example.com/webhooks/receipts/upload?t="
+    )
 
 
-async def test_several_open_orders_ask_which_and_no_orders_says_so(s3) -> None:
+async def test_on_whatsapp_upload_offers_the_chat_and_a_link() -> None:
+    make_shop()
+    make_buyer("mama-put", "2348031234567", channel="whatsapp", verified=True)
+    order_id = whatsapp_order("2348031234567")
+    tracker = tracker_for("2348031234567", "upload", channel="whatsapp")
+    messages, _ = await run_action(ActionReceiptUpload(), tracker)
+    assert responses(messages) == ["utter_receipt_send_here"]
+    assert messages[0]["order_id"] == order_id
+    link_token(messages[0]["upload_url"])
+    with db.session_scope() as session:
+        link = session.execute(sa.select(UploadLink)).scalar_one()
+        assert (link.channel, link.conversation_key) == ("whatsapp", "2348031234567")
+        assert session.execute(sa.select(Receipt)).first() is None
+
+
+async def test_several_open_orders_ask_which_and_no_orders_says_so() -> None:
     make_shop()
     make_buyer("mama-put", "ada", verified=True)
     messages, _ = await run_action(ActionReceiptUpload(), tracker_for("ada", "upload"))
@@ -85,69 +122,47 @@ async def test_several_open_orders_ask_which_and_no_orders_says_so(s3) -> None:
     }
 
 
-async def test_without_s3_credentials_the_buyer_is_told_uploads_are_unavailable(
-    monkeypatch,
-) -> None:
-    from bot.shop import receipts
-
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    receipts._s3_client.cache_clear()
-    make_shop()
-    make_buyer("mama-put", "ada", verified=True)
-    make_order("mama-put", "ada")
-    messages, _ = await run_action(ActionReceiptUpload(), tracker_for("ada", "upload"))
-    receipts._s3_client.cache_clear()
-    assert responses(messages) == ["utter_uploads_unavailable"]
-    with db.session_scope() as session:
-        assert session.execute(sa.select(Receipt)).first() is None
-
-
-def _chat_receipt(s3, shop_id: str = "mama-put") -> str:
-    """A receipt as the WhatsApp channel stores it before the assistant sees it."""
-    from bot.shop.receipts import store_incoming_receipt
-
-    return store_incoming_receipt(BUCKET, shop_id, 7, b"%PDF-1.4 transfer", "application/pdf")
-
-
-async def test_a_receipt_sent_in_the_chat_is_attached_to_the_only_open_order(s3) -> None:
+async def test_a_receipt_sent_in_the_chat_is_attached_to_the_only_open_order_and_checked() -> None:
     make_shop()
     make_buyer("mama-put", "ada", channel="whatsapp", verified=True)
+    order_id = whatsapp_order("ada")
+    key = chat_receipt("ada")
     with db.session_scope() as session:
-        from bot.shop import orders
-        from bot.shop.buyers import find_buyer
+        stored = session.execute(sa.select(Receipt)).scalar_one()
+        assert (stored.status, stored.order_id, stored.source) == ("incoming", None, "chat")
 
-        buyer = find_buyer(session, "mama-put", "whatsapp", "ada")
-        order_id = orders.create_order(session, buyer, 500_000, "Lace").id
-    key = _chat_receipt(s3)
-    tracker = tracker_for(
-        "ada",
-        "",
-        entities={"receipt_file": key},
-        channel="whatsapp",
-    )
+    tracker = tracker_for("ada", "", entities={"receipt_file": key}, channel="whatsapp")
     messages, _ = await run_action(ActionReceiptUpload(), tracker)
     assert responses(messages) == ["utter_receipt_received"]
     assert messages[0]["order_id"] == order_id
     with db.session_scope() as session:
         receipt = session.execute(sa.select(Receipt)).scalar_one()
-        assert (receipt.order_id, receipt.status, receipt.s3_key) == (order_id, "received", key)
-        assert (receipt.content_type, receipt.size_bytes) == ("application/pdf", 17)
-        assert receipt.sha256 and len(receipt.sha256) == 64
-        actions = session.execute(sa.select(AuditEvent.action)).scalars().all()
-        assert "receipt.received" in actions
+        assert (receipt.order_id, receipt.status, receipt.storage_key) == (
+            order_id,
+            "received",
+            key,
+        )
+        assert (receipt.content_type, receipt.size_bytes) == ("application/pdf", len(PDF))
+        assert receipt.sha256 == hashlib.sha256(PDF).hexdigest()
+        # Nothing can be read from this PDF: the owner must look.
+        assert receipt.verdict["amount"] == "unreadable" and receipt.flagged
+        audit = session.execute(
+            sa.select(AuditEvent).where(AuditEvent.action == "receipt.received")
+        ).scalar_one()
+        assert audit.detail["order_id"] == order_id and audit.detail["flagged"] is True
+        assert "amount unreadable" in audit.detail["verdict"]
 
 
-async def test_a_chat_receipt_with_several_open_orders_asks_which(s3) -> None:
+async def test_an_old_which_order_button_tapped_again_attaches_nothing_more() -> None:
+    """The same stored receipt goes to one order: re-tapping the question's other button is
+    refused, and the receipt stays where it went first."""
     make_shop()
-    make_buyer("mama-put", "ada", verified=True)
-    first, second = make_order("mama-put", "ada"), make_order("mama-put", "ada")
-    key = _chat_receipt(s3)
+    make_buyer("mama-put", "ada", channel="whatsapp", verified=True)
+    first, second = whatsapp_order("ada"), whatsapp_order("ada")
+    key = chat_receipt("ada")
     messages, _ = await run_action(
-        ActionReceiptUpload(), tracker_for("ada", "", entities={"receipt_file": key})
+        ActionReceiptUpload(),
+        tracker_for("ada", "", entities={"receipt_file": key}, channel="whatsapp"),
     )
     assert responses(messages) == ["utter_choose_order_for_receipt"]
     payloads = {
@@ -157,26 +172,59 @@ async def test_a_chat_receipt_with_several_open_orders_asks_which(s3) -> None:
     assert payloads == {first, second}
     assert all(key in b["payload"] for b in messages[0]["buttons"])
 
-    messages, _ = await run_action(
-        ActionReceiptUpload(),
-        tracker_for("ada", "", entities={"receipt_file": key, "order_id": second}),
-    )
-    assert responses(messages) == ["utter_receipt_received"]
-    assert messages[0]["order_id"] == second
+    for order_id, expected in (
+        (second, "utter_receipt_received"),
+        (first, "utter_receipt_already_attached"),
+    ):
+        tracker = tracker_for(
+            "ada", "", entities={"receipt_file": key, "order_id": order_id}, channel="whatsapp"
+        )
+        messages, _ = await run_action(ActionReceiptUpload(), tracker)
+        assert responses(messages) == [expected]
+    with db.session_scope() as session:
+        attached = session.execute(sa.select(Receipt.order_id)).scalars().all()
+        assert attached == [second]
 
 
-async def test_a_receipt_key_of_another_shop_attaches_nothing(s3) -> None:
+async def test_the_same_file_sent_twice_for_one_order_is_kept_once() -> None:
     make_shop()
-    make_shop("iya-basket", "Iya Basket")
-    make_buyer("mama-put", "ada", verified=True)
-    make_order("mama-put", "ada")
-    foreign = _chat_receipt(s3, shop_id="iya-basket")
-    messages, _ = await run_action(
-        ActionReceiptUpload(), tracker_for("ada", "", entities={"receipt_file": foreign})
-    )
+    make_buyer("mama-put", "ada", channel="whatsapp", verified=True)
+    order_id = whatsapp_order("ada")
+    for expected in ("utter_receipt_received", "utter_receipt_duplicate"):
+        key = chat_receipt("ada")
+        tracker = tracker_for("ada", "", entities={"receipt_file": key}, channel="whatsapp")
+        messages, _ = await run_action(ActionReceiptUpload(), tracker)
+        assert responses(messages) == [expected]
+    with db.session_scope() as session:
+        statuses = session.execute(sa.select(Receipt.status).order_by(Receipt.id)).scalars()
+        assert list(statuses) == ["received", "incoming"]
+        assert session.get(Receipt, 1).order_id == order_id
+
+
+async def test_someone_elses_receipt_attaches_nothing() -> None:
+    """A key typed into a payload by hand, or another buyer's button: refused."""
+    make_shop()
+    make_buyer("mama-put", "ada", channel="whatsapp", verified=True)
+    make_buyer("mama-put", "bola", channel="whatsapp", verified=True)
+    whatsapp_order("bola")
+    adas = chat_receipt("ada")
+    tracker = tracker_for("bola", "", entities={"receipt_file": adas}, channel="whatsapp")
+    messages, _ = await run_action(ActionReceiptUpload(), tracker)
     assert responses(messages) == ["utter_receipt_unreadable"]
     with db.session_scope() as session:
-        assert session.execute(sa.select(Receipt)).first() is None
+        receipt = session.execute(sa.select(Receipt)).scalar_one()
+        assert (receipt.status, receipt.order_id) == ("incoming", None)
+
+
+async def test_a_receipt_key_of_another_shop_attaches_nothing() -> None:
+    make_shop()
+    make_shop("iya-basket", "Iya Basket")
+    make_buyer("mama-put", "ada", channel="whatsapp", verified=True)
+    whatsapp_order("ada")
+    foreign = "shops/iya-basket/receipts/incoming/7-0123456789abcdef.pdf"
+    tracker = tracker_for("ada", "", entities={"receipt_file": foreign}, channel="whatsapp")
+    messages, _ = await run_action(ActionReceiptUpload(), tracker)
+    assert responses(messages) == ["utter_receipt_unreadable"]
 
 
 @pytest.mark.parametrize(
@@ -195,20 +243,3 @@ async def test_receipt_problems_are_explained(problem: str, reply: str) -> None:
         ActionReceiptUpload(), tracker_for("ada", "", entities={"receipt_problem": problem})
     )
     assert responses(messages) == [reply]
-
-
-async def test_on_whatsapp_upload_asks_for_the_file_in_the_chat(s3) -> None:
-    make_shop()
-    make_buyer("mama-put", "ada", channel="whatsapp", verified=True)
-    with db.session_scope() as session:
-        from bot.shop import orders
-        from bot.shop.buyers import find_buyer
-
-        orders.create_order(
-            session, find_buyer(session, "mama-put", "whatsapp", "ada"), 100, "Gele"
-        )
-    tracker = tracker_for("ada", "upload", channel="whatsapp")
-    messages, _ = await run_action(ActionReceiptUpload(), tracker)
-    assert responses(messages) == ["utter_receipt_send_here"]
-    with db.session_scope() as session:
-        assert session.execute(sa.select(Receipt)).first() is None

@@ -8,22 +8,22 @@ import logging
 
 import pytest
 
-from connectors.oauth import HideConnectQuery
+from connectors.pages import HideQuery
 
 
 @pytest.mark.parametrize(
     "route", ["callback?code=abc&state=eyJx", "start?link=eyJhbGciOiJIUzI1NiJ9.eyJ4Ijox.c2ln"]
 )
 def test_the_access_log_shows_the_connect_routes_without_their_query(route: str) -> None:
+    path = route.split("?")[0]
     record = logging.makeLogRecord(
         {"request": f"GET http://127.0.0.1:5005/webhooks/connect/{route}"}
     )
-    assert HideConnectQuery().filter(record)
-    path = route.split("?")[0]
+    assert HideQuery(f"/webhooks/connect/{path}").filter(record)
     assert record.request == f"GET http://127.0.0.1:5005/webhooks/connect/{path}?[redacted]"
 
 
 def test_other_routes_keep_their_query() -> None:
-    other = logging.makeLogRecord({"request": "GET http://127.0.0.1:5005/webhooks/rest/?x=1"})
-    assert HideConnectQuery().filter(other)
-    assert other.request == "GET http://127.0.0.1:5005/webhooks/rest/?x=1"
+    other = logging.makeLogRecord({"request": "GET http://127.0.0.1:5005/status?x=1"})
+    assert HideQuery("/webhooks/connect/callback").filter(other)
+    assert other.request == "GET http://127.0.0.1:5005/status?x=1"

@@ -10,6 +10,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -1096,6 +1097,8 @@ class _StubHandler(BaseHTTPRequestHandler):
             self.server.reply({"to": shared}, text("Thanks, got your number"))
         elif message["type"] == "text":
             self.server.reply(sender, BUTTONS if "from" in message else ASK_FOR_NUMBER)
+        elif message["type"] in ("image", "document"):
+            self.server.reply(sender, {"type": "text", "text": {"body": "Got a file"}})
         else:
             picked = message["interactive"]["button_reply"]["id"]
             self.server.reply(sender, text(f"Got {picked}"))
@@ -1193,6 +1196,31 @@ def test_chat_as_a_username_reads_replies_by_user_id_and_shares_the_number(
     assert shared["contacts"][0]["phones"][0]["wa_id"] == "2348099990000"
     lost = [r for r in graph.sent() if not r["delivered"]]
     assert [r["body"]["text"]["body"] for r in lost] == ["Lost"]
+
+
+def test_chat_sends_a_file_as_whatsapp_media(
+    graph: GraphDoubleThread, assistant: StubAssistant, tmp_path: Path
+) -> None:
+    """``/file <path>``: a photo goes as an image, a PDF as a document, each registered with
+    the double as media the assistant can download; a file that cannot be read is said so."""
+    photo, pdf = tmp_path / "receipt.jpg", tmp_path / "receipt.pdf"
+    photo.write_bytes(b"\xff\xd8\xff\xe0 a photo")
+    pdf.write_bytes(b"%PDF-1.4 a receipt")
+    out: list[str] = []
+    lines = lines_then_eof(f"/file {photo}", f"/file {pdf}", f"/file {tmp_path / 'none.jpg'}")
+
+    chat(config(graph, assistant, SECRET), lines, out.append)
+
+    assert out[:2] == ["bot> Got a file", "bot> Got a file"]
+    assert out[2].startswith("! cannot read") and len(out) == 3
+    image, document = assistant.received
+    assert image["type"] == "image" and image["image"]["mime_type"] == "image/jpeg"
+    assert document["document"]["filename"] == "receipt.pdf"
+    for message, path in ((image["image"], photo), (document["document"], pdf)):
+        info = requests.get(f"{graph.url}/v26.0/{message['id']}", headers=AUTH, timeout=5).json()
+        content = requests.get(info["url"], headers=AUTH, timeout=5).content
+        assert content == path.read_bytes()
+        assert message["sha256"] == hashlib.sha256(content).hexdigest()
 
 
 def test_chat_reports_a_refused_webhook(graph: GraphDoubleThread, assistant: StubAssistant) -> None:

@@ -120,6 +120,9 @@ def test_whatsapp_journey_and_two_shops_sharing_a_buyer(
         photo = wa_photo(media_id, JPEG, sender=BUYER)
         thanks = "\n".join(body_text(r["body"]) for r in kemi.send(photo))
         assert f"attached your receipt to order {kemi_order}" in thanks
+        # The owner sees it with its verdict (nothing can be read from this made-up photo).
+        shown = cli(meta_env, "order", "show", kemi_order, "--shop", "kemi")
+        assert "chat" in shown[-1] and "FLAGGED" in shown[-1] and "amount unreadable" in shown[-1]
 
         [question] = kemi.send(
             wa_text(f"cancel {kemi_order} I ordered the wrong size", sender=BUYER)

@@ -12,9 +12,9 @@ from bot.api import schemas
 from bot.api.operations import Call, operation
 from bot.api.routes.orders import ORDERS, shop_order
 from bot.platform.models import Receipt
-from bot.platform.settings import get_settings
+from bot.platform.storage import StorageUnavailable
 from bot.shop.documents import receipt_document
-from bot.shop.receipts import UploadsUnavailable, download_link
+from bot.shop.receipts import download_link
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +28,8 @@ logger = logging.getLogger(__name__)
     tags=ORDERS,
 )
 def list_receipts(call: Call, session: Session) -> dict[str, Any]:
-    """Every receipt the buyer sent for the order, newest first; a received one carries a link
-    that downloads it for 5 minutes (none when storage is not configured)."""
+    """Every receipt the buyer sent for the order, newest first, with the checks' verdict; a
+    received one carries a link that downloads it for 5 minutes when receipts are kept in S3."""
     order = shop_order(session, call)
     rows = session.execute(
         sa.select(Receipt)
@@ -41,8 +41,8 @@ def list_receipts(call: Call, session: Session) -> dict[str, Any]:
 
 def _document(receipt: Receipt) -> dict[str, Any]:
     try:
-        link = download_link(get_settings().receipts_bucket, receipt)
-    except UploadsUnavailable as error:
+        link = download_link(receipt)
+    except StorageUnavailable as error:
         logger.warning("receipt download link unavailable", extra={"reason": str(error)})
         link = None
     url, expires_at = link if link else (None, None)

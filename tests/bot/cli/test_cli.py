@@ -400,3 +400,40 @@ def test_db_prune_refuses_a_retention_meta_could_still_redeliver_within(capsys, 
         "python -m bot: error: INBOX_RETENTION_DAYS must be at least 8 "
         "(Meta redelivers webhooks for 7 days), not 7."
     )
+
+
+def test_an_owner_sees_each_receipt_with_its_verdict_and_the_flagged_ones(capsys):
+    """order show lists the order's receipts with their verdicts; order receipts --flagged
+    only those to look at. Another shop's receipt is only ever "seen before"."""
+    from bench.receipts_corpus import samples
+    from bot.shop.receipt_checks import fingerprint
+    from bot.shop.receipts import attach_uploaded_receipt
+
+    add_shop(capsys)
+    ok(capsys, "shop", "add", "--id", "iya-basket", "--name", "Iya Basket")
+    sample = next(iter(samples(1)))
+    found = fingerprint(sample.content, sample.content_type)
+    made = {}
+    for shop_id, buyer_key, kobo in (
+        ("iya-basket", "chi", sample.amount_kobo),
+        ("mama-put", "ada", sample.amount_kobo + 50_000),
+    ):
+        with db.session_scope() as session:
+            buyer, _ = buyers.get_or_create_buyer(session, shop_id, "rest", buyer_key)
+            order = orders.create_order(session, buyer, kobo, "Ankara")
+            attach_uploaded_receipt(
+                session, buyer, order, sample.content, sample.content_type, found
+            )
+            made[shop_id] = order.id
+    order_id = made["mama-put"]
+    order_line, receipt_line = ok(capsys, "order", "show", order_id, "--shop", "mama-put")
+    assert order_line.startswith(order_id)
+    assert receipt_line.startswith(f"{order_id}\treceipt ")
+    verdict = receipt_line.split("\t")[-1]
+    assert verdict.startswith("FLAGGED: the same file, seen before;")
+    assert made["iya-basket"] not in verdict and "iya" not in verdict.lower()
+    amount = f"₦{sample.amount_kobo // 100:,}.00"
+    assert f"amount MISMATCH: receipt says {amount}" in verdict
+    assert ok(capsys, "order", "receipts", "--shop", "mama-put", "--flagged") == [receipt_line]
+    (theirs,) = ok(capsys, "order", "receipts", "--shop", "iya-basket")
+    assert made["iya-basket"] in theirs and order_id not in theirs

@@ -112,6 +112,17 @@ def any_url(request, tmp_path):
         yield url
 
 
+def insert_order(connection: sa.engine.Connection) -> None:
+    """ORD-7F3K9Q, pending, of Mama Put's first buyer."""
+    connection.execute(
+        sa.text(
+            "INSERT INTO orders (id, shop_id, buyer_id, amount_kobo, description, status,"
+            " created_at, updated_at) VALUES ('ORD-7F3K9Q', 'mama-put', 1, 2500000,"
+            " 'Ankara', 'pending', '2026-01-01', '2026-01-01')"
+        )
+    )
+
+
 def test_buyers_are_carried_over_with_their_conversations_and_orders(any_url):
     migrate_to(any_url, "0004")
     engine = db.engine_for(any_url)
@@ -133,13 +144,7 @@ def test_buyers_are_carried_over_with_their_conversations_and_orders(any_url):
                 " ('mama-put', 'whatsapp', '15550001234', NULL, '2026-01-01')"
             )
         )
-        connection.execute(
-            sa.text(
-                "INSERT INTO orders (id, shop_id, buyer_id, amount_kobo, description, status,"
-                " created_at, updated_at) VALUES ('ORD-7F3K9Q', 'mama-put', 1, 2500000,"
-                " 'Ankara', 'pending', '2026-01-01', '2026-01-01')"
-            )
-        )
+        insert_order(connection)
     migrate_to(any_url, "head")
 
     with engine.connect() as connection:
@@ -226,3 +231,47 @@ def test_api_tables_come_and_go_and_orders_keep_their_rows(any_url):
     assert ids == ["ORD-7F3K9Q", "ORD-AAAAAA", "ORD-BBBBBB"]
     assert not tables & {"api_keys", "shop_events", "notifications", "service_windows"}
     migrate_to(any_url, "head")
+
+
+def test_received_receipts_are_carried_over_and_unused_upload_forms_dropped(any_url):
+    """0007: a receipt received in the chat keeps its file (now ``storage_key``, from the
+    chat); a presigned form that never received a file (``expected``) carries nothing."""
+    migrate_to(any_url, "0006")
+    engine = db.engine_for(any_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO shops (id, name, settings, created_at)"
+                " VALUES ('mama-put', 'Mama Put', '{}', '2026-01-01')"
+            )
+        )
+        connection.execute(
+            sa.text("INSERT INTO buyers (shop_id, created_at) VALUES ('mama-put', '2026-01-01')")
+        )
+        insert_order(connection)
+        connection.execute(
+            sa.text(
+                "INSERT INTO receipts (shop_id, order_id, buyer_id, s3_key_prefix, status,"
+                " s3_key, sha256, expires_at, created_at) VALUES"
+                " ('mama-put', 'ORD-7F3K9Q', 1, 'shops/mama-put/orders/ORD-7F3K9Q/receipts/x',"
+                " 'expected', NULL, NULL, '2026-01-01', '2026-01-01'),"
+                " ('mama-put', 'ORD-7F3K9Q', 1, 'shops/mama-put/receipts/incoming/',"
+                " 'received', 'shops/mama-put/receipts/incoming/7-ab.jpg', 'ab', '2026-01-02',"
+                " '2026-01-02')"
+            )
+        )
+    migrate_to(any_url, "head")
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT order_id, status, source, storage_key, flagged, attached_at FROM receipts"
+            )
+        ).all()
+    assert [tuple(row)[:5] for row in rows] == [
+        ("ORD-7F3K9Q", "received", "chat", "shops/mama-put/receipts/incoming/7-ab.jpg", False)
+    ]
+    assert rows[0].attached_at is not None
+    migrate_to(any_url, "0006", downgrade=True)
+    with engine.connect() as connection:
+        key = connection.execute(sa.text("SELECT s3_key FROM receipts")).scalar_one()
+    assert key == "shops/mama-put/receipts/incoming/7-ab.jpg"

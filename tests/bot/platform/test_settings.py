@@ -171,3 +171,27 @@ def test_the_shops_api_and_its_outbox_have_defaults_and_take_their_settings() ->
 def test_a_malformed_api_or_outbox_setting_is_refused_by_name(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=name):
         Settings.from_env({**SECRETS, name: value})
+
+
+BASE = {"JWT_SECRET": "k" * 32, "OTP_SECRET": "o" * 32}
+
+
+def test_receipts_stay_on_this_machine_unless_a_bucket_is_set(tmp_path) -> None:
+    settings = Settings.from_env(BASE)
+    assert settings.receipts_bucket is None
+    assert str(settings.receipts_dir).endswith("var/receipts")
+    assert settings.public_base_url == "http://127.0.0.1:5005"
+    settings = Settings.from_env(
+        {**BASE, "RECEIPTS_BUCKET": "shop-receipts", "RECEIPTS_DIR": str(tmp_path),
+         "RASA_PORT": "6006"}
+    )  # fmt: skip
+    assert (settings.receipts_bucket, settings.receipts_dir) == ("shop-receipts", tmp_path)
+    assert settings.public_base_url == "http://127.0.0.1:6006"
+
+
+@pytest.mark.parametrize("url", ["bot.example.com", "ftp://bot.example.com", "https://x/?a=1"])
+def test_a_public_base_url_that_is_not_one_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="PUBLIC_BASE_URL"):
+        Settings.from_env({**BASE, "PUBLIC_BASE_URL": url})
+    ok = Settings.from_env({**BASE, "PUBLIC_BASE_URL": "https://bot.example.com/"})
+    assert ok.public_base_url == "https://bot.example.com"

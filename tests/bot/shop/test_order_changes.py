@@ -119,12 +119,12 @@ def test_a_receipt_tells_the_owners_and_the_shops_system() -> None:
             shop_id="mama-put",
             order_id=order_id,
             buyer_id=order.buyer_id,
-            s3_key_prefix="shops/mama-put/receipts/incoming/",
-            s3_key="shops/mama-put/receipts/incoming/1-ab.jpg",
+            source="chat",
+            storage_key="shops/mama-put/receipts/incoming/1-ab.jpg",
             status="received",
             content_type="image/jpeg",
             size_bytes=1234,
-            expires_at=utcnow(),
+            attached_at=utcnow(),
         )
         session.add(receipt)
         order_changes.receipt_received(session, order, session.get(Buyer, order.buyer_id), receipt)

@@ -32,7 +32,7 @@ from bot.meta import inbox
 from bot.meta.signature import signature_header
 from bot.meta.webhooks import InboundMessage, parse_instagram, parse_whatsapp
 from bot.platform import db
-from bot.platform.models import AuditEvent, Buyer, BuyerIdentity, InboxMessage
+from bot.platform.models import AuditEvent, Buyer, BuyerIdentity, InboxMessage, Receipt
 from bot.platform.settings import get_settings
 from connectors.instagram import InstagramInput
 from connectors.meta import turns
@@ -283,7 +283,7 @@ class Fuzzer:
         if self.stored:
             # Who wrote before is forgotten too, so each body's senders are new to the shop.
             with db.session_scope() as session:
-                for model in (InboxMessage, AuditEvent, BuyerIdentity, Buyer):
+                for model in (InboxMessage, AuditEvent, Receipt, BuyerIdentity, Buyer):
                     session.execute(sa.delete(model))
             self.stored = False
 
