@@ -18,11 +18,12 @@ ARGS ?=
 export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup system system-test run shell chat-whatsapp train lint format test test-unit \
+.PHONY: help setup system system-test services run cluster shell chat-whatsapp train lint format test test-unit \
 	test-dialogues test-e2e bench reload clean
 
 help:
 	@echo "make run     set everything up and start the assistant (REST channel, port 5005)"
+	@echo "make cluster the same on PostgreSQL and Redis: 2 turn servers and an acknowledging endpoint"
 	@echo "make shell   talk to the assistant in the terminal (SHOP=<id> for another shop)"
 	@echo "make chat-whatsapp  chat through the real WhatsApp path, against a local Graph API double"
 	@echo "            (ARGS=\"--username ada_buys\": as a buyer with a username who shows no number)"
@@ -73,6 +74,11 @@ reload: train
 run: setup train
 	$(PY) -m bot.launcher
 
+# The production layout on this machine: PostgreSQL, Redis, RASA_SERVERS turn servers (2) and the
+# acknowledging endpoint on RASA_PORT; see README, "Several servers".
+cluster: setup train
+	$(PY) -m bot.cluster
+
 shell: setup train
 	$(if $(SHOP),DEFAULT_SHOP=$(SHOP)) $(PY) -m bot.launcher --shell
 
@@ -92,13 +98,17 @@ format: $(DEV_INSTALLED)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test-unit: $(DEV_INSTALLED) system-test
+# The tests use the machine's PostgreSQL and Redis: say which is missing, and how to start it.
+services: $(INSTALLED)
+	$(PY) -m bot.cluster --check
+
+test-unit: $(DEV_INSTALLED) system-test services
 	$(PY) -m pytest -m "not e2e"
 
 test-dialogues: $(MODEL) $(DEV_INSTALLED)
 	$(BIN)/rasa test core --model $(MODEL) --stories tests/stories --e2e --fail-on-prediction-errors --out results/core
 
-test-e2e: $(MODEL) $(DEV_INSTALLED) system-test
+test-e2e: $(MODEL) $(DEV_INSTALLED) system-test services
 	$(PY) -m pytest -m e2e
 
 test: lint test-unit test-dialogues test-e2e

@@ -30,6 +30,7 @@ from bot.meta.signature import signature_header
 from bot.platform.db import engine_for
 from bot.platform.patterns import OTP_CODE_PATTERN
 from bot.shop import buyers, orders
+from devtools import whatsapp_chat
 from devtools.graph_double import GraphDouble, Record, describe, recipient_of
 from devtools.whatsapp_chat import encode, whatsapp_text_webhook
 
@@ -186,9 +187,8 @@ class WhatsAppChannel:
     async def say(
         self, session: aiohttp.ClientSession, user_id: str, text: str
     ) -> tuple[str, float] | None:
-        payload = whatsapp_text_webhook(
-            text, phone_number_id=self._phone_number_id, wa_id=user_id, name="Ada"
-        )
+        buyer = whatsapp_chat.Buyer(name="Ada", user_id=f"NG.{user_id}", wa_id=user_id)
+        payload = whatsapp_text_webhook(text, phone_number_id=self._phone_number_id, buyer=buyer)
         body = encode(payload)
         headers = {
             "Content-Type": "application/json",

@@ -16,7 +16,7 @@ from bench.assistant import PHONE_NUMBER_ID
 from bench.clients import REQUEST_TIMEOUT, closed_loop, run_bounded
 from bench.reporting import percentile_ms
 from bot.meta.signature import signature_header
-from devtools.whatsapp_chat import encode, whatsapp_text_webhook
+from devtools.whatsapp_chat import Buyer, encode, whatsapp_text_webhook
 
 # What buyers type; nothing that reaches S3, which is not running here.
 TEXTS = (
@@ -88,7 +88,8 @@ class Run:
 
 
 def make_webhook(text: str, wa_id: str, name: str, secret: str) -> Webhook:
-    payload = whatsapp_text_webhook(text, phone_number_id=PHONE_NUMBER_ID, wa_id=wa_id, name=name)
+    buyer = Buyer(name=name, user_id=f"NG.{wa_id}", wa_id=wa_id)
+    payload = whatsapp_text_webhook(text, phone_number_id=PHONE_NUMBER_ID, buyer=buyer)
     body = encode(payload)
     return Webhook(wa_id, body, signature_header(secret, body))
 

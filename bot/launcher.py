@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from bot.platform.files import keep_new_files_private
@@ -33,8 +34,9 @@ PR_SET_PDEATHSIG = 1
 MAX_REQUEST_BYTES = 3 * 1024 * 1024
 
 
-def child_environment() -> dict[str, str]:
-    env = dict(os.environ)
+def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The servers' environment: ``base`` (this process's by default) with what it leaves unset."""
+    env = dict(os.environ if base is None else base)
     env.setdefault("RASA_PORT", "5005")
     env.setdefault("ACTIONS_PORT", "5055")
     env.setdefault("API_PORT", "5080")
@@ -50,25 +52,34 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def rasa_server_command(model: Path, env: dict[str, str]) -> list[str]:
-    """``rasa run`` as ``make run`` starts it (the pipeline benchmark starts the same)."""
-    return [
+def rasa_server_command(
+    model: Path,
+    env: dict[str, str],
+    *,
+    endpoints: str = "endpoints.yml",
+    credentials: str = "credentials.yml",
+    http_api: bool = True,
+) -> list[str]:
+    """``rasa run`` as ``make run`` starts it (the pipeline benchmark starts the same); a turn
+    server of ``make cluster`` names its own files and has no HTTP API."""
+    command = [
         str(VENV_BIN / "rasa"),
         "run",
         "--model",
         str(model),
         "--endpoints",
-        "endpoints.yml",
+        endpoints,
         "--credentials",
-        "credentials.yml",
+        credentials,
         "--interface",
         "127.0.0.1",
         "--port",
         env["RASA_PORT"],
-        "--enable-api",
-        # Joined with "=": a random token may start with "-", which argparse takes for an option.
-        f"--auth-token={env.get('RASA_API_TOKEN', '')}",
     ]
+    if http_api:
+        # Joined with "=": a random token may start with "-", which argparse takes for an option.
+        command += ["--enable-api", f"--auth-token={env.get('RASA_API_TOKEN', '')}"]
+    return command
 
 
 def stop(processes: list[subprocess.Popen]) -> None:

@@ -25,8 +25,13 @@ from rasa.utils.endpoints import EndpointConfig
 from bot.platform.db import session_scope
 from bot.shop.profile import ShopProfile, load_profile
 from bot.shop.shops import get_shop, shop_of_conversation
+from connectors import action_responses
 
 logger = logging.getLogger(__name__)
+
+# Every Rasa server of the project loads this generator (endpoints.yml): there, action server
+# responses are checked with the validator built once.
+action_responses.install()
 
 # An owner's change is seen by every server within this many seconds.
 PROFILE_TTL_SECONDS = 1.0

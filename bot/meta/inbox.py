@@ -21,10 +21,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from bot.meta import whatsapp_users
 from bot.meta.webhooks import IDENTITY_CHANGE, InboundMessage, StatusUpdate
+from bot.platform import db, notify
 from bot.platform.db import session_scope
 from bot.platform.masking import mask_user_id, pseudonym
 from bot.platform.models import Base, Channel, InboxMessage, InboxState, OutboundMessage, utcnow
@@ -36,10 +37,11 @@ from bot.shop.shops import conversation_id, shop_for_account
 
 logger = logging.getLogger(__name__)
 
-# A claim older than this belongs to a worker that died; the message is taken over.
-CLAIM_LEASE = dt.timedelta(minutes=5)
+# What turn servers listen to (PostgreSQL NOTIFY): a message may be claimed.
+INBOX_TOPIC = "trustguard_inbox"
 _STATUS_ORDER = {"accepted": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
 FINISHED = (InboxState.DONE.value, InboxState.STALE.value, InboxState.FAILED.value)
+UNFINISHED = (InboxState.RECEIVED.value, InboxState.PROCESSING.value)
 # The ``error`` of the stale message whose buyer was sent the apology for an outage.
 APOLOGISED = "stale: apology sent"
 # Rows deleted per transaction, so that pruning a large table never holds it long.
@@ -89,15 +91,34 @@ def accept(
     return row.id
 
 
-def claim(session: Session, inbox_id: int) -> InboxMessage | None:
-    """Take a message for processing, unless another worker holds a live claim or it is done."""
+def claim_next(
+    session: Session, worker: str, lease: dt.timedelta, channels: tuple[str, ...]
+) -> InboxMessage | None:
+    """Take the oldest message a turn may answer now, for ``worker``, until ``lease`` has passed
+    (``renew`` extends it). A message waits while an earlier one of its conversation is
+    unfinished, on any server, so a conversation's turns run one at a time in arrival order.
+
+    On PostgreSQL, concurrent claimers skip each other's candidate rows (``SKIP LOCKED``); the
+    conditional update then makes the claim exact on SQLite too."""
     now = utcnow()
+    candidate = (
+        sa.select(InboxMessage.id)
+        .where(InboxMessage.channel.in_(channels), _claimable(now), _first_of_its_conversation())
+        .order_by(InboxMessage.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=InboxMessage)
+    )
+    inbox_id = session.execute(candidate).scalar()
+    if inbox_id is None:
+        return None
     taken = session.execute(
         sa.update(InboxMessage)
         .where(InboxMessage.id == inbox_id, _claimable(now))
         .values(
             state=InboxState.PROCESSING.value,
             claimed_at=now,
+            claimed_by=worker,
+            lease_until=now + lease,
             attempts=InboxMessage.attempts + 1,
         )
         .execution_options(synchronize_session=False)
@@ -107,15 +128,42 @@ def claim(session: Session, inbox_id: int) -> InboxMessage | None:
     return session.get(InboxMessage, inbox_id, populate_existing=True)
 
 
+def _first_of_its_conversation() -> sa.sql.ColumnElement:
+    """No earlier message of the same conversation is waiting or being answered."""
+    earlier = aliased(InboxMessage)
+    return ~sa.exists().where(
+        earlier.shop_id == InboxMessage.shop_id,
+        earlier.channel == InboxMessage.channel,
+        earlier.sender == InboxMessage.sender,
+        earlier.state.in_(UNFINISHED),
+        earlier.id < InboxMessage.id,
+    )
+
+
 def _claimable(now: dt.datetime) -> sa.sql.ColumnElement:
-    """Not yet taken, or taken by a worker whose lease ran out (it died)."""
+    """Not yet taken, or taken by a worker whose lease ran out (it died or hung)."""
     return sa.or_(
         InboxMessage.state == InboxState.RECEIVED.value,
         sa.and_(
             InboxMessage.state == InboxState.PROCESSING.value,
-            InboxMessage.claimed_at < now - CLAIM_LEASE,
+            InboxMessage.lease_until < now,
         ),
     )
+
+
+def renew(session: Session, inbox_id: int, worker: str, lease: dt.timedelta) -> bool:
+    """Extend the worker's claim; False when it no longer holds it (taken over or finished)."""
+    renewed = session.execute(
+        sa.update(InboxMessage)
+        .where(
+            InboxMessage.id == inbox_id,
+            InboxMessage.claimed_by == worker,
+            InboxMessage.state == InboxState.PROCESSING.value,
+        )
+        .values(lease_until=utcnow() + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return renewed.rowcount == 1
 
 
 def finish(session: Session, inbox_id: int, state: InboxState, error: str | None = None) -> None:
@@ -168,19 +216,6 @@ def finish_stale(session: Session, inbox_id: int, window: dt.timedelta) -> Apolo
     return apology
 
 
-def unfinished(session: Session, channel: str) -> list[tuple[int, str, str]]:
-    """(id, shop, sender) of messages acknowledged but not processed, e.g. before a restart."""
-    now = utcnow()
-    return [
-        tuple(row)
-        for row in session.execute(
-            sa.select(InboxMessage.id, InboxMessage.shop_id, InboxMessage.sender)
-            .where(InboxMessage.channel == channel, _claimable(now))
-            .order_by(InboxMessage.id)
-        )
-    ]
-
-
 def record_status(
     session: Session,
     *,
@@ -221,9 +256,12 @@ class Claimed:
 
     inbox_id: int
     shop_id: str
+    channel: str
     key: str
     message: InboundMessage
     sent_at: dt.datetime
+    # Its turn replied already, on a server that died before finishing it.
+    replied: bool = False
 
 
 def store_webhook(
@@ -234,6 +272,11 @@ def store_webhook(
     (redeliveries and notices are not)."""
     accepted: list[tuple[int, str]] = []
     with session_scope() as session:
+        # Two webhooks of one sender (a redelivery racing its original, on two servers) would
+        # each make the new buyer: the second waits for the first and finds it. In one order,
+        # so that two batches never wait for each other.
+        for sender in sorted({message.sender for message in messages}):
+            db.lock_for_transaction(session, f"inbox-sender:{channel}:{sender}")
         shops: dict[str, str | None] = {}
         for message in messages:
             if message.account_id not in shops:
@@ -251,6 +294,8 @@ def store_webhook(
                 accepted.append(stored)
         for status in statuses:
             _apply_status(session, channel, status)
+        if accepted:
+            notify.announce(session, INBOX_TOPIC)
     return accepted
 
 
@@ -334,33 +379,50 @@ def _apply_status(session: Session, channel: str, status: StatusUpdate) -> None:
         )
 
 
-def take(inbox_id: int) -> Claimed | None:
-    """Claim the message; None when another worker holds it or it is finished."""
+def take_next(worker: str, lease: dt.timedelta, channels: tuple[str, ...]) -> Claimed | None:
+    """The next message for ``worker`` to answer, claimed; None when there is none now."""
     with session_scope() as session:
-        row = claim(session, inbox_id)
+        row = claim_next(session, worker, lease, channels)
         if row is None:
             return None
         message = InboundMessage.from_json(row.message)
-        return Claimed(inbox_id, row.shop_id, row.sender, message, row.sent_at)
+        return Claimed(
+            row.id,
+            row.shop_id,
+            row.channel,
+            row.sender,
+            message,
+            row.sent_at,
+            replied=row.replied_at is not None,
+        )
+
+
+def mark_replied(inbox_id: int) -> None:
+    """The message's turn has sent its first reply."""
+    with session_scope() as session:
+        session.execute(
+            sa.update(InboxMessage)
+            .where(InboxMessage.id == inbox_id, InboxMessage.replied_at.is_(None))
+            .values(replied_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
+def extend(inbox_id: int, worker: str, lease: dt.timedelta) -> bool:
+    with session_scope() as session:
+        return renew(session, inbox_id, worker, lease)
 
 
 def close(inbox_id: int, state: InboxState, error: str | None = None) -> None:
+    """Finish the message; the next one of its conversation may now be claimed, on any server."""
     with session_scope() as session:
         finish(session, inbox_id, state, error)
+        notify.announce(session, INBOX_TOPIC)
 
 
 def close_stale(inbox_id: int, window: dt.timedelta) -> Apology:
     with session_scope() as session:
         return finish_stale(session, inbox_id, window)
-
-
-def pending(channel: str) -> list[tuple[int, str]]:
-    """(inbox id, conversation id) of what was acknowledged and never processed, oldest first."""
-    with session_scope() as session:
-        return [
-            (inbox_id, conversation_id(shop_id, channel, sender))
-            for inbox_id, shop_id, sender in unfinished(session, channel)
-        ]
 
 
 def record_send(

@@ -70,3 +70,12 @@ def migrate(url: str | None = None) -> None:
     config.set_main_option("script_location", str(PROJECT_ROOT / "bot" / "platform" / "migrations"))
     config.set_main_option("sqlalchemy.url", url or get_settings().database_url)
     command.upgrade(config, "head")
+
+
+def lock_for_transaction(session: Session, name: str) -> None:
+    """Wait for any other transaction holding ``name`` and hold it until this one ends
+    (PostgreSQL's advisory locks, for several servers). A no-op on SQLite, whose one process
+    meets such a race only between its own threads, and whose unique keys then refuse the
+    second writer (its webhook gets a 5xx, and Meta delivers it again)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(name))))

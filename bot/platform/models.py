@@ -250,7 +250,11 @@ class InboxMessage(Base):
     """
 
     __tablename__ = "inbox_messages"
-    __table_args__ = (sa.UniqueConstraint("channel", "account_id", "platform_message_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "account_id", "platform_message_id"),
+        # The claim's check for an earlier unfinished message of the same conversation.
+        sa.Index("ix_inbox_messages_conversation", "shop_id", "channel", "sender", "state"),
+    )
 
     id = sa.Column(sa.Integer, primary_key=True)
     shop_id = sa.Column(sa.String(64), sa.ForeignKey("shops.id"), nullable=False, index=True)
@@ -264,6 +268,11 @@ class InboxMessage(Base):
     state = sa.Column(sa.String(16), nullable=False, default=InboxState.RECEIVED.value, index=True)
     attempts = sa.Column(sa.Integer, nullable=False, default=0)
     claimed_at = sa.Column(sa.DateTime)
+    # The worker holding the claim, until the lease runs out (renewed while its turn runs).
+    claimed_by = sa.Column(sa.String(64))
+    lease_until = sa.Column(sa.DateTime)
+    # When its turn's first reply went out: a server taking the message over sends no second.
+    replied_at = sa.Column(sa.DateTime)
     finished_at = sa.Column(sa.DateTime)
     error = sa.Column(sa.String(255))
 

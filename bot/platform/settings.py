@@ -33,6 +33,12 @@ _MEDIA_HOST = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+")
 MIN_INBOX_RETENTION_DAYS = 8
 DEFAULT_RECEIPTS_DIR = PROJECT_ROOT / "var" / "receipts"
 DEFAULT_RASA_PORT = "5005"
+# What a Rasa server process does with Meta's webhooks: acknowledge them (store, 200), run the
+# turns of the inbox, or both (one process: make run).
+ROLES = ("all", "ingest", "turns")
+# A claimed inbox message is held this long unless its turn renews the claim: a server that dies
+# mid-turn has its messages taken over by another after at most this.
+MIN_INBOX_LEASE_SECONDS = 5
 
 
 class ConfigurationError(RuntimeError):
@@ -67,6 +73,8 @@ class Settings:
     api_rate_limit: int = 120
     outbox_poll_seconds: float = 1.0
     outbox_retry_base_seconds: float = 30.0
+    role: str = "all"
+    inbox_lease_seconds: int = 30
     jwt_issuer: str = "trustguard"
     jwt_audience: str = "trustguard-buyer-portal"
 
@@ -111,6 +119,14 @@ class Settings:
             api_rate_limit=_positive_int(env, "API_RATE_LIMIT", 120),
             outbox_poll_seconds=_positive_seconds(env, "OUTBOX_POLL_SECONDS", 1.0),
             outbox_retry_base_seconds=_positive_seconds(env, "OUTBOX_RETRY_BASE_SECONDS", 30.0),
+            role=_role(env),
+            inbox_lease_seconds=_positive_int(
+                env,
+                "INBOX_LEASE_SECONDS",
+                30,
+                minimum=MIN_INBOX_LEASE_SECONDS,
+                why="a lease is renewed every third of it while a turn runs",
+            ),
         )
 
     @property
@@ -120,6 +136,16 @@ class Settings:
         metas = (META_GRAPH_API_URL, INSTAGRAM_GRAPH_API_URL)
         urls = dict.fromkeys((self.graph_api_url, self.instagram_graph_api_url))
         return tuple(url for url in urls if url not in metas)
+
+
+def _role(env: Mapping[str, str]) -> str:
+    role = env.get("TRUSTGUARD_ROLE") or "all"
+    if role not in ROLES:
+        raise ConfigurationError(
+            f"TRUSTGUARD_ROLE must be one of {', '.join(ROLES)} (ingest: acknowledge webhooks only;"
+            f" turns: answer the inbox only; all: both), not {role!r}."
+        )
+    return role
 
 
 def _instagram_url(env: Mapping[str, str], name: str, default: str, graph_api_url: str) -> str:

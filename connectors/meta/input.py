@@ -1,11 +1,13 @@
 """The webhook side of a Meta channel: ``GET``/``POST /webhooks/<name>/webhook``.
 
 A webhook is verified against the raw body, every message of the batch is written to the inbox,
-and only then does Meta get its 200: quickly, because the conversation turn runs afterwards on
-the turn loop. Each message is claimed by exactly one worker, a redelivery is dropped by the
-inbox's unique key, and what was acknowledged but not processed before a restart is processed
-when the server starts again. A message too old to answer in context is skipped, and its buyer
-told once per outage that it was missed.
+and only then does Meta get its 200: quickly, because the conversation turn runs afterwards, on
+the turn loop of this server or of another (``TRUSTGUARD_ROLE``: a server that only acknowledges,
+``ingest``, runs no turns; one that only runs turns, ``turns``, takes no webhooks). Each message is
+claimed by exactly one worker, a redelivery is dropped by the inbox's unique key, and what was
+acknowledged but not processed, before a restart or by a server that died, is taken over. A
+message too old to answer in context is skipped, and its buyer told once per outage that it was
+missed.
 """
 
 from __future__ import annotations
@@ -164,34 +166,30 @@ class MetaInput(InputChannel, abc.ABC):
             logger.warning("webhook verification refused", extra={"channel": self.name()})
             return response.text("forbidden", status=403)
 
-        @hook.route("/webhook", methods=["POST"])
-        async def receive(request: Request) -> HTTPResponse:
-            return await self._receive(request, RasaServer(request.app, on_new_message))
+        role = get_settings().role
+        if role != "turns":
+
+            @hook.route("/webhook", methods=["POST"])
+            async def receive(request: Request) -> HTTPResponse:
+                return await self._receive(request)
 
         @hook.listener("after_server_start")
-        async def resume(app: Any, _loop: Any) -> None:
+        async def start(app: Any, _loop: Any) -> None:
             start_pruning(app, self._retention)
-            # Acknowledged before a restart but never processed: process now, oldest first.
-            pending = await asyncio.to_thread(inbox.pending, self.name())
-            if pending:
-                logger.info(
-                    "resuming unprocessed messages",
-                    extra={"channel": self.name(), "count": len(pending)},
-                )
-            server = RasaServer(app, on_new_message)
-            for inbox_id, conversation in pending:
-                self._schedule(inbox_id, conversation, server)
+            if role != "ingest":
+                server = RasaServer(app, on_new_message)
+                TURNS.serve(self.name(), lambda claimed: self._process(claimed, server))
 
         @hook.listener("after_server_stop")
         async def close(app: Any, _loop: Any) -> None:
             await stop_pruning(app)
             # Turns in progress finish (their replies go out) before the Graph client closes.
-            await asyncio.to_thread(TURNS.drain, 60)
+            await asyncio.to_thread(TURNS.stop_serving, self.name(), 60)
             await asyncio.to_thread(TURNS.run, self._graph.close(), 5)
 
         return hook
 
-    async def _receive(self, request: Request, server: RasaServer) -> HTTPResponse:
+    async def _receive(self, request: Request) -> HTTPResponse:
         body = request.body or b""
         if len(body) > MAX_BODY_BYTES:
             return response.text("payload too large", status=413)
@@ -220,29 +218,22 @@ class MetaInput(InputChannel, abc.ABC):
                 extra={"channel": self.name(), "error": type(error).__name__},
             )
             return response.text("unavailable", status=503)
-        for inbox_id, conversation in accepted:
-            self._schedule(inbox_id, conversation, server)
+        if accepted:
+            # This server's own turns (other servers hear of it from the database).
+            TURNS.wake()
         return response.text("ok")
 
-    def _schedule(self, inbox_id: int, conversation: str, server: RasaServer) -> None:
-        TURNS.submit(conversation, lambda: self._process_safely(inbox_id, server))
-
-    async def _process_safely(self, inbox_id: int, server: RasaServer) -> None:
-        try:
-            await self._process(inbox_id, server)
-        except Exception:
-            logger.exception(
-                "message processing failed", extra={"channel": self.name(), "inbox_id": inbox_id}
-            )
-            await asyncio.to_thread(inbox.close, inbox_id, InboxState.FAILED, "processing error")
-
-    async def _process(self, inbox_id: int, server: RasaServer) -> None:
-        claimed = await asyncio.to_thread(inbox.take, inbox_id)
-        if claimed is None:
-            return
+    async def _process(self, claimed: inbox.Claimed, server: RasaServer) -> None:
+        inbox_id = claimed.inbox_id
         log = {"channel": self.name(), "shop_id": claimed.shop_id, "inbox_id": inbox_id}
         message = claimed.message
         sender_id = conversation_id(claimed.shop_id, self.name(), claimed.key)
+        if claimed.replied:
+            # Taken over from a server that died after replying: the buyer has the answer, and
+            # running the turn again would repeat its actions.
+            logger.warning("taken over after its reply went out; not run again", extra=log)
+            await asyncio.to_thread(inbox.close, inbox_id, InboxState.DONE)
+            return
         if utcnow() - claimed.sent_at > self._stale_after:
             await self._skip_stale(inbox_id, sender_id, server, log)
             return
@@ -267,7 +258,7 @@ class MetaInput(InputChannel, abc.ABC):
                 metadata=metadata,
             )
 
-        replied = await run_turn(sender_id, user_message, self._output, server, log)
+        replied = await run_turn(inbox_id, sender_id, user_message, self._output, server, log)
         if replied:
             await asyncio.to_thread(inbox.close, inbox_id, InboxState.DONE)
         else:

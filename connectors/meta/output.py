@@ -30,14 +30,18 @@ class MetaOutput(OutputChannel, abc.ABC):
     Meta's error code, so delivery statuses can be joined to them.
     """
 
-    def __init__(self, graph: GraphClient, accounts: AccountDirectory) -> None:
+    def __init__(
+        self, graph: GraphClient, accounts: AccountDirectory, inbox_id: int | None = None
+    ) -> None:
         self._graph = graph
         self._accounts = accounts
+        self._inbox_id = inbox_id
         self.sends_attempted = 0
 
-    def for_turn(self) -> MetaOutput:
-        """A fresh output channel for one turn, whose ``sends_attempted`` tells if it replied."""
-        return type(self)(self._graph, self._accounts)
+    def for_turn(self, inbox_id: int | None = None) -> MetaOutput:
+        """A fresh output channel for one turn, whose ``sends_attempted`` tells if it replied;
+        the first reply to the inbox message ``inbox_id`` is marked on it."""
+        return type(self)(self._graph, self._accounts, inbox_id)
 
     @abc.abstractmethod
     def bodies(
@@ -107,6 +111,8 @@ class MetaOutput(OutputChannel, abc.ABC):
             _, error = await send_recorded(
                 self._graph, shop_id, self.name(), account_id, token, user_id, body
             )
+            if self._inbox_id is not None and self.sends_attempted == 1:
+                await asyncio.to_thread(inbox.mark_replied, self._inbox_id)
             if error is not None:
                 logger.warning(
                     "send failed",

@@ -36,7 +36,7 @@ class InboxPruning:
         await self._task
 
     async def _run(self) -> None:
-        while not self._stopped.is_set():
+        while True:  # once at least, even when stopped as soon as started
             try:
                 messages, sends = await asyncio.to_thread(
                     inbox.prune, self._retention, stopping=self._stopped.is_set
@@ -49,6 +49,8 @@ class InboxPruning:
                 )
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), PRUNE_EVERY_SECONDS)
+            if self._stopped.is_set():
+                return
 
 
 def start_pruning(app: Sanic, retention: dt.timedelta) -> None:

@@ -19,7 +19,7 @@ from rasa.shared.core.events import SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-import connectors  # noqa: F401  (installs the validator, as the Rasa server's imports do)
+import connectors.nlg  # noqa: F401  (installs the validator, as the Rasa server's imports do)
 from connectors.action_responses import validate_action_result
 
 RESPONSES = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -14,14 +15,20 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.shop.codes import generate_code
 from connectors.tracker_store import RedactingSQLTrackerStore
+from tests.helpers.postgres import throwaway_database
 
 SENDER = "shop:whatsapp:2348012345678"
 
 
-@pytest.fixture
-def url(tmp_path) -> str:
-    """The conversation database, a SQLite file of the test's own."""
-    return f"sqlite:///{tmp_path / 'tracker.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """The conversation database: a SQLite file of the test's own, and an empty database of the
+    machine's PostgreSQL (as several Rasa servers share it)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tracker.db'}"
+        return
+    with throwaway_database() as url:
+        yield url
 
 
 async def test_codes_tokens_and_signed_forms_are_redacted_before_storing(url: str) -> None:
@@ -194,6 +201,8 @@ async def test_memory_holds_only_the_most_recent_conversations(url: str) -> None
 
 
 def test_an_sqlite_tracker_store_writes_ahead(url: str) -> None:
+    if not url.startswith("sqlite"):
+        pytest.skip("write-ahead logging is SQLite's")
     store_at(url)
     with sa.create_engine(url).connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Coroutine
 from typing import Any
 
+import sqlalchemy as sa
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import UserMessage
 from rasa.core.lock_store import InMemoryLockStore
 from rasa.shared.core.domain import Domain
 from sanic import Sanic
 
+from bot.meta.inbox import UNFINISHED
+from bot.platform import db
+from bot.platform.models import InboxMessage
 from bot.platform.settings import PROJECT_ROOT
 from connectors.nlg import ShopProfiles, ShopResponseGenerator
 from devtools.ports import free_port
@@ -96,3 +101,20 @@ class ServedApp:
 
     def _run(self, coroutine: Coroutine[Any, Any, None]) -> None:
         asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
+
+
+def unanswered() -> int:
+    """Messages of the inbox waiting for a turn or in one."""
+    with db.session_scope() as session:
+        return session.execute(
+            sa.select(sa.func.count()).where(InboxMessage.state.in_(UNFINISHED))
+        ).scalar_one()
+
+
+def wait_until_answered(timeout: float = 30.0) -> None:
+    """Until the turn servers have finished every message of the inbox; background work is
+    awaited, never timed."""
+    deadline = time.monotonic() + timeout
+    while unanswered():
+        assert time.monotonic() < deadline, "messages were left unanswered"
+        time.sleep(0.02)

@@ -91,7 +91,7 @@ def _whatsapp_message(
     contact = _contact_of(user, contacts)
     profile = dict_(contact.get("profile"))
     user = WhatsAppUser(
-        wa_id=user.wa_id or _id_or_none(contact.get("wa_id")),
+        wa_id=user.wa_id or _number_or_none(contact.get("wa_id")),
         user_id=user.user_id or _id_or_none(contact.get("user_id")),
         parent_user_id=user.parent_user_id or _id_or_none(contact.get("parent_user_id")),
         username=str_(profile.get("username")),
@@ -123,7 +123,7 @@ def _sender(item: dict[str, Any]) -> WhatsAppUser:
     ids they had before the change."""
     system = dict_(item.get("system")) if item.get("type") == "system" else {}
     return WhatsAppUser(
-        wa_id=_id_or_none(item.get("from")),
+        wa_id=_number_or_none(item.get("from")),
         user_id=_id_or_none(item.get("from_user_id"))
         or _id_or_none(system.get("previous_user_id")),
         parent_user_id=_id_or_none(item.get("from_parent_user_id")),
@@ -166,6 +166,13 @@ def _shared_contact(item: dict[str, Any]) -> SharedContact | None:
 def _id_or_none(value: Any) -> str | None:
     """An id a conversation may be keyed by, or None (absent, or nothing the inbox could hold)."""
     return value if is_id(value, SENDER_ID) else None
+
+
+def _number_or_none(value: Any) -> str | None:
+    """A WhatsApp number (``from``, ``wa_id``: digits only), or None: anything else there, a
+    user id included, would be sent to as a number and reach no one."""
+    number = _id_or_none(value)
+    return number if number is not None and number.isascii() and number.isdigit() else None
 
 
 def _whatsapp_content(item: dict[str, Any], message_type: str) -> Content:

@@ -44,6 +44,8 @@ OTHER_BUYER = "2348099990000"
 WINDOW = dt.timedelta(hours=24)
 RETENTION = dt.timedelta(days=30)
 HOUR = dt.timedelta(hours=1)
+LEASE = dt.timedelta(seconds=30)
+CHANNELS = ("whatsapp", "instagram")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"], autouse=True)
@@ -60,14 +62,23 @@ def row(inbox_id: int) -> InboxMessage:
         return session.get(InboxMessage, inbox_id)
 
 
-def stored_whatsapp(text: str) -> int:
-    [(inbox_id, _)] = inbox.store_webhook("whatsapp", *parse_whatsapp(whatsapp([wa_text(text)])))
+def stored_whatsapp(text: str, sender: str = BUYER) -> int:
+    [(inbox_id, _)] = inbox.store_webhook(
+        "whatsapp", *parse_whatsapp(whatsapp([wa_text(text, sender=sender)]))
+    )
     return inbox_id
+
+
+def take(inbox_id: int) -> inbox.Claimed:
+    """Claimed as a turn server claims: the oldest message waiting, here this one."""
+    claimed = inbox.take_next("worker-1", LEASE, CHANNELS)
+    assert claimed is not None and claimed.inbox_id == inbox_id
+    return claimed
 
 
 def end(inbox_id: int, state: InboxState) -> None:
     """Processed as the channel processes it: claimed, then closed in this state."""
-    assert inbox.take(inbox_id) is not None
+    take(inbox_id)
     if state is InboxState.STALE:
         inbox.close_stale(inbox_id, WINDOW)
     else:
@@ -115,9 +126,8 @@ def test_an_unprocessed_message_keeps_what_processing_it_needs() -> None:
         TYPED,
         "Ada",
     )
-    assert inbox.pending("whatsapp") == [(inbox_id, f"mama-put:whatsapp:{BUYER}")]
-    claimed = inbox.take(inbox_id)
-    assert claimed is not None and claimed.message.text == TYPED
+    claimed = take(inbox_id)
+    assert (claimed.key, claimed.message.text) == (BUYER, TYPED)
 
 
 def test_a_processed_attachment_keeps_no_signed_url() -> None:
@@ -134,7 +144,7 @@ def test_a_processed_attachment_keeps_no_signed_url() -> None:
 
 
 def stale(sender: str = BUYER, age: dt.timedelta = 2 * HOUR) -> int:
-    """A message of the backlog an outage left, claimed as the channel claims it."""
+    """A message of the backlog an outage left."""
     message_id = f"wamid.{uuid.uuid4().hex}"
     sent_at = utcnow() - age
     message = InboundMessage(
@@ -158,7 +168,7 @@ def stale(sender: str = BUYER, age: dt.timedelta = 2 * HOUR) -> int:
             message=message.to_json(),
             sent_at=sent_at,
         )
-    assert inbox_id is not None and inbox.take(inbox_id) is not None
+    assert inbox_id is not None
     return inbox_id
 
 
@@ -195,9 +205,10 @@ def test_no_apology_outside_the_customer_service_window() -> None:
 
 
 def message_aged(state: InboxState, age: dt.timedelta) -> int:
-    inbox_id = stored_whatsapp(f"message {uuid.uuid4().hex}")
+    """From a buyer of its own, so that no earlier unfinished message holds it back."""
+    inbox_id = stored_whatsapp("message", sender=f"234803{uuid.uuid4().int % 10**7:07d}")
     if state is InboxState.PROCESSING:
-        assert inbox.take(inbox_id) is not None
+        take(inbox_id)
     elif state is not InboxState.RECEIVED:
         end(inbox_id, state)
     backdate(InboxMessage, inbox_id, received_at=age)
@@ -222,7 +233,10 @@ def test_pruning_deletes_exactly_the_processed_messages_and_sends_older_than_ret
     processed = (InboxState.DONE, InboxState.STALE, InboxState.FAILED)
     gone = {message_aged(state, old) for state in processed}
     kept = {message_aged(state, young) for state in processed}
-    kept |= {message_aged(state, 3 * RETENTION) for state in InboxState if state not in processed}
+    # Claimed first: a claim takes the oldest message waiting.
+    unfinished = (InboxState.PROCESSING, InboxState.RECEIVED)
+    assert set(processed + unfinished) == set(InboxState)
+    kept |= {message_aged(state, 3 * RETENTION) for state in unfinished}
     sends_gone, sends_kept = {send_aged(old), send_aged(old)}, {send_aged(young)}
     before = ids(AuditEvent)
     with db.session_scope() as session:

@@ -738,6 +738,16 @@ def test_a_message_with_neither_phone_nor_user_id_is_skipped(caplog):
     assert [r.reason for r in caplog.records] == ["from and from_user_id are missing"]
 
 
+@pytest.mark.parametrize("number", [BSUID, "+2348012345678", "234 801 234 5678", "٢٣٤٨٠١"])
+def test_a_from_or_wa_id_that_is_no_number_is_never_taken_for_one(number: str, caplog):
+    """Sent to as a number, it would reach no one (found by the fuzzer: a BSUID in ``from``)."""
+    message = wa_message("text", {"body": "hello"}, **{"from": number})
+    contacts = [{"profile": {"name": "Ada"}, "wa_id": number}]
+    messages, _ = parse_whatsapp(wa_payload(wa_change([message], contacts=contacts)))
+    assert messages == []
+    assert [r.reason for r in caplog.records] == ["from and from_user_id are missing"]
+
+
 @pytest.mark.parametrize("phone", [True, False], ids=["with phone", "phone-less"])
 @pytest.mark.parametrize(
     ("message_type", "content", "kind"),

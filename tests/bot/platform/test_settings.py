@@ -195,3 +195,27 @@ def test_a_public_base_url_that_is_not_one_is_refused(url: str) -> None:
         Settings.from_env({**BASE, "PUBLIC_BASE_URL": url})
     ok = Settings.from_env({**BASE, "PUBLIC_BASE_URL": "https://bot.example.com/"})
     assert ok.public_base_url == "https://bot.example.com"
+
+
+@pytest.mark.parametrize("role, kept", [("", "all"), ("ingest", "ingest"), ("turns", "turns")])
+def test_a_server_acknowledges_and_answers_unless_given_one_role(role: str, kept: str) -> None:
+    assert Settings.from_env({**SECRETS, "TRUSTGUARD_ROLE": role}).role == kept
+
+
+def test_an_unknown_role_is_refused_naming_the_roles() -> None:
+    with pytest.raises(
+        ConfigurationError, match="TRUSTGUARD_ROLE must be one of all, ingest, turns"
+    ):
+        Settings.from_env({**SECRETS, "TRUSTGUARD_ROLE": "worker"})
+
+
+@pytest.mark.parametrize("seconds, kept", [("", 30), ("5", 5), ("120", 120)])
+def test_the_inbox_lease_is_kept_from_five_seconds(seconds: str, kept: int) -> None:
+    assert (
+        Settings.from_env({**SECRETS, "INBOX_LEASE_SECONDS": seconds}).inbox_lease_seconds == kept
+    )
+
+
+def test_a_lease_too_short_to_renew_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"INBOX_LEASE_SECONDS must be at least 5"):
+        Settings.from_env({**SECRETS, "INBOX_LEASE_SECONDS": "2"})

@@ -25,7 +25,7 @@ from sanic import Sanic
 
 from bot.meta import inbox
 from bot.meta.signature import signature_header
-from bot.meta.webhooks import InboundMessage
+from bot.meta.webhooks import InboundMessage, parse_whatsapp
 from bot.platform import db
 from bot.platform import secrets as secret_store
 from bot.platform.models import (
@@ -70,6 +70,7 @@ WA_URL = "/webhooks/whatsapp/webhook"
 IG_URL = "/webhooks/instagram/webhook"
 JPEG = b"\xff\xd8\xff\xe0" + b"receipt-bytes" * 50
 HOUR = 3600
+OTHER = "2348099990000"
 
 
 class SilentRasa(RasaStandIn):
@@ -862,6 +863,61 @@ async def test_messages_acknowledged_before_a_restart_are_processed_on_start(
     assert response.status == 200
     await until(lambda: rasa.texts == ["are you there?"])
     await until(lambda: [r.state for r in inbox_rows()] == ["done"])
+
+
+async def test_a_message_taken_over_is_answered_unless_its_reply_went_out(
+    graph: GraphDoubleThread,
+) -> None:
+    """A server died mid-turn: its messages are taken over once their lease ran out; the one
+    whose reply had gone out is not run again (its actions would repeat)."""
+    rasa = RasaStandIn()
+    app = app_for(WhatsAppInput, rasa)
+    body = whatsapp([wa_text("replied before the crash"), wa_text("never answered", sender=OTHER)])
+    with db.session_scope() as session:
+        ids = inbox.store_webhook("whatsapp", *parse_whatsapp(body))
+        session.execute(
+            sa.update(InboxMessage).values(
+                state="processing",
+                claimed_by="dead-server",
+                lease_until=utcnow() - dt.timedelta(seconds=1),
+                attempts=1,
+            )
+        )
+        session.execute(
+            sa.update(InboxMessage).where(InboxMessage.id == ids[0][0]).values(replied_at=utcnow())
+        )
+    _, response = await app.asgi_client.get("/webhooks/whatsapp/")
+    assert response.status == 200
+    await until(lambda: [r.state for r in inbox_rows()] == ["done", "done"])
+    assert rasa.texts == ["never answered"]
+    assert [s["body"]["to"] for s in graph.sent()] == [OTHER]
+    assert [r.attempts for r in inbox_rows()] == [2, 2]
+
+
+def given_role(monkeypatch: pytest.MonkeyPatch, role: str) -> None:
+    monkeypatch.setenv("TRUSTGUARD_ROLE", role)
+    get_settings.cache_clear()
+
+
+async def test_an_acknowledging_server_runs_no_turn_and_a_turn_server_answers(
+    graph: GraphDoubleThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given_role(monkeypatch, "ingest")
+    ingest_rasa = RasaStandIn()
+    ingest = app_for(WhatsAppInput, ingest_rasa)
+    assert (await post(ingest, WA_URL, whatsapp([wa_text("hi")]))).status == 200
+    assert [r.state for r in inbox_rows()] == ["received"]
+    assert ingest_rasa.messages == [] and graph.sent() == []
+
+    given_role(monkeypatch, "turns")
+    rasa = RasaStandIn()
+    turns_server = app_for(WhatsAppInput, rasa)
+    # Meta's webhooks are not for it.
+    refused = await post(turns_server, WA_URL, whatsapp([wa_text("again")]))
+    assert refused.status in (404, 405)
+    await until(lambda: rasa.texts == ["hi"])
+    await until(lambda: [r.state for r in inbox_rows()] == ["done"])
+    assert [s["body"]["text"]["body"] for s in graph.sent()] == ["got: hi"]
 
 
 async def test_a_photo_receipt_is_downloaded_checked_and_stored(

@@ -35,12 +35,11 @@ from bot.platform import db
 from bot.platform.models import AuditEvent, Buyer, BuyerIdentity, InboxMessage, Receipt
 from bot.platform.settings import get_settings
 from connectors.instagram import InstagramInput
-from connectors.meta import turns
 from connectors.whatsapp import WhatsAppInput
 from devtools.graph_double import GraphDoubleThread
 from devtools.graph_double.messaging import recipient_of
 from tests.connectors.meta.conftest import SHOP_OF_ACCOUNT
-from tests.helpers.channels import RasaStandIn, ServedApp, app_for
+from tests.helpers.channels import RasaStandIn, ServedApp, app_for, wait_until_answered
 from tests.helpers.fuzzing import bodies, instagram_payloads, whatsapp_payloads
 from tests.helpers.meta import APP_SECRET, BUYER, PHONE_NUMBER_ID
 
@@ -211,13 +210,12 @@ class Fuzzer:
         document = _json(body)
         due, stored = self._turns_due(document)
         status = self._post(body)
-        turns.TURNS.drain(30)
+        wait_until_answered()
         assert status == 200 or 400 <= status < 500, f"answered {status}"
         failed = [f"{r.name}: {r.getMessage()}" for r in self.handler.records] + self.died
         assert not failed, f"failures: {failed}"
         if stored:
             self.stored = True
-            assert inbox.pending(self.route.channel) == [], "a message was left unprocessed"
 
         buyer_messages = self.route.buyer_messages(document)
         received = []
