@@ -8,9 +8,11 @@ PY := $(BIN)/python
 INSTALLED := $(VENV)/.installed
 DEV_INSTALLED := $(VENV)/.installed-dev
 MODEL := models/trustguard.tar.gz
-# The Python that shapes NLU counts too: the tokenizer and the code and order-id patterns.
+# The Python that shapes NLU counts too: the tokenizer, the order-intent guard and the code and
+# order-id patterns.
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -type f -name '*.yml') \
-	connectors/tokenizer.py bot/platform/patterns.py
+	connectors/tokenizer.py connectors/order_guard.py bot/shop/understanding.py \
+	bot/platform/patterns.py
 SHOP ?=
 # Extra arguments for the chat of make chat-whatsapp (python -m devtools.whatsapp_chat --help).
 ARGS ?=
