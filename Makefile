@@ -58,8 +58,10 @@ setup: $(INSTALLED) system
 	$(PY) -m bot shop demo
 
 # Retrained only when the training data, domain or config changed; a failed validation or
-# training leaves the previous model in place.
+# training leaves the previous model in place. Shops' phrasings that repeat or contradict other
+# examples are refused first, naming file, intent and example.
 $(MODEL): $(TRAINING_INPUTS) | $(INSTALLED)
+	$(PY) -m bot nlu check
 	$(BIN)/rasa data validate --fail-on-warnings
 	$(BIN)/rasa train --fixed-model-name trustguard --out models
 
