@@ -8,9 +8,11 @@ PY := $(BIN)/python
 INSTALLED := $(VENV)/.installed
 DEV_INSTALLED := $(VENV)/.installed-dev
 MODEL := models/trustguard.tar.gz
-# The Python that shapes NLU counts too: the tokenizer and the code and order-id patterns.
+# The Python that shapes NLU counts too: the tokenizer, the order-intent guard and the code and
+# order-id patterns.
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -type f -name '*.yml') \
-	connectors/tokenizer.py bot/platform/patterns.py
+	connectors/tokenizer.py connectors/order_guard.py bot/shop/understanding.py \
+	bot/platform/patterns.py
 SHOP ?=
 # Extra arguments for the chat of make chat-whatsapp (python -m devtools.whatsapp_chat --help).
 ARGS ?=
@@ -57,8 +59,10 @@ setup: $(INSTALLED) system
 	$(PY) -m bot shop demo
 
 # Retrained only when the training data, domain or config changed; a failed validation or
-# training leaves the previous model in place.
+# training leaves the previous model in place. Shops' phrasings that repeat or contradict other
+# examples are refused first, naming file, intent and example.
 $(MODEL): $(TRAINING_INPUTS) | $(INSTALLED)
+	$(PY) -m bot nlu check
 	$(BIN)/rasa data validate --fail-on-warnings
 	$(BIN)/rasa train --fixed-model-name trustguard --out models
 

@@ -19,6 +19,8 @@ from bot.shop.orders import OPEN, Change, get_buyer_order
 from bot.shop.wording import describe
 
 ASKING_ACTION = "action_request_cancellation"
+# Asks the cancellation question too when it is unsure what the buyer means (actions/clarify.py).
+CLARIFYING_ACTION = "action_clarify"
 NO_REASON = "no reason given"
 _ORDER_ID_RE = re.compile(ORDER_ID_PATTERN)
 # The request itself ("abeg cancel my order because"), which is not part of the reason.
@@ -44,6 +46,31 @@ def _refusal(order: Order) -> Outcome:
     return Outcome([Reply("utter_order_not_cancellable", describe(order))], list(_CLEARED))
 
 
+def ask_to_cancel(session: Session, turn: Turn, buyer: Buyer) -> Outcome:
+    """The question before a cancellation (which order, then yes or no), remembering the order
+    and the reason given."""
+    order = choose_order(
+        session,
+        turn,
+        buyer,
+        intent="cancel_order",
+        candidates=set(OPEN),
+        none_reply="utter_no_cancellable_orders",
+        choose_reply="utter_choose_order_to_cancel",
+    )
+    if isinstance(order, Outcome):
+        return order
+    if order.status not in OPEN:
+        return _refusal(order)
+    return Outcome(
+        [Reply("utter_ask_cancel_confirmation", describe(order))],
+        [
+            SlotSet("cancel_order_id", order.id),
+            SlotSet("cancel_reason", extract_reason(turn.text)),
+        ],
+    )
+
+
 class ActionRequestCancellation(VerifiedBuyerAction):
     feature = "order_cancellation"
 
@@ -51,35 +78,19 @@ class ActionRequestCancellation(VerifiedBuyerAction):
         return ASKING_ACTION
 
     def decide_for(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer) -> Outcome:
-        order = choose_order(
-            session,
-            turn,
-            buyer,
-            intent="cancel_order",
-            candidates=set(OPEN),
-            none_reply="utter_no_cancellable_orders",
-            choose_reply="utter_choose_order_to_cancel",
-        )
-        if isinstance(order, Outcome):
-            return order
-        if order.status not in OPEN:
-            return _refusal(order)
-        return Outcome(
-            [Reply("utter_ask_cancel_confirmation", describe(order))],
-            [
-                SlotSet("cancel_order_id", order.id),
-                SlotSet("cancel_reason", extract_reason(turn.text)),
-            ],
-        )
+        return ask_to_cancel(session, turn, buyer)
 
 
 class _AnswerToCancellation(VerifiedBuyerAction):
-    """A yes or no only counts as the answer to the cancellation question just asked."""
+    """A yes or no only counts as the answer to the cancellation question just asked. A no to
+    another question of action_clarify ("Do you want to confirm ...?") changes nothing."""
 
     def decide_for(self, session: Session, turn: Turn, shop: Shop, buyer: Buyer) -> Outcome:
         order_id = turn.slots.get("cancel_order_id")
-        if turn.previous_action != ASKING_ACTION or not order_id:
+        if turn.previous_action not in (ASKING_ACTION, CLARIFYING_ACTION):
             return Outcome([Reply("utter_nothing_to_answer")], list(_CLEARED))
+        if not order_id:
+            return Outcome([Reply("utter_nothing_changed")], list(_CLEARED))
         order = get_buyer_order(session, buyer, order_id)
         if order is None:
             return Outcome([Reply("utter_order_not_found", {"order_id": order_id})], list(_CLEARED))

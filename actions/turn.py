@@ -21,6 +21,8 @@ class Turn:
     entities: dict[str, str]
     previous_action: str | None
     slots: dict[str, Any]
+    # How sure the model was of each intent, best first (a button's payload has one, at 1.0).
+    intent_ranking: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_tracker(cls, tracker: Tracker) -> Turn:
@@ -42,6 +44,7 @@ class Turn:
             entities=entities,
             previous_action=_bot_action_before_latest_message(tracker),
             slots=dict(tracker.slots),
+            intent_ranking=tuple(message.get("intent_ranking") or ()),
         )
 
 

@@ -37,10 +37,12 @@ from bench.pipeline_heldout import HELDOUT, heldout_problems, load_examples
 from bench.pipeline_load import serve_all
 from bench.pipeline_report import (
     commands,
+    confusion_table,
     cost_table,
     draw_chart,
     goals_table,
     load_table,
+    order_safety_table,
     paired_table,
     ratio_table,
     sweep_table,
@@ -93,6 +95,9 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     print_section(title, understanding_table(cv, heldout, served))
     paired = paired_table(served["ours"].parsed, served["default"].parsed)
     print_section("Held-out, message by message (top intent)", paired)
+    title = "Held-out confusion, ours, by intent (top intent, as rasa test nlu scores)"
+    print_section(title, confusion_table(served["ours"].parsed))
+    print_section("Held-out messages that change orders", order_safety_table(served))
     title = "Held-out as served, by fallback threshold (each config's own ambiguity threshold)"
     print_section(title, sweep_table(served))
     print_section("Goals", goals_table(served, cv, heldout, args.concurrency))

@@ -18,7 +18,7 @@ from bot.shop import codes, order_ids
 
 HELDOUT = PROJECT_ROOT / "bench" / "heldout.yml"
 ENTITY_PATTERNS = {"order_id": ORDER_ID_PATTERN, "otp_code": OTP_CODE_PATTERN}
-MIN_HELDOUT = 150
+MIN_HELDOUT = 300
 ISSUED_PER_KIND = 150
 ISSUED_SEED = 7
 # How buyers send back what the assistant issued: (template, intent, typed as issued or lower).

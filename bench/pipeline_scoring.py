@@ -9,6 +9,7 @@ import json
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,3 +171,47 @@ def entities_right(parsed: Sequence[Parsed]) -> tuple[float, int]:
     right = sum(p.entities == p.example.entities for p in annotated) / max(1, len(annotated))
     spurious = sum(bool(p.entities) for p in parsed if not p.example.entities)
     return right, spurious
+
+
+# The misreadings that change or block an order (issue 15): the buyer means one, the assistant
+# hears the other.
+OPPOSITES = frozenset(
+    {
+        ("cancel_order", "deny"),
+        ("cancel_order", "affirm"),
+        ("confirm_order", "deny"),
+        ("confirm_order", "order_status"),
+    }
+)
+ORDER_CHANGING = frozenset({"affirm", "deny", "confirm_order", "cancel_order"})
+
+
+def is_opposite(meant: str, read: str) -> bool:
+    return (meant, read) in OPPOSITES or (read, meant) in OPPOSITES
+
+
+def opposites(parsed: Sequence[Parsed], *, served: bool = False) -> list[Parsed]:
+    """Messages read as the opposite of what they mean: by top intent (as ``rasa test nlu``
+    scores), or as served (what the assistant acts on; a message set aside is not acted on)."""
+    return [
+        p
+        for p in parsed
+        if is_opposite(p.example.intent, p.served_intent if served else top_intent(p))
+    ]
+
+
+def confusion(parsed: Sequence[Parsed]) -> dict[str, Counter]:
+    """For each intent meant, how often each intent came out on top."""
+    table: dict[str, Counter] = {}
+    for p in parsed:
+        table.setdefault(p.example.intent, Counter())[top_intent(p)] += 1
+    return table
+
+
+def asked_first(parsed: Sequence[Parsed]) -> list[Parsed]:
+    """Order-changing messages the assistant set aside to ask a one-tap question about."""
+    return [
+        p
+        for p in parsed
+        if p.example.intent in ORDER_CHANGING and p.served_intent == "nlu_fallback"
+    ]

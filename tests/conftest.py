@@ -172,8 +172,10 @@ def tracker_for(
     slots: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
     events: list[dict[str, Any]] | None = None,
+    ranking: list[dict[str, Any]] | None = None,
 ) -> Tracker:
-    """A tracker as the action server receives it for the buyer's newest message.
+    """A tracker as the action server receives it for the buyer's newest message (``ranking``:
+    the model's intent ranking, when the test is about how sure it was).
 
     On a Meta channel the conversation is ``shop:channel:user`` and the message carries the
     channel's metadata; on REST the conversation is the sender's own and the shop is the one its
@@ -189,7 +191,8 @@ def tracker_for(
         metadata = {"shop_id": shop, "channel": channel, "user_id": user_id, **(metadata or {})}
     latest_message = {
         "text": text,
-        "intent": {"name": intent, "confidence": 1.0},
+        "intent": ranking[0] if ranking else {"name": intent, "confidence": 1.0},
+        "intent_ranking": ranking or [{"name": intent, "confidence": 1.0}],
         "entities": [{"entity": k, "value": v} for k, v in (entities or {}).items()],
         "metadata": metadata or {},
     }

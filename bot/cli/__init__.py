@@ -1,5 +1,6 @@
 """``python -m bot``: the admin command line for shop owners and operators, one module per
-command group (``env``/``db``, ``shop``, ``order``, ``responses``, ``audit``, ``apikey``)."""
+command group (``env``/``db``, ``shop``, ``order``, ``responses``, ``audit``, ``apikey``,
+``nlu``)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.cli import apikey, audit, env, order, responses, shop
+from bot.cli import apikey, audit, env, nlu, order, responses, shop
 from bot.cli.common import CliError, Parser
 from bot.platform.files import keep_new_files_private
 from bot.platform.logs import install_redaction
 from bot.platform.settings import ConfigurationError, load_dotenv
 
-GROUPS = (env, shop, order, responses, audit, apikey)
+GROUPS = (env, shop, order, responses, audit, apikey, nlu)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -437,3 +437,26 @@ def test_an_owner_sees_each_receipt_with_its_verdict_and_the_flagged_ones(capsys
     assert ok(capsys, "order", "receipts", "--shop", "mama-put", "--flagged") == [receipt_line]
     (theirs,) = ok(capsys, "order", "receipts", "--shop", "iya-basket")
     assert made["iya-basket"] in theirs and order_id not in theirs
+
+
+def test_nlu_check_passes_the_project_data(capsys):
+    assert ok(capsys, "nlu", "check") == ["data/shops/: no repeated or contradicting examples"]
+
+
+def test_nlu_check_refuses_a_contradicting_shop_phrasing(capsys, tmp_path):
+    data = tmp_path / "data"
+    (data / "shops").mkdir(parents=True)
+    (data / "nlu.yml").write_text(
+        'version: "3.1"\nnlu:\n- intent: affirm\n  examples: |\n    - go ahead\n'
+    )
+    (data / "shops" / "ada.yml").write_text(
+        'version: "3.1"\nnlu:\n- intent: deny\n  examples: |\n    - Go ahead\n'
+    )
+    code, out, err = run(capsys, "nlu", "check", "--data", str(data))
+    assert (code, out) == (1, [])
+    assert err == [
+        "data/shops/ada.yml: intent deny: 'Go ahead' contradicts data/nlu.yml, "
+        "where 'go ahead' is intent affirm",
+        "python -m bot: error: 1 shop phrasing(s) to fix in data/shops/ (each listed above); "
+        "nothing was trained",
+    ]
