@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from actions.base import Outcome, Reply, ShopAction
 from actions.cancellation import ASKING_ACTION, CLARIFYING_ACTION, ask_to_cancel
-from actions.orders import choose_order
+from actions.confirmation import order_to_confirm
 from actions.turn import Turn
-from bot.platform.models import Buyer, OrderStatus, Shop
+from bot.platform.models import Buyer, Shop
 from bot.shop.orders import get_buyer_order
 from bot.shop.profile import FEATURES, shop_offers
 from bot.shop.understanding import intent_in_doubt
@@ -28,15 +28,7 @@ NOT_UNDERSTOOD = Outcome([Reply("utter_fallback")])
 
 def ask_to_confirm(session: Session, turn: Turn, buyer: Buyer) -> Outcome:
     """ "Do you want to confirm ORD-…?": Yes confirms that very order, No changes nothing."""
-    order = choose_order(
-        session,
-        turn,
-        buyer,
-        intent="confirm_order",
-        candidates={OrderStatus.PENDING.value},
-        none_reply="utter_no_pending_orders",
-        choose_reply="utter_choose_order_to_confirm",
-    )
+    order = order_to_confirm(session, turn, buyer)
     if isinstance(order, Outcome):
         return order
     buttons = [

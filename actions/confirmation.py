@@ -28,6 +28,20 @@ _CLEAR_ADDRESS: list[dict[str, Any]] = [
 ]
 
 
+def order_to_confirm(session: Session, turn: Turn, buyer: Buyer) -> Order | Outcome:
+    """The pending order the buyer means (named, or their only one), or the question or refusal
+    that answers instead."""
+    return choose_order(
+        session,
+        turn,
+        buyer,
+        intent="confirm_order",
+        candidates={OrderStatus.PENDING.value},
+        none_reply="utter_no_pending_orders",
+        choose_reply="utter_choose_order_to_confirm",
+    )
+
+
 class ActionConfirmOrder(VerifiedBuyerAction):
     def name(self) -> str:
         return "action_confirm_order"
@@ -36,15 +50,7 @@ class ActionConfirmOrder(VerifiedBuyerAction):
         waiting = turn.slots.get("confirming_order_id")
         if waiting and all(turn.slots.get(slot) for slot in ADDRESS_SLOTS):
             return self._confirm_with_address(session, turn, shop, buyer, waiting)
-        order = choose_order(
-            session,
-            turn,
-            buyer,
-            intent="confirm_order",
-            candidates={OrderStatus.PENDING.value},
-            none_reply="utter_no_pending_orders",
-            choose_reply="utter_choose_order_to_confirm",
-        )
+        order = order_to_confirm(session, turn, buyer)
         if isinstance(order, Outcome):
             return order
         if (

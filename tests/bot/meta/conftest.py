@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.platform import db
 from bot.platform import secrets as secret_store
 from bot.platform.settings import get_settings
 from devtools.graph_double import GraphDoubleThread
+from tests.helpers.meta import add_meta_shop
 
 APP_ID = "1234567890"
 APP_SECRET = "test-app-secret-oauth-7c1d"
@@ -55,3 +57,14 @@ def meta_app(
     secret_store.reset_cache()
     yield
     secret_store.reset_cache()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shop_on_each_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test runs twice: on its SQLite file and on a throwaway database of the machine's
+    PostgreSQL, each holding the Meta shop of the channel tests."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
+        get_settings.cache_clear()
+    with db.session_scope() as session:
+        add_meta_shop(session)

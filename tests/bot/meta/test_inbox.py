@@ -17,13 +17,12 @@ from bot.meta.inbox import Apology
 from bot.meta.webhooks import TEXT, InboundMessage, parse_instagram, parse_whatsapp
 from bot.platform import db
 from bot.platform.models import AuditEvent, InboxMessage, InboxState, OutboundMessage, utcnow
-from bot.platform.settings import MIN_INBOX_RETENTION_DAYS, get_settings
+from bot.platform.settings import MIN_INBOX_RETENTION_DAYS
 from bot.shop import audit
 from bot.shop.audit import AuditAction
 from tests.helpers.meta import (
     BUYER,
     PHONE_NUMBER_ID,
-    add_meta_shop,
     ig_event,
     instagram,
     wa_text,
@@ -48,13 +47,7 @@ LEASE = dt.timedelta(seconds=30)
 CHANNELS = ("whatsapp", "instagram")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"], autouse=True)
-def shop_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    if request.param == "postgresql":
-        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
-        get_settings.cache_clear()
-    with db.session_scope() as session:
-        add_meta_shop(session)
+pytestmark = pytest.mark.usefixtures("shop_on_each_database")
 
 
 def row(inbox_id: int) -> InboxMessage:

@@ -18,7 +18,7 @@ from bot.meta.webhooks import parse_whatsapp
 from bot.platform import db, notify
 from bot.platform.models import InboxMessage, InboxState, utcnow
 from bot.platform.settings import get_settings
-from tests.helpers.meta import BUYER, add_meta_shop, wa_text, whatsapp
+from tests.helpers.meta import BUYER, wa_text, whatsapp
 
 LEASE = dt.timedelta(seconds=30)
 CHANNELS = ("whatsapp",)
@@ -26,13 +26,7 @@ OTHER = "2348099990000"
 TURN_SECONDS = 0.5
 
 
-@pytest.fixture(params=["sqlite", "postgresql"], autouse=True)
-def shop_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    if request.param == "postgresql":
-        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
-        get_settings.cache_clear()
-    with db.session_scope() as session:
-        add_meta_shop(session)
+pytestmark = pytest.mark.usefixtures("shop_on_each_database")
 
 
 def store(text: str, sender: str = BUYER) -> int:
