@@ -137,6 +137,7 @@ class TurnWorker:
             await slots.acquire()
             # Cleared before looking, so a wake-up that comes while we look is not lost.
             self._wakeup.clear()
+            quiet = not self._running
             try:
                 claimed = await asyncio.to_thread(
                     inbox.take_next, self.name, lease, tuple(self._processes)
@@ -146,7 +147,9 @@ class TurnWorker:
                 claimed = None
             if claimed is None:
                 slots.release()
-                if not self._running:
+                # Idle only if nothing ran or arrived while we looked: a turn that ended meanwhile
+                # may have let its conversation's next message go.
+                if quiet and not self._running and not self._wakeup.is_set():
                     self._idle_looks += 1
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), POLL_SECONDS)

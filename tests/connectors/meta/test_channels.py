@@ -100,7 +100,8 @@ class SlowRasa(RasaStandIn):
     async def __call__(self, message: UserMessage) -> None:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        await asyncio.sleep(0.05)
+        # Longer than a claim takes on a busy machine, so that turns overlap.
+        await asyncio.sleep(0.2)
         await super().__call__(message)
         self.in_flight -= 1
 
