@@ -4,12 +4,15 @@ environment, waited for until every server is up, its members read from ``var/cl
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import redis
 
 from bot.cluster import STATE_FILE
 from bot.platform.readiness import NotReady, wait_until_ready
@@ -18,6 +21,16 @@ from bot.platform.settings import PROJECT_ROOT
 # Two Rasa servers loading TensorFlow and the model at once, on two cores.
 START_TIMEOUT = 900.0
 STOP_TIMEOUT = 180.0
+
+
+def empty_redis_database() -> str:
+    """The URL of an empty database of the machine's Redis, for the cluster's locks alone (the
+    caller empties it again afterwards)."""
+    for number in random.sample(range(1, 16), 15):
+        url = f"redis://127.0.0.1:6379/{number}"
+        if redis.Redis.from_url(url).dbsize() == 0:
+            return url
+    raise RuntimeError("no empty Redis database to use")
 
 
 class RunningCluster:

@@ -33,7 +33,7 @@ import redis
 import sqlalchemy as sa
 
 from bench.assistant import WEBHOOK_PATH, assistant_env, prepare_database
-from bench.cluster_stack import RunningCluster
+from bench.cluster_stack import RunningCluster, empty_redis_database
 from bench.processes import START_TIMEOUT, running
 from bench.procfs import process_tree, rss_mib
 from bench.reporting import markdown_table, print_section, progress, verdict
@@ -119,7 +119,7 @@ def measure(servers: int, args: argparse.Namespace, workdir: Path, baseline: str
     with contextlib.ExitStack() as stack:
         graph = stack.enter_context(GraphDoubleThread())
         database = stack.enter_context(throwaway_database())
-        lock_db = free_redis_database()
+        lock_db = empty_redis_database()
         stack.callback(redis.Redis.from_url(lock_db).flushdb)
         secret = "bench-" + str(rng.getrandbits(64))
         env = {
@@ -159,14 +159,6 @@ def measure(servers: int, args: argparse.Namespace, workdir: Path, baseline: str
         replies = Counter(recipient_of(r["body"]) for r in replies_to(graph, burst_buyers))
         per_buyer = Counter(replies[buyer] for buyer in burst_buyers)
         return Result(servers, measured, base, turns_per_second, backlog, sizes, per_buyer)
-
-
-def free_redis_database() -> str:
-    for number in random.sample(range(1, 16), 15):
-        url = f"redis://127.0.0.1:6379/{number}"
-        if redis.Redis.from_url(url).dbsize() == 0:
-            return url
-    raise RuntimeError("no empty Redis database to use")
 
 
 def report(results: list[Result]) -> bool:

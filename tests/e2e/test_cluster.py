@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import threading
 import time
@@ -19,7 +18,7 @@ import redis
 import requests
 import sqlalchemy as sa
 
-from bench.cluster_stack import RunningCluster
+from bench.cluster_stack import RunningCluster, empty_redis_database
 from bot.platform.readiness import NotReady
 from bot.platform.settings import PROJECT_ROOT
 from devtools.graph_double import GraphDoubleThread, recipient_of
@@ -45,14 +44,9 @@ MESSAGES_PER_BUYER = 4
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     """An empty Redis database of the module's own, emptied again afterwards."""
-    for number in random.sample(range(1, 16), 15):
-        url = f"redis://127.0.0.1:6379/{number}"
-        client = redis.Redis.from_url(url)
-        if client.dbsize() == 0:
-            yield url
-            client.flushdb()
-            return
-    pytest.fail("no empty Redis database to use")
+    url = empty_redis_database()
+    yield url
+    redis.Redis.from_url(url).flushdb()
 
 
 class Cluster(RunningCluster):

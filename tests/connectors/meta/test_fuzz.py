@@ -67,6 +67,18 @@ def _key(account: Any, sender: Any, message_id: Any) -> set[Key]:
     return {parts} if all(isinstance(part, str) for part in parts) else set()
 
 
+def _whatsapp_items(document: Any) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """(receiving number, item) of every item of ``value.messages`` of a ``messages`` change."""
+    if _field(document, "object") != "whatsapp_business_account":
+        return
+    for entry in _items(document, "entry"):
+        for change in _items(entry, "changes"):
+            value = change.get("value") if change.get("field") == "messages" else None
+            account = _field(value, "metadata", "phone_number_id")
+            for item in _items(value, "messages"):
+                yield account, item
+
+
 def whatsapp_buyer_messages(document: Any) -> set[Key]:
     """A buyer's WhatsApp message is an item of ``value.messages`` of a ``messages`` change, as
     (receiving number, sender, message id) for each id the sender is known by (``from``, the
@@ -74,16 +86,10 @@ def whatsapp_buyer_messages(document: Any) -> set[Key]:
     the buyer (``system``: a changed number or user id), deletions (``revoke``) and edits of a
     message already answered (``edit``). Statuses are about our messages."""
     found: set[Key] = set()
-    if _field(document, "object") != "whatsapp_business_account":
-        return found
-    for entry in _items(document, "entry"):
-        for change in _items(entry, "changes"):
-            value = change.get("value") if change.get("field") == "messages" else None
-            account = _field(value, "metadata", "phone_number_id")
-            for item in _items(value, "messages"):
-                if item.get("type") not in ("system", "revoke", "edit"):
-                    for sender in (item.get("from"), item.get("from_user_id")):
-                        found |= _key(account, sender, item.get("id"))
+    for account, item in _whatsapp_items(document):
+        if item.get("type") not in ("system", "revoke", "edit"):
+            for sender in (item.get("from"), item.get("from_user_id")):
+                found |= _key(account, sender, item.get("id"))
     return found
 
 
@@ -91,17 +97,11 @@ def whatsapp_new_addresses(document: Any) -> set[tuple[str, str]]:
     """(receiving number, id) of the number and user id a ``system`` notice moves a buyer to:
     a reply to the buyer's earlier message may rightly go there."""
     found: set[tuple[str, str]] = set()
-    if _field(document, "object") != "whatsapp_business_account":
-        return found
-    for entry in _items(document, "entry"):
-        for change in _items(entry, "changes"):
-            value = change.get("value") if change.get("field") == "messages" else None
-            account = _field(value, "metadata", "phone_number_id")
-            for item in _items(value, "messages"):
-                if item.get("type") == "system":
-                    for new in (_field(item, "system", "wa_id"), _field(item, "system", "user_id")):
-                        if isinstance(account, str) and isinstance(new, str):
-                            found.add((account, new))
+    for account, item in _whatsapp_items(document):
+        if item.get("type") == "system":
+            for new in (_field(item, "system", "wa_id"), _field(item, "system", "user_id")):
+                if isinstance(account, str) and isinstance(new, str):
+                    found.add((account, new))
     return found
 
 
